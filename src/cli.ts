@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Owns the command line: `corelb start | check | demo`, --config, --help, --version. Parses
+// arguments strictly (an unknown flag is an error with usage), loads the config, and hands over
+// to the primary.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkCommand, formatProblem, loadConfigFile } from './config/index.js';
+import type { Config } from './config/types.js';
+import { startDemoBackends } from './demo.js';
+import { createLogger } from './log.js';
+import { exitOnSignals, startProxy } from './primary/primary.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `Usage: corelb <command> [options]
+
+Commands:
+  start           run the proxy in the foreground (default command)
+  check           validate a configuration file and exit (0 = ok, 1 = problems)
+  demo            start three demo backends and corelb in front of them (config/demo.yaml)
+
+Options:
+  -c, --config FILE   configuration file (default: config/corelb.yaml; demo: config/demo.yaml)
+  -h, --help          show this help
+  -v, --version       print the version
+`;
+
+interface Args {
+  command: 'start' | 'check' | 'demo';
+  config: string | null;
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`corelb: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { command: 'start', config: null };
+  let commandSeen = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (a === '-v' || a === '--version') {
+      const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+      process.stdout.write(`corelb ${pkg.version}\n`);
+      process.exit(0);
+    } else if (a === '-c' || a === '--config') {
+      const v = argv[++i];
+      if (v === undefined || v.length === 0) usageError(`${a} needs a file`);
+      args.config = v;
+    } else if (a.startsWith('--config=')) {
+      args.config = a.slice('--config='.length);
+      if (args.config.length === 0) usageError('--config needs a file');
+    } else if (a.startsWith('-')) {
+      usageError(`unknown option ${a}`);
+    } else if (!commandSeen && (a === 'start' || a === 'check' || a === 'demo')) {
+      args.command = a;
+      commandSeen = true;
+    } else {
+      usageError(commandSeen ? `unexpected argument ${a}` : `unknown command ${a}`);
+    }
+  }
+  return args;
+}
+
+function loadOrExit(file: string): Config {
+  const result = loadConfigFile(file);
+  if (!result.ok) {
+    for (const p of result.problems) process.stderr.write(formatProblem(p) + '\n');
+    process.stderr.write(`corelb: ${file}: ${result.problems.length} problem(s), not started\n`);
+    process.exit(1);
+  }
+  return result.config;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.command === 'check') {
+    const { exitCode, output } = checkCommand(args.config ?? 'config/corelb.yaml');
+    process.stdout.write(output);
+    process.exit(exitCode);
+  }
+  const file = args.config ?? (args.command === 'demo' ? join(root, 'config/demo.yaml') : 'config/corelb.yaml');
+  const config = loadOrExit(file);
+  const log = createLogger(config.log.level);
+  let closeDemo: (() => Promise<void>) | undefined;
+  if (args.command === 'demo') {
+    try {
+      closeDemo = await startDemoBackends(config);
+    } catch (err) {
+      log.error({ err }, `cannot start the demo backends: ${(err as Error).message}`);
+      log.flush(() => process.exit(1));
+      return;
+    }
+  }
+  let proxy;
+  try {
+    proxy = await startProxy(config, log);
+  } catch {
+    await closeDemo?.();
+    log.flush(() => process.exit(1));
+    return;
+  }
+  exitOnSignals(proxy, log, closeDemo);
+  if (args.command === 'demo') {
+    const url = `http://${config.listen.host}:${config.listen.port}/`;
+    process.stderr.write(
+      `\ncorelb demo: ${config.workers} workers in front of ${config.pools[0]?.backends.length ?? 0} demo backends\n` +
+        `  try:  curl -s ${url}hello     (repeat it: the backend changes round-robin)\n` +
+        `        for i in 1 2 3 4 5 6; do curl -s ${url}; done\n` +
+        `  stop: Ctrl-C\n\n`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`corelb: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

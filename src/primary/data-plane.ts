@@ -1,0 +1,74 @@
+// Owns the data plane seen from the primary: lays out the shared buffer for a config, starts one
+// long-lived serve task per worker thread through piscina, and stops them the only safe way (by
+// asking each to close its uWS app, then destroying the pool once every task has returned).
+
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { SharedState } from '../shared/layout.js';
+import type { ControlMessage, ServeTask } from '../worker/serve.js';
+
+export function layoutFor(config: Config): SharedState {
+  return SharedState.create({ pools: config.pools.map((p) => ({ weights: p.backends.map((b) => b.weight) })) });
+}
+
+export class DataPlane {
+  readonly state: SharedState;
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly pool: Piscina;
+  private readonly controls: MessagePort[] = [];
+  private readonly tasks: Promise<unknown>[] = [];
+  private stopping: Promise<void> | null = null;
+
+  constructor(config: Config, log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.state = layoutFor(config);
+    this.pool = new Piscina({
+      filename: new URL('../worker/serve.js', import.meta.url).href,
+      minThreads: config.workers,
+      maxThreads: config.workers,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      atomics: 'disabled',
+    });
+  }
+
+  /** Resolves when every worker listens; rejects with the first worker's error. */
+  async start(): Promise<void> {
+    const listening: Promise<void>[] = [];
+    for (let workerId = 0; workerId < this.config.workers; workerId++) {
+      const { port1, port2 } = new MessageChannel();
+      this.controls.push(port1);
+      listening.push(
+        new Promise<void>((resolve, reject) => {
+          port1.on('message', (m: ControlMessage) => {
+            if (m.type === 'listening') resolve();
+            else if (m.type === 'error') reject(new Error(m.message));
+          });
+        }),
+      );
+      const task: ServeTask = { workerId, config: this.config, buffer: this.state.buffer, control: port2 };
+      const done = this.pool.run(task, { transferList: [port2] as never });
+      // a task that fails before listening rejects `listening` through its control message;
+      // one that fails later is logged here
+      this.tasks.push(done.catch((err: unknown) => this.log.error({ err, workerId }, 'worker stopped with an error')));
+    }
+    await Promise.all(listening);
+  }
+
+  /** Ask every worker to drain (bounded by graceMs), wait for all, then release the threads. */
+  stop(graceMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const c of this.controls) {
+        c.postMessage({ type: 'stop', graceMs } satisfies ControlMessage);
+      }
+      await Promise.allSettled(this.tasks);
+      for (const c of this.controls) c.close();
+      await this.pool.destroy();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,285 @@
+// Owns the SharedArrayBuffer layout: the only module that knows offsets. Every other module reads
+// and writes shared state through the named accessors of `SharedState`.
+//
+// Units are 32-bit words; one cache line is 16 words (64 bytes). Read-mostly fields (written by the
+// primary) and hot counters (written by every worker on every request) live on different lines,
+// and every backend and pool owns whole lines, so one backend's traffic does not invalidate
+// another's line (false sharing is the main cost of shared counters at high core counts).
+//
+//   line 0                       header: magic, layout version, generation, counts
+//   per backend (2 lines):       A: state, weight, effective weight, pool    B: hot counters
+//   per pool (2 lines):          A: schedule offset/length, first backend, count, algorithm
+//                                B: round-robin cursor, tie-break cursor
+//   schedule region:             each pool's interleaved weighted round-robin table (backend index)
+
+export const LINE = 16;
+const MAGIC = 0x636c6231; // "clb1"
+export const LAYOUT_VERSION = 1;
+
+// header words
+const H_MAGIC = 0;
+const H_VERSION = 1;
+const H_GENERATION = 2;
+const H_BACKENDS = 3;
+const H_POOLS = 4;
+const H_SCHEDULE_WORDS = 5;
+
+// backend words, line A (read-mostly)
+const B_STATE = 0;
+const B_WEIGHT = 1;
+const B_EFFECTIVE_WEIGHT = 2;
+const B_POOL = 3;
+// backend words, line B (hot counters, relative to the backend's base)
+const B_INFLIGHT = LINE + 0;
+const B_REQUESTS = LINE + 1;
+const B_FAILURES = LINE + 2;
+const B_CONSECUTIVE_FAILURES = LINE + 3;
+const B_BYTES_IN = LINE + 4; // wraps at 2^32: read as unsigned
+const B_BYTES_OUT = LINE + 5;
+const BACKEND_WORDS = 2 * LINE;
+
+// pool words
+const P_SCHEDULE_OFFSET = 0;
+const P_SCHEDULE_LENGTH = 1;
+const P_FIRST_BACKEND = 2;
+const P_BACKEND_COUNT = 3;
+const P_CURSOR = LINE + 0;
+const P_TIE_CURSOR = LINE + 1;
+const POOL_WORDS = 2 * LINE;
+
+export const enum BackendState {
+  Up = 0,
+  Down = 1,
+  Draining = 2,
+  SlowStart = 3,
+}
+
+/** What the primary lays out: per pool, its backends' weights in order. */
+export interface LayoutSpec {
+  readonly pools: readonly { readonly weights: readonly number[] }[];
+}
+
+/** Words needed for a pool's smooth weighted round-robin table: sum of weights / gcd. */
+function scheduleLength(weights: readonly number[]): number {
+  let g = 0;
+  let sum = 0;
+  for (const w of weights) {
+    g = gcd(g, w);
+    sum += w;
+  }
+  return g === 0 ? 0 : sum / g;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/**
+ * nginx's smooth weighted round-robin, run once over a whole cycle: weights 5:1:1 give
+ * a a b a c a a. Returns positions within the pool (0-based).
+ */
+export function smoothSchedule(weights: readonly number[]): number[] {
+  const length = scheduleLength(weights);
+  let g = 0;
+  for (const w of weights) g = gcd(g, w);
+  const eff = weights.map((w) => w / g);
+  const total = length;
+  const current = new Array<number>(weights.length).fill(0);
+  const out: number[] = [];
+  for (let n = 0; n < length; n++) {
+    let best = -1;
+    for (let i = 0; i < eff.length; i++) {
+      current[i]! += eff[i]!;
+      if (best < 0 || current[i]! > current[best]!) best = i;
+    }
+    current[best]! -= total;
+    out.push(best);
+  }
+  return out;
+}
+
+export class SharedState {
+  readonly buffer: SharedArrayBuffer;
+  readonly words: Int32Array;
+  readonly uwords: Uint32Array;
+  readonly backendCount: number;
+  readonly poolCount: number;
+  private readonly backendsBase: number;
+  private readonly poolsBase: number;
+  private readonly scheduleBase: number;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.words = new Int32Array(buffer);
+    this.uwords = new Uint32Array(buffer);
+    if (this.words[H_MAGIC] !== MAGIC || this.words[H_VERSION] !== LAYOUT_VERSION) {
+      throw new Error('shared buffer has an unknown layout');
+    }
+    this.backendCount = this.words[H_BACKENDS]!;
+    this.poolCount = this.words[H_POOLS]!;
+    this.backendsBase = LINE;
+    this.poolsBase = this.backendsBase + this.backendCount * BACKEND_WORDS;
+    this.scheduleBase = this.poolsBase + this.poolCount * POOL_WORDS;
+  }
+
+  /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
+  static create(spec: LayoutSpec): SharedState {
+    let backends = 0;
+    let scheduleWords = 0;
+    for (const p of spec.pools) {
+      backends += p.weights.length;
+      scheduleWords += scheduleLength(p.weights);
+    }
+    const pools = spec.pools.length;
+    let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords;
+    words = Math.ceil(words / LINE) * LINE;
+    const buffer = new SharedArrayBuffer(words * 4);
+    const w = new Int32Array(buffer);
+    w[H_MAGIC] = MAGIC;
+    w[H_VERSION] = LAYOUT_VERSION;
+    w[H_BACKENDS] = backends;
+    w[H_POOLS] = pools;
+    w[H_SCHEDULE_WORDS] = scheduleWords;
+    const state = new SharedState(buffer);
+    let first = 0;
+    let schedOffset = 0;
+    spec.pools.forEach((p, pi) => {
+      const pb = state.poolsBase + pi * POOL_WORDS;
+      const schedule = smoothSchedule(p.weights);
+      w[pb + P_SCHEDULE_OFFSET] = schedOffset;
+      w[pb + P_SCHEDULE_LENGTH] = schedule.length;
+      w[pb + P_FIRST_BACKEND] = first;
+      w[pb + P_BACKEND_COUNT] = p.weights.length;
+      for (let k = 0; k < schedule.length; k++) w[state.scheduleBase + schedOffset + k] = first + schedule[k]!;
+      p.weights.forEach((weight, bi) => {
+        const bb = state.backendsBase + (first + bi) * BACKEND_WORDS;
+        w[bb + B_STATE] = BackendState.Up;
+        w[bb + B_WEIGHT] = weight;
+        w[bb + B_EFFECTIVE_WEIGHT] = weight;
+        w[bb + B_POOL] = pi;
+      });
+      first += p.weights.length;
+      schedOffset += schedule.length;
+    });
+    return state;
+  }
+
+  /** Worker: a view over a buffer the primary created. */
+  static attach(buffer: SharedArrayBuffer): SharedState {
+    return new SharedState(buffer);
+  }
+
+  // ---- header
+  generation(): number {
+    return Atomics.load(this.words, H_GENERATION);
+  }
+  bumpGeneration(): number {
+    return Atomics.add(this.words, H_GENERATION, 1) + 1;
+  }
+
+  // ---- backends (index is global across pools)
+  private b(i: number): number {
+    return this.backendsBase + i * BACKEND_WORDS;
+  }
+  state(i: number): BackendState {
+    return Atomics.load(this.words, this.b(i) + B_STATE);
+  }
+  setState(i: number, s: BackendState): void {
+    Atomics.store(this.words, this.b(i) + B_STATE, s);
+  }
+  /** Picked for new requests: up, or ramping up after a return. */
+  available(i: number): boolean {
+    const s = Atomics.load(this.words, this.b(i) + B_STATE);
+    return s === BackendState.Up || s === BackendState.SlowStart;
+  }
+  weight(i: number): number {
+    return Atomics.load(this.words, this.b(i) + B_WEIGHT);
+  }
+  effectiveWeight(i: number): number {
+    return Atomics.load(this.words, this.b(i) + B_EFFECTIVE_WEIGHT);
+  }
+  inflight(i: number): number {
+    return Atomics.load(this.words, this.b(i) + B_INFLIGHT);
+  }
+  /**
+   * Take one in-flight slot, unless `limit` (> 0) are already taken across all workers.
+   * Returns false when full. Pair every true with one `releaseInflight`.
+   */
+  tryAcquireInflight(i: number, limit: number): boolean {
+    const at = this.b(i) + B_INFLIGHT;
+    if (limit <= 0) {
+      Atomics.add(this.words, at, 1);
+      return true;
+    }
+    const before = Atomics.add(this.words, at, 1);
+    if (before < limit) return true;
+    Atomics.sub(this.words, at, 1);
+    return false;
+  }
+  releaseInflight(i: number): void {
+    Atomics.sub(this.words, this.b(i) + B_INFLIGHT, 1);
+  }
+  countRequest(i: number): void {
+    Atomics.add(this.words, this.b(i) + B_REQUESTS, 1);
+  }
+  requests(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_REQUESTS);
+  }
+  countFailure(i: number): void {
+    Atomics.add(this.words, this.b(i) + B_FAILURES, 1);
+    Atomics.add(this.words, this.b(i) + B_CONSECUTIVE_FAILURES, 1);
+  }
+  countSuccess(i: number): void {
+    // Only write when needed: a store on every success would bounce the line between cores.
+    if (Atomics.load(this.words, this.b(i) + B_CONSECUTIVE_FAILURES) !== 0) {
+      Atomics.store(this.words, this.b(i) + B_CONSECUTIVE_FAILURES, 0);
+    }
+  }
+  failures(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_FAILURES);
+  }
+  consecutiveFailures(i: number): number {
+    return Atomics.load(this.words, this.b(i) + B_CONSECUTIVE_FAILURES);
+  }
+  addBytes(i: number, bytesIn: number, bytesOut: number): void {
+    if (bytesIn !== 0) Atomics.add(this.uwords, this.b(i) + B_BYTES_IN, bytesIn >>> 0);
+    if (bytesOut !== 0) Atomics.add(this.uwords, this.b(i) + B_BYTES_OUT, bytesOut >>> 0);
+  }
+  bytesIn(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_BYTES_IN);
+  }
+  bytesOut(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_BYTES_OUT);
+  }
+
+  // ---- pools
+  private p(pool: number): number {
+    return this.poolsBase + pool * POOL_WORDS;
+  }
+  poolFirstBackend(pool: number): number {
+    return this.words[this.p(pool) + P_FIRST_BACKEND]!;
+  }
+  poolBackendCount(pool: number): number {
+    return this.words[this.p(pool) + P_BACKEND_COUNT]!;
+  }
+  scheduleLength(pool: number): number {
+    return this.words[this.p(pool) + P_SCHEDULE_LENGTH]!;
+  }
+  /** Backend index at `pos` (0 <= pos < scheduleLength) of the pool's weighted table. */
+  scheduleAt(pool: number, pos: number): number {
+    return this.words[this.scheduleBase + this.words[this.p(pool) + P_SCHEDULE_OFFSET]! + pos]!;
+  }
+  /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
+  nextCursor(pool: number): number {
+    return Atomics.add(this.uwords, this.p(pool) + P_CURSOR, 1);
+  }
+  /** A second cursor, for tie-breaking in algorithms that do not walk the schedule. */
+  nextTieCursor(pool: number): number {
+    return Atomics.add(this.uwords, this.p(pool) + P_TIE_CURSOR, 1);
+  }
+}

@@ -1,0 +1,205 @@
+// Owns one keep-alive HTTP/1.1 connection to a backend: writes a request, parses the response
+// strictly, reports to the exchange that holds it, and decides whether the connection may be
+// reused. A connection serves one exchange at a time (no pipelining).
+
+import net from 'node:net';
+import { ProxyError } from '../errors.js';
+import { ResponseParser, type Framing, type ResponseSink } from './response-parser.js';
+
+/** What a request in flight must handle; implemented by the proxy's per-request object. */
+export interface Exchange extends ResponseSink {
+  /** The connection is ready for the request head. */
+  onUpstreamReady(conn: UpstreamConnection): void;
+  /** Connect failure, reset, or close before the response was complete. */
+  onUpstreamError(err: ProxyError): void;
+  /** The request body may be written again after `write` returned false. */
+  onUpstreamDrain(): void;
+  /** Run `fn` with the client's writes batched (uWS cork). */
+  cork(fn: () => void): void;
+}
+
+export interface ConnectionOwner {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  recycle(conn: UpstreamConnection): void;
+  forget(conn: UpstreamConnection): void;
+}
+
+export class UpstreamConnection implements ResponseSink {
+  readonly socket: net.Socket;
+  private readonly owner: ConnectionOwner;
+  private readonly parser: ResponseParser;
+  private exchange: Exchange | null = null;
+  private connected = false;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private keepAlive = false;
+  private requestComplete = false;
+  private responseComplete = false;
+  private current: Buffer | null = null;
+  private closed = false;
+  /** True when the connection served an earlier request: a reset before any byte may be stale. */
+  reused = false;
+  /** Response bytes received for the current exchange. */
+  received = 0;
+  /** Coarse time the connection went idle (ms), for the idle sweep. */
+  idleSince = 0;
+
+  constructor(owner: ConnectionOwner) {
+    this.owner = owner;
+    this.parser = new ResponseParser(this);
+    this.parseCurrent = this.parseCurrent.bind(this);
+    const socket = net.connect({ host: owner.host, port: owner.port, noDelay: true });
+    this.socket = socket;
+    socket.on('connect', () => this.onConnect());
+    socket.on('data', (buf: Buffer) => this.onData(buf));
+    socket.on('drain', () => this.exchange?.onUpstreamDrain());
+    socket.on('error', () => {}); // 'close' follows and decides
+    socket.on('close', () => this.onClose());
+    this.connectTimer = setTimeout(() => this.onConnectTimeout(), owner.connectTimeoutMs);
+  }
+
+  /** Hand the connection to an exchange; `onUpstreamReady` fires once it is connected. */
+  assign(exchange: Exchange, headRequest: boolean): void {
+    this.exchange = exchange;
+    this.requestComplete = false;
+    this.responseComplete = false;
+    this.received = 0;
+    this.parser.expect(this, headRequest);
+    if (this.connected) exchange.onUpstreamReady(this);
+  }
+
+  write(data: string | Uint8Array): boolean {
+    return this.socket.write(data);
+  }
+
+  /** The whole request (head and body) has been written. */
+  endRequest(): void {
+    this.requestComplete = true;
+    if (this.responseComplete) this.finishExchange();
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
+  /** Drop the connection (client went away, timeout, protocol error). No callback follows. */
+  destroy(): void {
+    this.exchange = null;
+    if (!this.closed) this.socket.destroy();
+  }
+
+  private onConnect(): void {
+    this.connected = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    this.exchange?.onUpstreamReady(this);
+  }
+
+  private onConnectTimeout(): void {
+    this.connectTimer = null;
+    const ex = this.exchange;
+    this.exchange = null;
+    this.socket.destroy();
+    ex?.onUpstreamError(
+      new ProxyError('CLB_ERR_CONNECT_TIMEOUT', 'upstream', true, `connect to ${this.owner.host}:${this.owner.port} timed out`),
+    );
+  }
+
+  private onData(buf: Buffer): void {
+    const ex = this.exchange;
+    if (ex === null) {
+      // bytes on an idle connection belong to no request: never reuse it
+      this.socket.destroy();
+      return;
+    }
+    this.received += buf.length;
+    this.current = buf;
+    try {
+      ex.cork(this.parseCurrent);
+    } catch (e) {
+      // a bug must not take the worker down: drop this connection and fail its request
+      this.exchange = null;
+      this.socket.destroy();
+      ex.onUpstreamError(new ProxyError('CLB_ERR_INTERNAL', 'internal', false, 'internal error: ' + (e instanceof Error ? e.message : String(e))));
+    }
+  }
+
+  private parseCurrent(): void {
+    const buf = this.current!;
+    this.current = null;
+    const extra = this.parser.execute(buf);
+    if (extra > 0) {
+      // bytes after a complete response: the backend is confused; never reuse the connection
+      this.keepAlive = false;
+      this.socket.destroy();
+    }
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    this.owner.forget(this);
+    const ex = this.exchange;
+    if (ex === null) return;
+    if (!this.connected) {
+      this.exchange = null;
+      ex.onUpstreamError(new ProxyError('CLB_ERR_CONNECT', 'upstream', true, `connect to ${this.owner.host}:${this.owner.port} failed`));
+      return;
+    }
+    const outcome = this.parser.finish(); // may deliver the end of a close-delimited body
+    if (outcome === 'complete' || this.responseComplete) return;
+    this.exchange = null;
+    ex.onUpstreamError(
+      new ProxyError(
+        'CLB_ERR_RESET',
+        'upstream',
+        false,
+        this.parser.inBody ? 'backend closed the connection mid-body' : 'backend closed the connection before responding',
+      ),
+    );
+  }
+
+  private finishExchange(): void {
+    this.exchange = null;
+    if (this.keepAlive && !this.closed) {
+      this.reused = true;
+      this.owner.recycle(this);
+    } else if (!this.closed) {
+      this.socket.destroy();
+    }
+  }
+
+  // ---- ResponseSink: parser events, passed on to the exchange
+  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, tokens: string[] | null): void {
+    this.keepAlive = keepAlive;
+    this.exchange?.onResponseHead(status, reason, headers, framing, length, keepAlive, tokens);
+  }
+  onResponseBody(chunk: Buffer): void {
+    this.exchange?.onResponseBody(chunk);
+  }
+  onResponseEnd(): void {
+    this.responseComplete = true;
+    const ex = this.exchange;
+    // A backend that answers before taking the whole body leaves the connection in an unknown
+    // state: it is closed when the exchange ends the request.
+    if (this.requestComplete) this.finishExchange();
+    else this.keepAlive = false;
+    ex?.onResponseEnd();
+  }
+  onResponseInvalid(reason: string): void {
+    const ex = this.exchange;
+    this.exchange = null;
+    this.keepAlive = false;
+    this.socket.destroy();
+    ex?.onResponseInvalid(reason);
+  }
+}

@@ -1,0 +1,88 @@
+// Owns the keep-alive connections of one worker to one backend: hands out an idle connection
+// (most recently used first, so the rest can time out) or opens a new one, and closes
+// connections idle longer than `timeouts.idle` from one coarse sweep per worker.
+
+import { UpstreamConnection, type ConnectionOwner, type Exchange } from './connection.js';
+
+const MAX_IDLE = 1024;
+
+export interface UpstreamPoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+export class UpstreamPool implements ConnectionOwner {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly idle: UpstreamConnection[] = [];
+  /** Every open connection, idle or busy, so shutdown can close them all. */
+  private readonly open = new Set<UpstreamConnection>();
+  /** Coarse clock, advanced by the sweep; avoids a Date.now() per request. */
+  private now = Date.now();
+
+  constructor(host: string, port: number, opts: UpstreamPoolOptions) {
+    this.host = host;
+    this.port = port;
+    this.connectTimeoutMs = opts.connectTimeoutMs;
+    this.idleTimeoutMs = opts.idleTimeoutMs;
+  }
+
+  /** Attach `exchange` to a connection; it is told `onUpstreamReady` or `onUpstreamError`. */
+  acquire(exchange: Exchange, headRequest: boolean, fresh = false): void {
+    if (!fresh) {
+      const conn = this.idle.pop();
+      if (conn !== undefined) {
+        conn.assign(exchange, headRequest);
+        return;
+      }
+    }
+    const conn = new UpstreamConnection(this);
+    this.open.add(conn);
+    conn.assign(exchange, headRequest);
+  }
+
+  recycle(conn: UpstreamConnection): void {
+    if (this.idle.length >= MAX_IDLE) {
+      conn.destroy();
+      return;
+    }
+    conn.idleSince = this.now;
+    this.idle.push(conn);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    this.open.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Close connections idle for longer than the idle timeout (oldest are at the front). */
+  sweep(now: number): void {
+    this.now = now;
+    const limit = now - this.idleTimeoutMs;
+    let n = 0;
+    while (n < this.idle.length && this.idle[n]!.idleSince <= limit) n++;
+    if (n === 0) return;
+    const stale = this.idle.splice(0, n);
+    for (const conn of stale) conn.destroy();
+  }
+
+  /** Close idle connections now (graceful shutdown). */
+  closeIdle(): void {
+    const idle = this.idle.splice(0, this.idle.length);
+    for (const conn of idle) conn.destroy();
+  }
+
+  /** Close every connection (final shutdown). */
+  closeAll(): void {
+    this.closeIdle();
+    for (const conn of this.open) conn.destroy();
+    this.open.clear();
+  }
+
+  get openCount(): number {
+    return this.open.size;
+  }
+}

@@ -1,0 +1,473 @@
+// Owns one proxied request, as a short list of phases with safe defaults (Pingora's ProxyHttp):
+//   1. accept: copy what is needed from the uWS request, synchronously; register onAborted first
+//   2. pick upstream: route -> pool -> balancer (holds an in-flight slot)
+//   3. send: request head, then the body streamed with backpressure
+//   4. respond: status and headers filtered, body streamed back with backpressure
+//   5. fail: a status for every error class, or a cut connection once the response has begun
+//   6. finish, always once: release the slot, count, log.
+
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ProxyError, statusFor, type ErrorCode } from '../errors.js';
+import { NONE, type PickContext } from '../balancer/types.js';
+import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
+import { Framing, equalsLower } from '../upstream/response-parser.js';
+import { buildRequestHead, type ClientHead } from './request-head.js';
+import { normaliseHost } from './router.js';
+import type { Expiring, WorkerContext } from './context.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  413: '413 Content Too Large',
+  500: '500 Internal Server Error',
+  502: '502 Bad Gateway',
+  503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
+};
+
+/** `total` once a bodiless response was ended. */
+const ENDED = -2;
+
+/** Queued request-body bytes above which the client is paused until the upstream is ready. */
+const BODY_QUEUE_LIMIT = 256 * 1024;
+
+const pickContext: PickContext = { avoid: NONE, maxInflight: 0 };
+const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, badTransferEncoding: false, requestId: '' };
+
+const enum Phase {
+  Sending = 0, // waiting for or writing to the upstream
+  Responding = 1, // response head written to the client, body streaming
+  Done = 2,
+}
+
+function isIdempotent(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PUT' || method === 'DELETE';
+}
+
+/** Response headers that are never passed on: hop-by-hop, and framing the front writes itself. */
+function dropResponseHeader(name: string, tokens: string[] | null): boolean {
+  switch (name.length) {
+    case 2:
+      return equalsLower(name, 'te');
+    case 4:
+      return equalsLower(name, 'date'); // uWS always writes its own Date
+    case 7:
+      return equalsLower(name, 'trailer') || equalsLower(name, 'upgrade');
+    case 10:
+      return equalsLower(name, 'connection') || equalsLower(name, 'keep-alive');
+    case 14:
+      return equalsLower(name, 'content-length');
+    case 17:
+      return equalsLower(name, 'transfer-encoding');
+  }
+  if (name.length > 6 && (name.charCodeAt(0) | 32) === 112 && equalsLower(name.slice(0, 6), 'proxy-')) return true;
+  return tokens !== null && tokens.includes(name.toLowerCase());
+}
+
+export class ProxyExchange implements Exchange, Expiring {
+  private readonly ctx: WorkerContext;
+  private readonly res: HttpResponse;
+  private readonly method: string;
+  private readonly path: string;
+  private readonly head: string;
+  private readonly requestId: string;
+  private readonly hasBody: boolean;
+  private readonly chunkedBody: boolean;
+  private readonly idempotent: boolean;
+  private readonly started: number;
+  private phase = Phase.Sending;
+  private aborted = false;
+  private backend = NONE;
+  private conn: UpstreamConnection | null = null;
+  /** Request body chunks read before the upstream was ready. */
+  private queue: Buffer[] | null = null;
+  private queued = 0;
+  private bodyDone = false;
+  private bodyStarted = false;
+  private clientPaused = false;
+  bytesIn = 0;
+  private bytesOut = 0;
+  private status = 0;
+  /** Content-Length of the response when known; -1 streams with chunked encoding. */
+  private total = -1;
+  private pending: Buffer | null = null;
+  private pendingOffset = 0;
+  private upstreamPaused = false;
+  private staleRetried = false;
+  deadline = 0;
+
+  constructor(ctx: WorkerContext, res: HttpResponse, req: HttpRequest) {
+    this.ctx = ctx;
+    this.res = res;
+    res.onAborted(() => {
+      try {
+        this.onClientAborted();
+      } catch (e) {
+        ctx.log.error({ err: e, reqId: this.requestId }, 'internal error on client abort');
+      }
+    });
+    ctx.requestStarted();
+    this.started = ctx.accessLog ? performance.now() : 0;
+    const method = req.getCaseSensitiveMethod();
+    this.method = method;
+    this.idempotent = isIdempotent(method);
+    this.path = req.getUrl();
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    buildRequestHead(req, method, remote, ctx.newRequestId, clientHead);
+    this.head = clientHead.head;
+    this.requestId = clientHead.requestId;
+    this.chunkedBody = clientHead.chunked;
+    const length = clientHead.contentLength;
+    this.hasBody = length > 0 || clientHead.chunked;
+  }
+
+  /** Phases 1 and 2, still inside the uWS handler. */
+  start(): void {
+    const ctx = this.ctx;
+    const res = this.res;
+    const length = clientHead.contentLength;
+    // phase 1 checks: the request as a whole
+    if (length === -2 || clientHead.badTransferEncoding) {
+      this.fail(new ProxyError('CLB_ERR_BAD_REQUEST', 'downstream', false, 'invalid Content-Length or Transfer-Encoding'), true);
+      return;
+    }
+    const maxBody = ctx.config.limits.maxBodyBytes;
+    if (length > maxBody) {
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, `body of ${length} bytes over limits.max_body`), true);
+      return;
+    }
+    if (this.hasBody) {
+      res.onData((chunk, isLast) => {
+        try {
+          this.onClientData(chunk, isLast);
+        } catch (e) {
+          this.internalError(e);
+        }
+      });
+    }
+
+    // phase 2: pick upstream
+    const pool = ctx.router.match(ctx.router.needsHost ? normaliseHost(clientHead.host) : '', this.path);
+    if (pool < 0) {
+      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', false, 'no route matches'), this.hasBody);
+      return;
+    }
+    pickContext.avoid = NONE;
+    pickContext.maxInflight = ctx.config.limits.maxConnectionsPerBackend;
+    if (ctx.testHooks && this.path === '/__corelb_test/throw') throw new Error('planted test error');
+    const backend = ctx.balancers[pool]!.pick(pickContext);
+    if (backend === NONE) {
+      this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', false, 'no backend available'), this.hasBody);
+      return;
+    }
+    this.backend = backend;
+    ctx.state.countRequest(backend);
+    ctx.upstreams[backend]!.acquire(this, this.method === 'HEAD');
+  }
+
+  /** An exception escaped a phase: 500 (or a cut connection), logged with the request id. */
+  internalError(e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.ctx.log.error({ reqId: this.requestId, err: e }, 'internal error: ' + message);
+    this.fail(new ProxyError('CLB_ERR_INTERNAL', 'internal', false, 'internal error: ' + message), true);
+  }
+
+  // ---- phase 3: send
+  onUpstreamReady(conn: UpstreamConnection): void {
+    if (this.phase === Phase.Done) {
+      conn.destroy();
+      return;
+    }
+    this.conn = conn;
+    if (!this.hasBody) {
+      conn.write(this.head);
+      conn.endRequest();
+      this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
+      return;
+    }
+    const socket = conn.socket;
+    this.ctx.watch(this, this.ctx.config.timeouts.responseMs); // re-armed while the body moves
+    socket.cork();
+    conn.write(this.head);
+    this.bodyStarted = true;
+    const queue = this.queue;
+    this.queue = null;
+    this.queued = 0;
+    let ok = true;
+    if (queue !== null) for (const chunk of queue) ok = this.writeBody(chunk);
+    if (this.bodyDone) this.endBody();
+    socket.uncork();
+    if (!ok) this.pauseClient();
+    else if (this.clientPaused) this.resumeClient();
+  }
+
+  private onClientData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.phase === Phase.Done) return;
+    const n = chunk.byteLength;
+    this.bytesIn += n;
+    if (this.bytesIn > this.ctx.config.limits.maxBodyBytes) {
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, 'body over limits.max_body'), true);
+      return;
+    }
+    // uWS lends the bytes only for this call: copy them
+    const copy = n === 0 ? null : Buffer.from(new Uint8Array(chunk));
+    if (isLast) this.bodyDone = true;
+    const conn = this.conn;
+    if (conn === null || !this.bodyStarted) {
+      if (copy !== null) {
+        (this.queue ??= []).push(copy);
+        this.queued += n;
+        if (this.queued > BODY_QUEUE_LIMIT) this.pauseClient();
+      }
+      return;
+    }
+    const socket = conn.socket;
+    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
+    socket.cork();
+    const ok = copy === null ? true : this.writeBody(copy);
+    if (isLast) this.endBody();
+    socket.uncork();
+    if (!ok) this.pauseClient();
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    const conn = this.conn!;
+    if (!this.chunkedBody) return conn.write(chunk);
+    conn.write(chunk.length.toString(16) + '\r\n');
+    conn.write(chunk);
+    return conn.write('\r\n');
+  }
+
+  private endBody(): void {
+    const conn = this.conn!;
+    if (this.chunkedBody) conn.write('0\r\n\r\n');
+    conn.endRequest();
+    if (this.phase === Phase.Sending) this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
+  }
+
+  private pauseClient(): void {
+    if (this.clientPaused || this.aborted) return;
+    this.clientPaused = true;
+    this.res.pause();
+  }
+  private resumeClient(): void {
+    if (!this.clientPaused || this.aborted) return;
+    this.clientPaused = false;
+    this.res.resume();
+  }
+
+  onUpstreamDrain(): void {
+    if (this.phase !== Phase.Done) this.resumeClient();
+  }
+
+  cork(fn: () => void): void {
+    if (this.aborted || this.phase === Phase.Done) fn();
+    else this.res.cork(fn);
+  }
+
+  onDeadline(): void {
+    if (this.phase !== Phase.Sending) return;
+    this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'no response within timeouts.response'), false);
+  }
+
+  // ---- phase 4: respond
+  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, _keepAlive: boolean, tokens: string[] | null): void {
+    this.ctx.unwatch(this);
+    if (this.phase !== Phase.Sending) return;
+    this.phase = Phase.Responding;
+    this.status = status;
+    const res = this.res;
+    res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (!dropResponseHeader(name, tokens)) res.writeHeader(name, headers[i + 1]!);
+    }
+    if (framing === Framing.None) {
+      if (this.method === 'HEAD' || status === 304) res.endWithoutBody(length >= 0 ? length : undefined);
+      else if (status === 204) res.endWithoutBody();
+      else res.end();
+      this.total = ENDED;
+      return; // onResponseEnd follows
+    }
+    this.total = framing === Framing.Length ? length : -1;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    if (this.phase !== Phase.Responding) return;
+    this.bytesOut += chunk.length;
+    const res = this.res;
+    if (this.total >= 0) {
+      const offset = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(chunk, this.total);
+      if (!done && !ok) {
+        this.pending = chunk;
+        this.pendingOffset = offset;
+        this.pauseUpstream();
+      }
+    } else if (!res.write(chunk)) {
+      this.pauseUpstream();
+    }
+  }
+
+  private pauseUpstream(): void {
+    if (this.upstreamPaused) return;
+    this.upstreamPaused = true;
+    this.conn?.pauseReading();
+    this.res.onWritable((offset) => {
+      try {
+        return this.onClientWritable(offset);
+      } catch (e) {
+        this.internalError(e);
+        return true;
+      }
+    });
+  }
+
+  private onClientWritable(offset: number): boolean {
+    if (this.phase === Phase.Done && this.pending === null) return true;
+    const pending = this.pending;
+    if (pending !== null) {
+      const [ok, done] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.total);
+      if (!ok && !done) return false;
+      this.pending = null;
+      if (done) {
+        this.finishResponse();
+        return true;
+      }
+    }
+    this.upstreamPaused = false;
+    this.conn?.resumeReading();
+    return true;
+  }
+
+  onResponseEnd(): void {
+    if (this.phase !== Phase.Responding) return;
+    if (this.total === -1) {
+      this.res.end();
+    } else if (this.pending !== null) {
+      return; // the last bytes are still queued for the client: finished from onClientWritable
+    }
+    this.finishResponse();
+  }
+
+  private finishResponse(): void {
+    if (this.phase === Phase.Done) return;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null && !this.bodyDone && this.hasBody) conn.destroy(); // answered before the body ended
+    this.ctx.state.countSuccess(this.backend);
+    this.finish();
+  }
+
+  onResponseInvalid(reason: string): void {
+    this.conn = null;
+    this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'upstream', false, 'invalid response from backend: ' + reason), false);
+  }
+
+  onUpstreamError(err: ProxyError): void {
+    const conn = this.conn;
+    this.conn = null;
+    if (this.phase === Phase.Done) return;
+    // A kept-alive connection the backend closed while we reused it: nothing was answered and
+    // a request without body is repeated on a fresh connection, once.
+    if (
+      this.phase === Phase.Sending &&
+      conn !== null &&
+      conn.reused &&
+      conn.received === 0 &&
+      !this.hasBody &&
+      this.idempotent &&
+      !this.staleRetried
+    ) {
+      this.staleRetried = true;
+      this.ctx.unwatch(this);
+      this.ctx.upstreams[this.backend]!.acquire(this, this.method === 'HEAD', true);
+      return;
+    }
+    this.fail(err, false);
+  }
+
+  // ---- phase 5: fail
+  /** Answer the error, or cut the connection when the response has begun. */
+  fail(err: ProxyError, closeConnection: boolean): void {
+    if (this.phase === Phase.Done) return;
+    const ctx = this.ctx;
+    ctx.unwatch(this);
+    const conn = this.conn;
+    this.conn = null;
+    conn?.destroy();
+    if (this.backend !== NONE && err.source === 'upstream') ctx.state.countFailure(this.backend);
+    const status = statusFor(err.code);
+    const started = this.phase === Phase.Responding;
+    if (!this.aborted) {
+      if (started) {
+        this.res.close(); // a truncated response must not look complete
+      } else {
+        this.status = status;
+        const text = STATUS_TEXT[status] ?? String(status);
+        const res = this.res;
+        res.cork(() => {
+          res.writeStatus(text);
+          res.writeHeader('content-type', 'text/plain; charset=utf-8');
+          res.writeHeader('x-request-id', this.requestId);
+          res.end(text + '\n', closeConnection || (this.hasBody && !this.bodyDone));
+        });
+      }
+    }
+    this.logError(err.code, status, err.message, started);
+    this.finish();
+  }
+
+  private onClientAborted(): void {
+    this.aborted = true;
+    if (this.phase === Phase.Done) return;
+    const conn = this.conn;
+    this.conn = null;
+    conn?.destroy(); // cancels the upstream request
+    this.ctx.unwatch(this);
+    if (this.status === 0) this.status = 499;
+    if (this.ctx.log.isLevelEnabled('info')) {
+      this.ctx.log.info({ reqId: this.requestId, code: 'CLB_ERR_CLIENT_ABORTED', backend: this.backendUrl() }, 'client closed the connection');
+    }
+    this.finish();
+  }
+
+  private backendUrl(): string | null {
+    return this.backend === NONE ? null : this.ctx.backendUrls[this.backend]!;
+  }
+
+  private logError(code: ErrorCode, status: number, message: string, midResponse: boolean): void {
+    this.ctx.log.warn(
+      { reqId: this.requestId, code, status, backend: this.backendUrl(), method: this.method, path: this.path, midResponse },
+      message,
+    );
+  }
+
+  // ---- phase 6: finish, always once
+  private finish(): void {
+    this.phase = Phase.Done;
+    const ctx = this.ctx;
+    if (this.backend !== NONE) {
+      ctx.state.releaseInflight(this.backend);
+      ctx.state.addBytes(this.backend, this.bytesIn, this.bytesOut);
+    }
+    this.queue = null;
+    this.pending = null;
+    if (ctx.accessLog) {
+      ctx.log.info(
+        {
+          reqId: this.requestId,
+          method: this.method,
+          path: this.path,
+          status: this.status,
+          backend: this.backendUrl(),
+          bytesIn: this.bytesIn,
+          bytesOut: this.bytesOut,
+          durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
+        },
+        'access',
+      );
+    }
+    ctx.requestFinished();
+  }
+}

@@ -1,0 +1,57 @@
+// Owns the life of one worker thread: the long-lived piscina task that attaches to the shared
+// buffer, serves until the primary asks it to stop, and resolves only after uWS is closed (a
+// thread holding uWS sockets must never be terminated: it aborts the process).
+
+import type { MessagePort } from 'node:worker_threads';
+import type { Config } from '../config/types.js';
+import { SharedState } from '../shared/layout.js';
+import { createLogger } from '../log.js';
+import { WorkerContext } from './context.js';
+import { FrontServer } from './server.js';
+
+export interface ServeTask {
+  readonly workerId: number;
+  readonly config: Config;
+  readonly buffer: SharedArrayBuffer;
+  /** Receives {type:'stop', graceMs} from the primary; the worker answers {type:'listening'}. */
+  readonly control: MessagePort;
+}
+
+export type ControlMessage = { type: 'stop'; graceMs: number } | { type: 'listening' } | { type: 'error'; message: string };
+
+export default async function serve(task: ServeTask): Promise<{ workerId: number }> {
+  const { workerId, config, control } = task;
+  const log = createLogger(config.log.level).child({ worker: workerId });
+  // Catch everything in this thread: an uncaught exception in a worker would abort the process.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception in worker'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in worker'));
+
+  const state = SharedState.attach(task.buffer);
+  const ctx = new WorkerContext(config, state, log, workerId);
+  const server = new FrontServer(ctx);
+  try {
+    await server.listen(config.listen.host, config.listen.port);
+  } catch (e) {
+    ctx.close();
+    server.close();
+    control.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies ControlMessage);
+    control.close();
+    throw e;
+  }
+  control.postMessage({ type: 'listening' } satisfies ControlMessage);
+
+  const graceMs = await new Promise<number>((resolve) => {
+    control.on('message', (m: ControlMessage) => {
+      if (m.type === 'stop') resolve(m.graceMs);
+    });
+  });
+  server.stopAccepting();
+  for (const u of ctx.upstreams) u.closeIdle();
+  await ctx.whenIdle(graceMs);
+  if (ctx.inflight > 0) log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
+  ctx.close();
+  server.close();
+  control.close();
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  return { workerId };
+}
