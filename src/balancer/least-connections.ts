@@ -1,5 +1,6 @@
 // Owns `least-connections`: the backend with the fewest in-flight requests across all workers,
-// relative to its weight (inflight / weight), ties broken round-robin by a shared cursor.
+// relative to its weight (inflight / weight). Ties are broken by weighted round-robin, as nginx's
+// least_conn does: the scan starts at the backend the pool's weighted schedule names next.
 
 import type { SharedState } from '../shared/layout.js';
 import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
@@ -9,12 +10,14 @@ export class LeastConnections implements Balancer {
   private readonly pool: number;
   private readonly first: number;
   private readonly count: number;
+  private readonly length: number;
 
   constructor(state: SharedState, pool: number) {
     this.state = state;
     this.pool = pool;
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
+    this.length = state.scheduleLength(pool);
   }
 
   pick(ctx: PickContext): BackendIndex {
@@ -22,7 +25,7 @@ export class LeastConnections implements Balancer {
     // Another worker may take the chosen backend's last slot between the scan and the acquire:
     // then scan again, a bounded number of times.
     for (let attempt = 0; attempt < 4; attempt++) {
-      const start = state.nextTieCursor(this.pool) % count;
+      const start = state.scheduleAt(this.pool, state.nextCursor(this.pool) % this.length) - first;
       let best = NONE;
       let bestLoad = 0;
       let bestWeight = 1;

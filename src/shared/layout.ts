@@ -9,7 +9,7 @@
 //   line 0                       header: magic, layout version, generation, counts
 //   per backend (2 lines):       A: state, weight, effective weight, pool    B: hot counters
 //   per pool (2 lines):          A: schedule offset/length, first backend, count, algorithm
-//                                B: round-robin cursor, tie-break cursor
+//                                B: weighted round-robin cursor
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
 
 export const LINE = 16;
@@ -44,7 +44,6 @@ const P_SCHEDULE_LENGTH = 1;
 const P_FIRST_BACKEND = 2;
 const P_BACKEND_COUNT = 3;
 const P_CURSOR = LINE + 0;
-const P_TIE_CURSOR = LINE + 1;
 const POOL_WORDS = 2 * LINE;
 
 export const enum BackendState {
@@ -277,9 +276,5 @@ export class SharedState {
   /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
   nextCursor(pool: number): number {
     return Atomics.add(this.uwords, this.p(pool) + P_CURSOR, 1);
-  }
-  /** A second cursor, for tie-breaking in algorithms that do not walk the schedule. */
-  nextTieCursor(pool: number): number {
-    return Atomics.add(this.uwords, this.p(pool) + P_TIE_CURSOR, 1);
   }
 }

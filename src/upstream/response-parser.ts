@@ -410,7 +410,6 @@ export class ResponseParser {
     }
     const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
     if (end < 0) {
-      if (buf.length === 1 && buf[0] !== CR) return this.invalid('malformed trailer section');
       if (buf.length > MAX_HEAD) return this.invalid('trailer section too large');
       this.pending = Buffer.from(buf);
       return input.length;

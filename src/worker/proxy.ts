@@ -283,8 +283,9 @@ export class ProxyExchange implements Exchange, Expiring {
       if (!dropResponseHeader(name, tokens)) res.writeHeader(name, headers[i + 1]!);
     }
     if (framing === Framing.None) {
-      if (this.method === 'HEAD' || status === 304) res.endWithoutBody(length >= 0 ? length : undefined);
-      else if (status === 204) res.endWithoutBody();
+      // endWithoutBody(undefined) would report a garbage length: call it without an argument
+      if ((this.method === 'HEAD' || status === 304) && length >= 0) res.endWithoutBody(length);
+      else if (this.method === 'HEAD' || status === 204 || status === 304) res.endWithoutBody();
       else res.end();
       this.total = ENDED;
       return; // onResponseEnd follows

@@ -1,0 +1,13 @@
+// Owns the public face of src/config: what the rest of corelb imports. Pure: no sockets, timers
+// or shared memory anywhere below.
+
+export type { Algorithm, BackendConfig, Config, ConfigProblem, LoadResult, LogLevel, PoolConfig, RouteConfig } from './types.js';
+export { ALGORITHMS } from './types.js';
+export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
+export { formatProblem } from './format.js';
+export { checkCommand } from './check.js';
+export { parseDuration, parseSize } from './units.js';
+export { normaliseBackendUrl, type BackendAddress } from './backend-url.js';
+export { DEFAULTS, LOG_LEVELS, MAX_TIMEOUT_MS, MAX_WORKERS } from './schema.js';
+export { MAX_WEIGHT } from './pools.js';
+export { deepFreeze } from './freeze.js';

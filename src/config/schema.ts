@@ -1,0 +1,148 @@
+// Owns the top level of the config file: which sections exist, their defaults, and the scalar
+// sections (listen, workers, log, timeouts, limits). Pools and routes live in pools.ts.
+
+import { availableParallelism } from 'node:os';
+import { validatePools, validateRoutes } from './pools.js';
+import { normaliseListenHost } from './names.js';
+import type { Config, LogLevel } from './types.js';
+import { parseDuration, parseSize } from './units.js';
+import type { Entries, Field, Walk } from './walk.js';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'pools', 'routes'] as const;
+
+/** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
+export const DEFAULTS = Object.freeze({
+  listen: Object.freeze({ host: '127.0.0.1', port: 8080 }),
+  workers: 'auto' as const,
+  log: Object.freeze({ level: 'info' as LogLevel, access: false }),
+  timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000 }),
+  limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
+});
+
+/** A typo like `workers: 1000` would start that many threads; nobody means that. */
+export const MAX_WORKERS = 1024;
+/** setTimeout fires at once for delays above 2^31-1 ms, so a longer timeout would mean "none". */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const MAX_CONNECTIONS = 1_000_000;
+
+export interface ValidateOptions {
+  readonly availableParallelism?: number;
+}
+
+/**
+ * The normalised Config for the document's root, or undefined when anything is wrong; every
+ * problem is in `walk.problems`.
+ */
+export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = {}): Config | undefined {
+  const top: Entries | undefined = walk.isNull(root) ? new Map() : walk.map(root, TOP_LEVEL_KEYS);
+  if (top === undefined) return undefined;
+
+  const listen = validateListen(walk, top.get('listen'));
+  const workers = validateWorkers(walk, top.get('workers'), opts);
+  const log = validateLog(walk, top.get('log'));
+  const timeouts = validateTimeouts(walk, top.get('timeouts'));
+  const limits = validateLimits(walk, top.get('limits'));
+
+  const poolsField = top.get('pools');
+  const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined);
+  const routes = validateRoutes(walk, top.get('routes'), pools, poolsField);
+
+  if (walk.problems.length > 0 || pools === undefined || routes === undefined) return undefined;
+  return { listen, workers, log, timeouts, limits, pools: pools.pools, routes };
+}
+
+/** Entries of an optional section; an empty one (`log:` with everything commented out) is absent. */
+function section(walk: Walk, f: Field | undefined, keys: readonly string[]): Entries | undefined {
+  if (f === undefined || walk.isNull(f)) return undefined;
+  return walk.map(f, keys);
+}
+
+function validateListen(walk: Walk, f: Field | undefined): Config['listen'] {
+  const e = section(walk, f, ['host', 'port']);
+  let host: string = DEFAULTS.listen.host;
+  let port: number = DEFAULTS.listen.port;
+  const hostField = e?.get('host');
+  if (hostField !== undefined) {
+    const raw = walk.string(hostField, 'an IP address or host name');
+    if (raw !== undefined) {
+      const r = normaliseListenHost(raw);
+      if (typeof r === 'string') walk.report(hostField.at, hostField.path, r);
+      else host = r.host;
+    }
+  }
+  const portField = e?.get('port');
+  if (portField !== undefined) port = walk.integer(portField, 1, 65535) ?? port;
+  return { host, port };
+}
+
+function validateWorkers(walk: Walk, f: Field | undefined, opts: ValidateOptions): number {
+  const auto = (): number => Math.max(1, opts.availableParallelism ?? availableParallelism());
+  if (f === undefined) return auto();
+  const expected = `"auto" or an integer from 1 to ${MAX_WORKERS}`;
+  const v = walk.scalar(f, expected);
+  if (v === undefined) return 1;
+  if (v === 'auto') return auto();
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_WORKERS) walk.mismatch(f, expected, v);
+  return typeof v === 'number' ? v : 1;
+}
+
+function validateLog(walk: Walk, f: Field | undefined): Config['log'] {
+  const e = section(walk, f, ['level', 'access']);
+  let level: LogLevel = DEFAULTS.log.level;
+  let access: boolean = DEFAULTS.log.access;
+  const levelField = e?.get('level');
+  if (levelField !== undefined) {
+    const expected = `one of ${LOG_LEVELS.join(', ')}`;
+    const v = walk.scalar(levelField, expected);
+    if (v !== undefined) {
+      const found = LOG_LEVELS.find((l) => l === v);
+      if (found === undefined) walk.mismatch(levelField, expected, v);
+      else level = found;
+    }
+  }
+  const accessField = e?.get('access');
+  if (accessField !== undefined) access = walk.boolean(accessField) ?? access;
+  return { level, access };
+}
+
+function duration(walk: Walk, f: Field | undefined, fallback: number): number {
+  if (f === undefined) return fallback;
+  const v = walk.scalar(f, 'a duration like "2s"');
+  if (v === undefined) return fallback;
+  const ms = parseDuration(v);
+  if (typeof ms === 'string') walk.report(f.at, f.path, ms);
+  else if (ms <= 0) walk.report(f.at, f.path, 'must be greater than 0');
+  else if (ms > MAX_TIMEOUT_MS) walk.report(f.at, f.path, `must be at most ${MAX_TIMEOUT_MS}ms (about 24.8 days), the longest timer Node supports`);
+  else return ms;
+  return fallback;
+}
+
+function validateTimeouts(walk: Walk, f: Field | undefined): Config['timeouts'] {
+  const e = section(walk, f, ['connect', 'response', 'idle']);
+  return {
+    connectMs: duration(walk, e?.get('connect'), DEFAULTS.timeouts.connectMs),
+    responseMs: duration(walk, e?.get('response'), DEFAULTS.timeouts.responseMs),
+    idleMs: duration(walk, e?.get('idle'), DEFAULTS.timeouts.idleMs),
+  };
+}
+
+function validateLimits(walk: Walk, f: Field | undefined): Config['limits'] {
+  const e = section(walk, f, ['max_body', 'max_connections_per_backend']);
+  let maxBodyBytes: number = DEFAULTS.limits.maxBodyBytes;
+  let maxConnectionsPerBackend: number = DEFAULTS.limits.maxConnectionsPerBackend;
+  const bodyField = e?.get('max_body');
+  if (bodyField !== undefined) {
+    const v = walk.scalar(bodyField, 'a size like "10mb"');
+    if (v !== undefined) {
+      const bytes = parseSize(v);
+      if (typeof bytes === 'string') walk.report(bodyField.at, bodyField.path, bytes);
+      // 0 means "no limit" in the file; in the Config it becomes a limit nothing reaches, so
+      // readers compare `length > maxBodyBytes` without a special case.
+      else maxBodyBytes = bytes === 0 ? Number.MAX_SAFE_INTEGER : bytes;
+    }
+  }
+  const connField = e?.get('max_connections_per_backend');
+  if (connField !== undefined) maxConnectionsPerBackend = walk.integer(connField, 0, MAX_CONNECTIONS) ?? maxConnectionsPerBackend;
+  return { maxBodyBytes, maxConnectionsPerBackend };
+}

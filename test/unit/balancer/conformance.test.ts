@@ -1,0 +1,124 @@
+// One conformance suite that every balancing algorithm runs (Hono's routers are the model).
+import { describe, expect, it } from 'vitest';
+import { balancers } from '../../../src/balancer/registry.js';
+import { NONE, type PickContext } from '../../../src/balancer/types.js';
+import { BackendState, SharedState } from '../../../src/shared/layout.js';
+import { ALGORITHMS } from '../../../src/config/types.js';
+
+/** Heap growth over `n` calls of `fn`, after a warm-up; see the semi-space setting in vitest.config.ts. */
+function heapGrowth(fn: () => unknown, n: number): number {
+  for (let k = 0; k < 10_000; k++) fn(); // warm up and let the JIT settle
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  for (let k = 0; k < n; k++) fn();
+  return process.memoryUsage().heapUsed - before;
+}
+
+describe('allocation check', () => {
+  it('detects a function that allocates 16 bytes per call', () => {
+    const sink: unknown[] = [null];
+    expect(heapGrowth(() => (sink[0] = { a: 1 }), 100_000)).toBeGreaterThan(1024 * 1024);
+  });
+});
+
+function setup(algorithm: (typeof ALGORITHMS)[number], weights: number[]) {
+  const state = SharedState.create({ pools: [{ weights: [7] }, { weights }] }); // pool 1 is tested; pool 0 shifts indexes
+  const balancer = balancers[algorithm](state, 1);
+  const first = state.poolFirstBackend(1);
+  const ctx: PickContext = { avoid: NONE, maxInflight: 0 };
+  /** Pick and release at once, as a request that finishes before the next starts. */
+  const pickOnce = (): number => {
+    const i = balancer.pick(ctx);
+    if (i !== NONE) state.releaseInflight(i);
+    return i;
+  };
+  return { state, balancer, first, ctx, pickOnce };
+}
+
+describe.each(ALGORITHMS)('balancer conformance: %s', (algorithm) => {
+  it('picks only backends of its own pool', () => {
+    const { first, pickOnce } = setup(algorithm, [1, 1, 1]);
+    for (let n = 0; n < 100; n++) {
+      const i = pickOnce();
+      expect(i).toBeGreaterThanOrEqual(first);
+      expect(i).toBeLessThan(first + 3);
+    }
+  });
+
+  it('never returns a down or draining backend', () => {
+    const { state, first, pickOnce } = setup(algorithm, [1, 1, 1]);
+    state.setState(first, BackendState.Down);
+    state.setState(first + 2, BackendState.Draining);
+    for (let n = 0; n < 100; n++) expect(pickOnce()).toBe(first + 1);
+  });
+
+  it('returns none when no backend is available', () => {
+    const { state, first, pickOnce } = setup(algorithm, [1, 2]);
+    state.setState(first, BackendState.Down);
+    state.setState(first + 1, BackendState.Down);
+    expect(pickOnce()).toBe(NONE);
+  });
+
+  it('returns none when every backend is at its in-flight limit, and holds one slot per pick', () => {
+    const { state, balancer, ctx } = setup(algorithm, [1, 1]);
+    ctx.maxInflight = 2;
+    const held = [balancer.pick(ctx), balancer.pick(ctx), balancer.pick(ctx), balancer.pick(ctx)];
+    expect(held).not.toContain(NONE);
+    expect(balancer.pick(ctx)).toBe(NONE);
+    state.releaseInflight(held[0]!);
+    expect(balancer.pick(ctx)).toBe(held[0]);
+  });
+
+  it('honours the avoid hint while another backend is available', () => {
+    const { first, ctx, pickOnce, state } = setup(algorithm, [1, 1, 1]);
+    ctx.avoid = first + 1;
+    for (let n = 0; n < 60; n++) expect(pickOnce()).not.toBe(first + 1);
+    state.setState(first, BackendState.Down);
+    state.setState(first + 2, BackendState.Down);
+    expect(pickOnce()).toBe(first + 1); // the avoided one is better than none
+  });
+
+  it('respects weights within 1% over 10,000 picks', () => {
+    const weights = [5, 3, 2];
+    const { first, pickOnce } = setup(algorithm, weights);
+    const counts = [0, 0, 0];
+    for (let n = 0; n < 10_000; n++) counts[pickOnce() - first]!++;
+    weights.forEach((w, k) => expect(Math.abs(counts[k]! / 10_000 - w / 10)).toBeLessThan(0.01));
+  });
+
+  it('does not allocate per pick', () => {
+    const { pickOnce } = setup(algorithm, [3, 2, 1]);
+    // 100,000 allocations of even 16 bytes would be 1.6 MB (the control case above)
+    expect(heapGrowth(pickOnce, 100_000)).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe('round-robin specifics', () => {
+  it('interleaves weights 5:1:1 as a a b a c a a', () => {
+    const { first, pickOnce } = setup('round-robin', [5, 1, 1]);
+    const seq = Array.from({ length: 14 }, () => 'abc'[pickOnce() - first]).join('');
+    expect(seq).toBe('aabacaa'.repeat(2));
+  });
+  it('spreads a down backend\'s turns over the others by weight', () => {
+    const { state, first, pickOnce } = setup('round-robin', [2, 1, 1]);
+    state.setState(first, BackendState.Down);
+    const counts = [0, 0, 0];
+    for (let n = 0; n < 1000; n++) counts[pickOnce() - first]!++;
+    expect(counts).toEqual([0, 500, 500]);
+  });
+});
+
+describe('least-connections specifics', () => {
+  it('prefers the backend with the fewest in-flight requests per weight', () => {
+    const { state, balancer, first, ctx } = setup('least-connections', [1, 1, 2]);
+    // hold: b0 has 2, b1 has 1, b2 (weight 2) has 2 -> loads 2, 1, 1: tie between b1 and b2
+    for (const [i, n] of [[first, 2], [first + 1, 1], [first + 2, 2]] as const) for (let k = 0; k < n; k++) state.tryAcquireInflight(i, 0);
+    const picks = new Set<number>();
+    for (let n = 0; n < 20; n++) {
+      const i = balancer.pick(ctx);
+      picks.add(i);
+      state.releaseInflight(i);
+    }
+    expect([...picks].sort()).toEqual([first + 1, first + 2]); // ties broken round-robin, never b0
+  });
+});

@@ -1,0 +1,126 @@
+// The strict response parser, fed whole and byte by byte: every framing, and every way a
+// backend can be wrong.
+import { describe, expect, it } from 'vitest';
+import { Framing, ResponseParser, type ResponseSink } from '../../../src/upstream/response-parser.js';
+
+interface Parsed {
+  heads: { status: number; reason: string; headers: string[]; framing: Framing; length: number; keepAlive: boolean }[];
+  body: string;
+  ended: number;
+  invalid: string | null;
+  extra: number;
+}
+
+function parse(input: string, opts: { head?: boolean; split?: number; eof?: boolean } = {}): Parsed {
+  const out: Parsed = { heads: [], body: '', ended: 0, invalid: null, extra: 0 };
+  const sink: ResponseSink = {
+    onResponseHead: (status, reason, headers, framing, length, keepAlive) => out.heads.push({ status, reason, headers, framing, length, keepAlive }),
+    onResponseBody: (chunk) => (out.body += chunk.toString('latin1')),
+    onResponseEnd: () => out.ended++,
+    onResponseInvalid: (reason) => (out.invalid = reason),
+  };
+  const parser = new ResponseParser(sink);
+  parser.expect(sink, opts.head ?? false);
+  const bytes = Buffer.from(input, 'latin1');
+  const step = opts.split ?? bytes.length;
+  for (let i = 0; i < bytes.length; i += step) out.extra += parser.execute(Buffer.from(bytes.subarray(i, i + step)));
+  if (opts.eof) parser.finish();
+  return out;
+}
+
+const valid: [string, string, Partial<Parsed> & { status: number; framing: Framing }, { head?: boolean; eof?: boolean }?][] = [
+  ['content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', { status: 200, framing: Framing.Length, body: 'hello' }],
+  ['zero length', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None, body: '' }],
+  ['chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'hello world' }],
+  ['chunked, extensions and trailers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'hello0123456789' }],
+  ['upper-case chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: '0123456789' }],
+  ['close-delimited', 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end', { status: 200, framing: Framing.Close, body: 'until the end', keepAlive: false }, { eof: true }],
+  ['100 continue first', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok', { status: 201, framing: Framing.Length, body: 'ok' }],
+  ['103 early hints first', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', { status: 200, framing: Framing.Length, body: 'x' }],
+  ['HEAD ignores content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n', { status: 200, framing: Framing.None, body: '', length: 1000 } as never, { head: true }],
+  ['204 has no body', 'HTTP/1.1 204 No Content\r\n\r\n', { status: 204, framing: Framing.None, body: '' }],
+  ['304 has no body', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n', { status: 304, framing: Framing.None, body: '' }],
+  ['empty reason', 'HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None }],
+  ['connection close', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None, keepAlive: false }],
+  ['HTTP/1.0 is not kept alive', 'HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None, keepAlive: false }],
+  ['same content-length twice', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok', { status: 200, framing: Framing.Length, body: 'ok' }],
+];
+
+describe('response parser: valid responses', () => {
+  for (const [name, input, want, opts] of valid) {
+    for (const split of [undefined, 1, 3]) {
+      it(`${name} (${split === undefined ? 'whole' : `split every ${split}`})`, () => {
+        const r = parse(input, { ...opts, split });
+        expect(r.invalid).toBeNull();
+        expect(r.heads).toHaveLength(1);
+        expect(r.heads[0]!.status).toBe(want.status);
+        expect(r.heads[0]!.framing).toBe(want.framing);
+        if (want.body !== undefined) expect(r.body).toBe(want.body);
+        if (want.keepAlive !== undefined) expect(r.heads[0]!.keepAlive).toBe(want.keepAlive);
+        if ((want as { length?: number }).length !== undefined) expect(r.heads[0]!.length).toBe((want as { length?: number }).length);
+        expect(r.ended).toBe(1);
+        expect(r.extra).toBe(0);
+      });
+    }
+  }
+
+  it('keeps header names as sent and values trimmed', () => {
+    const r = parse('HTTP/1.1 200 OK\r\nX-Thing:   a b  \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n');
+    expect(r.heads[0]!.headers).toEqual(['X-Thing', 'a b', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '0']);
+  });
+
+  it('reports bytes after a complete response', () => {
+    const r = parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA');
+    expect(r.body).toBe('ok');
+    expect(r.extra).toBe(5);
+  });
+
+  it('a truncated body is not complete at EOF', () => {
+    const sink: ResponseSink = { onResponseHead: () => {}, onResponseBody: () => {}, onResponseEnd: () => {}, onResponseInvalid: () => {} };
+    const p = new ResponseParser(sink);
+    p.expect(sink, false);
+    p.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'));
+    expect(p.finish()).toBe('truncated');
+    p.expect(sink, false);
+    p.execute(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n'));
+    expect(p.finish()).toBe('truncated');
+  });
+});
+
+const invalid: [string, string][] = [
+  ['both content-length and transfer-encoding', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'],
+  ['non-numeric content-length', 'HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n'],
+  ['negative content-length', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'],
+  ['conflicting content-lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n'],
+  ['content-length with a list', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n'],
+  ['garbage status line', 'HELLO THERE\r\n\r\n'],
+  ['HTTP/2 status line', 'HTTP/2 200 OK\r\n\r\n'],
+  ['status code with letters', 'HTTP/1.1 2x0 OK\r\n\r\n'],
+  ['status code out of range', 'HTTP/1.1 600 Nope\r\n\r\n'],
+  ['header without colon', 'HTTP/1.1 200 OK\r\nNoColonHere\r\nContent-Length: 0\r\n\r\n'],
+  ['space before colon', 'HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n'],
+  ['obsolete line folding', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n'],
+  ['control character in value', 'HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n'],
+  ['unsupported transfer-encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'],
+  ['invalid chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
+  ['chunk data longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n'],
+  ['huge chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n'],
+  ['101 without upgrade', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],
+];
+
+describe('response parser: invalid responses', () => {
+  for (const [name, input] of invalid) {
+    for (const split of [undefined, 1]) {
+      it(`${name} (${split === undefined ? 'whole' : 'byte by byte'})`, () => {
+        const r = parse(input, { split });
+        expect(r.invalid).not.toBeNull();
+        expect(r.ended).toBe(0);
+      });
+    }
+  }
+
+  it('a head over 64 KiB is invalid', () => {
+    const r = parse('HTTP/1.1 200 OK\r\nX-Big: ' + 'a'.repeat(70_000) + '\r\n\r\n', { split: 4096 });
+    expect(r.invalid).toMatch(/64 KiB/);
+  });
+});
