@@ -1,0 +1,77 @@
+// Table tests for src/config/units.ts: durations and sizes, values and error messages.
+import { describe, expect, it } from 'vitest';
+import { parseDuration, parseSize } from '../../../src/config/units.js';
+
+describe('parseDuration', () => {
+  const good: Array<[unknown, number]> = [
+    ['500ms', 500],
+    ['2s', 2000],
+    ['1m', 60_000],
+    ['1.5s', 1500],
+    ['1.1s', 1100],
+    ['0.5m', 30_000],
+    ['0s', 0],
+    ['10 ms', 10],
+    [' 3s ', 3000],
+  ];
+  it.each(good)('%j -> %d ms', (input, ms) => {
+    expect(parseDuration(input)).toBe(ms);
+  });
+
+  const bad: Array<[unknown, string]> = [
+    [500, 'needs a unit: ms, s or m'],
+    ['500', 'needs a unit: ms, s or m'],
+    ['2h', 'unknown duration unit "h"'],
+    ['2S', 'unknown duration unit "S"'],
+    ['0.5ms', 'not a whole number of milliseconds'],
+    ['-1s', 'expected a duration'],
+    ['s', 'expected a duration'],
+    ['', 'expected a duration'],
+    ['1.s', 'expected a duration'],
+    [true, 'got boolean true'],
+    [null, 'got null'],
+    ['99999999999999999999m', 'too large'],
+  ];
+  it.each(bad)('%j is rejected with "%s"', (input, message) => {
+    const r = parseDuration(input);
+    expect(typeof r).toBe('string');
+    expect(r).toContain(message);
+  });
+});
+
+describe('parseSize', () => {
+  const good: Array<[unknown, number]> = [
+    ['100b', 100],
+    ['512kb', 512 * 1024],
+    ['10mb', 10 * 1024 * 1024],
+    ['1gb', 1024 ** 3],
+    ['10MB', 10 * 1024 * 1024],
+    ['2Kb', 2048],
+    ['1.5mb', 1.5 * 1024 * 1024],
+    ['4096', 4096],
+    [4096, 4096],
+    [0, 0],
+    ['0kb', 0],
+    ['10 mb', 10 * 1024 * 1024],
+  ];
+  it.each(good)('%j -> %d bytes', (input, bytes) => {
+    expect(parseSize(input)).toBe(bytes);
+  });
+
+  const bad: Array<[unknown, string]> = [
+    [-1, 'whole number of bytes >= 0'],
+    [1.5, 'whole number of bytes >= 0'],
+    ['-1mb', 'expected a size'],
+    ['10xb', 'unknown size unit "xb"'],
+    ['10m', 'unknown size unit "m"'],
+    ['1.5b', 'not a whole number of bytes'],
+    ['mb', 'expected a size'],
+    [false, 'got boolean false'],
+    ['99999999999999gb', 'too large'],
+  ];
+  it.each(bad)('%j is rejected with "%s"', (input, message) => {
+    const r = parseSize(input);
+    expect(typeof r).toBe('string');
+    expect(r).toContain(message);
+  });
+});
