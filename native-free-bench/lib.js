@@ -1,0 +1,249 @@
+// Helpers shared by the bench scripts: free ports, child processes, /proc sampling.
+// Linux only (/proc). Plain ESM, no dependencies.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+
+/** Bind 127.0.0.1:0, read the port the kernel gave, close. (Racy by nature, fine on loopback.) */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let clkTck = 0;
+/** Clock ticks per second for /proc/PID/stat utime/stime (almost always 100). */
+export function clockTicks() {
+  if (clkTck) return clkTck;
+  try {
+    clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    clkTck = 100;
+  }
+  return clkTck;
+}
+
+/** PIDs of `pid` and all its descendants (via /proc/PID/task/TID/children). */
+export function processTree(pid) {
+  const out = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.split(' ')) if (k.trim()) stack.push(Number(k));
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU time (µs) of one process, all threads included: /proc/PID/stat fields 14 (utime) and
+ * 15 (stime), in clock ticks. Returns NaN if the process is gone.
+ */
+export function procCpuMicros(pid) {
+  let s;
+  try {
+    s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  // comm (field 2) may contain spaces and parens: split after the LAST ')'.
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state), so field N is rest[N - 3].
+  const utime = Number(rest[14 - 3]);
+  const stime = Number(rest[15 - 3]);
+  return ((utime + stime) * 1e6) / clockTicks();
+}
+
+/** Sum of procCpuMicros over a process and its descendants (children that exited are lost). */
+export function treeCpuMicros(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    const v = procCpuMicros(p);
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+/** VmRSS in bytes of one process (/proc/PID/status), NaN if gone. */
+export function procRssBytes(pid) {
+  let s;
+  try {
+    s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  const i = s.indexOf('VmRSS:');
+  if (i < 0) return NaN;
+  return Number.parseInt(s.slice(i + 6), 10) * 1024; // "VmRSS:\t  12345 kB"
+}
+
+export function treeRssBytes(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    const v = procRssBytes(p);
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+/** Samples the RSS of a process tree every `everyMs` and keeps the peak. */
+export class RssSampler {
+  constructor(pid, everyMs = 100) {
+    this.pid = pid;
+    this.peak = 0;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+  sample() {
+    const v = treeRssBytes(this.pid);
+    if (Number.isFinite(v) && v > this.peak) this.peak = v;
+  }
+  stop() {
+    this.sample();
+    clearInterval(this.timer);
+    return this.peak;
+  }
+}
+
+/**
+ * Spawn a child and wait until `isReady(line)` is true for one of its stdout lines.
+ * Returns { child, output } where output holds the last lines seen (for error messages).
+ * Rejects on exit before ready or after `timeoutMs`.
+ */
+export function spawnUntilReady(cmd, args, { isReady, timeoutMs = 20000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = [];
+    const remember = (line) => {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+    };
+    let ready = false;
+    let buf = '';
+    const fail = (msg) => {
+      if (ready) return;
+      ready = true;
+      clearTimeout(timer);
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+      reject(new Error(`${label}: ${msg}\n--- last output ---\n${tail.join('\n')}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        remember(line);
+        if (!ready && isReady(line)) {
+          ready = true;
+          clearTimeout(timer);
+          resolve({ child, output: tail });
+        }
+      }
+      if (buf.length > 65536) buf = buf.slice(-65536);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      for (const line of String(d).split('\n')) if (line) remember(`[stderr] ${line}`);
+    });
+    child.on('error', (err) => fail(`spawn failed: ${err.message}`));
+    child.on('exit', (code, sig) => fail(`exited before ready (code ${code}, signal ${sig})`));
+  });
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves { code, signal, killed }. */
+export function stopChild(child, graceMs = 10000) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode, killed: false });
+      return;
+    }
+    let killed = false;
+    const t = setTimeout(() => {
+      killed = true;
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, killed });
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** One request on a fresh connection (Connection: close): { status, body }. */
+export function probe(url, { method = 'GET', timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('latin1') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`probe ${url}: timeout`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Start native-free-bench/origin.js on a free port. Returns { child, pid, port, url, stop }. */
+export async function startOrigin() {
+  const port = await freePort();
+  const { child } = await spawnUntilReady(process.execPath, [path.join(BENCH_DIR, 'origin.js'), String(port)], {
+    isReady: (l) => l.trim() === 'ready',
+    timeoutMs: 10000,
+    label: 'origin',
+  });
+  return {
+    child,
+    pid: child.pid,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop: () => stopChild(child, 3000),
+  };
+}
+
+export function fmt(n, digits = 1) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return 'n/a';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
