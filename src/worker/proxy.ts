@@ -94,6 +94,7 @@ export class ProxyExchange implements Exchange, Expiring {
   private pendingOffset = 0;
   private upstreamPaused = false;
   private staleRetried = false;
+  private finished = false;
   deadline = 0;
 
   constructor(ctx: WorkerContext, res: HttpResponse, req: HttpRequest) {
@@ -400,6 +401,9 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.backend !== NONE && err.source === 'upstream') ctx.state.countFailure(this.backend);
     const status = statusFor(err.code);
     const started = this.phase === Phase.Responding;
+    // Done before touching the client: res.close() calls onAborted synchronously, which must
+    // find the request already ended
+    this.phase = Phase.Done;
     if (!this.aborted) {
       if (started) {
         this.res.close(); // a truncated response must not look complete
@@ -446,6 +450,8 @@ export class ProxyExchange implements Exchange, Expiring {
 
   // ---- phase 6: finish, always once
   private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     this.phase = Phase.Done;
     const ctx = this.ctx;
     if (this.backend !== NONE) {

@@ -93,7 +93,7 @@ function parseConnection(value: string): string[] | null {
 export function buildRequestHead(req: HttpRequest, method: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
   out = method + ' ' + req.getUrl();
   const query = req.getQuery();
-  if (query !== undefined && query.length > 0) out += '?' + query;
+  if (query !== undefined) out += '?' + query; // '' for a bare '?', which is kept too
   out += ' HTTP/1.1\r\n';
   host = '';
   xff = '';
@@ -102,7 +102,8 @@ export function buildRequestHead(req: HttpRequest, method: string, remoteAddress
   chunked = false;
   badTe = false;
   const connection = req.getHeader('connection');
-  connectionTokens = connection.length === 0 ? null : parseConnection(connection);
+  connectionTokens =
+    connection.length === 0 || connection === 'keep-alive' || connection === 'close' ? null : parseConnection(connection);
   req.forEach(collect);
   if (requestId.length === 0) {
     requestId = newRequestId();

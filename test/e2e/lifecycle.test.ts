@@ -1,0 +1,157 @@
+// Process lifecycle: access log on/off, graceful SIGTERM with a request in flight, SIGINT, and
+// shutdown with idle keep-alive client connections open.
+import http from 'node:http';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { corelbConfig, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
+import { closeAllOrigins, echoOrigin, startOrigin, startRawHttpOrigin } from '../helpers/origins.js';
+import { request } from '../helpers/http.js';
+
+const T = 60_000;
+
+afterEach(async () => {
+  await stopAllCorelb();
+  await closeAllOrigins();
+});
+afterAll(async () => {
+  await stopAllCorelb();
+  await closeAllOrigins();
+});
+
+function expectCleanExit(lb: Corelb, exit: { code: number | null; signal: NodeJS.Signals | null; killedAfterTimeout: boolean }) {
+  expect(exit.killedAfterTimeout, 'did not exit within 20 s of the signal').toBe(false);
+  expect(exit.signal).toBeNull();
+  expect(exit.code, lb.stderr()).toBe(0);
+  expect(lb.stderr()).not.toMatch(/abort|core dumped/i);
+  expect(lb.logs().some((l) => l.msg === 'stopped')).toBe(true);
+}
+
+describe('access log', () => {
+  it('log.access: true writes one access line per request with the documented fields', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, log: { level: 'info', access: true }, pools: { web: [origin.url] } }));
+    const a = await request(`${lb.url}/a?x=1`);
+    const b = await request(`${lb.url}/b`, { method: 'POST', body: 'hello' });
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    const get = await lb.waitForLog((l) => l.msg === 'access' && l.method === 'GET');
+    const post = await lb.waitForLog((l) => l.msg === 'access' && l.method === 'POST');
+    for (const [line, pathStart] of [
+      [get, '/a'],
+      [post, '/b'],
+    ] as const) {
+      expect(String(line.path).startsWith(pathStart), JSON.stringify(line)).toBe(true);
+      expect(line.status).toBe(200);
+      expect(typeof line.backend).toBe('string');
+      expect(String(line.backend)).toContain(String(origin.port));
+      expect(typeof line.bytesIn).toBe('number');
+      expect(typeof line.bytesOut).toBe('number');
+      expect(line.bytesOut as number).toBeGreaterThan(0);
+      expect(typeof line.durationMs).toBe('number');
+      expect(line.durationMs as number).toBeGreaterThanOrEqual(0);
+      expect(typeof line.reqId).toBe('string');
+      expect((line.reqId as string).length).toBeGreaterThan(0);
+    }
+    expect(post.bytesIn as number).toBeGreaterThanOrEqual(5);
+    expect(post.reqId).not.toBe(get.reqId);
+    const exit = await lb.stop('SIGTERM');
+    expectCleanExit(lb, exit);
+    expect(lb.logs().filter((l) => l.msg === 'access').length).toBe(2);
+  }, T);
+
+  it('exactly one access line per request, also for error responses and responses that break mid-body', async () => {
+    const origin = await startRawHttpOrigin(async ({ req, socket }) => {
+      if (req.target === '/break') {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        await new Promise((r) => setTimeout(r, 200));
+        socket.write('zz\r\nnot a chunk\r\n');
+        return 'stop';
+      }
+      if (req.target === '/bad') {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n');
+        return 'stop';
+      }
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const lb = await startCorelb(
+      corelbConfig({
+        workers: 1,
+        log: { level: 'info', access: true },
+        pools: { web: [origin.url] },
+        routes: [{ path_prefix: '/', pool: 'web' }],
+      }),
+    );
+    const ok = await request(`${lb.url}/ok`);
+    expect(ok.status).toBe(200);
+    const bad = await request(`${lb.url}/bad`);
+    expect(bad.status).toBe(502);
+    await request(`${lb.url}/break`).catch(() => undefined);
+    await lb.waitForLog((l) => l.msg === 'access' && l.path === '/break');
+    const exit = await lb.stop('SIGTERM');
+    expectCleanExit(lb, exit);
+    const access = lb.logs().filter((l) => l.msg === 'access');
+    const byPath = (p: string) => access.filter((l) => l.path === p);
+    expect(byPath('/ok').length).toBe(1);
+    expect(byPath('/bad').length).toBe(1);
+    expect(byPath('/bad')[0]!.status).toBe(502);
+    expect(byPath('/break').length, JSON.stringify(byPath('/break'))).toBe(1);
+    const reqIds = access.map((l) => l.reqId);
+    expect(new Set(reqIds).size).toBe(reqIds.length);
+  }, T);
+
+  it('log.access: false writes no access lines', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, log: { level: 'info', access: false }, pools: { web: [origin.url] } }));
+    for (let i = 0; i < 3; i++) expect((await request(`${lb.url}/quiet/${i}`)).status).toBe(200);
+    expect(origin.requests.length).toBe(3);
+    const exit = await lb.stop('SIGTERM');
+    expectCleanExit(lb, exit);
+    expect(lb.logs().filter((l) => l.msg === 'access')).toEqual([]);
+  }, T);
+});
+
+describe('signals', () => {
+  it('SIGTERM with a 1 s request in flight: the request completes with 200 and the process exits 0', async () => {
+    const origin = await startOrigin((_, res) => {
+      setTimeout(() => res.end('finished after a second'), 1000);
+    });
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
+    const inflight = request(`${lb.url}/slow`, { timeoutMs: 30_000 });
+    await origin.waitForRequests(1);
+    const exiting = lb.stop('SIGTERM');
+    const r = await inflight;
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('finished after a second');
+    expect(r.complete).toBe(true);
+    const exit = await exiting;
+    expectCleanExit(lb, exit);
+  }, T);
+
+  it('SIGINT exits 0', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
+    expect((await request(`${lb.url}/x`)).status).toBe(200);
+    const exit = await lb.stop('SIGINT');
+    expectCleanExit(lb, exit);
+  }, T);
+
+  it('SIGTERM with idle keep-alive client connections open still exits 0', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const rs = await Promise.all([0, 1, 2, 3].map((i) => request(`${lb.url}/ka/${i}`, { agent })));
+      for (const r of rs) expect(r.status).toBe(200);
+      const exit = await lb.stop('SIGTERM');
+      expectCleanExit(lb, exit);
+    } finally {
+      agent.destroy();
+    }
+  }, T);
+
+  it('SIGTERM right after ready (no traffic) exits 0', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
+    const exit = await lb.stop('SIGTERM');
+    expectCleanExit(lb, exit);
+  }, T);
+});

@@ -1,0 +1,315 @@
+// Starts the real corelb CLI (`node dist/cli.js start --config FILE`) as a child process and
+// gives tests its logs, its RSS and a way to stop it. Every started process is tracked and
+// SIGKILLed by `stopAllCorelb()` (call it in afterAll) and on the test process's exit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { freePort } from './ports.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
+
+export type LogLine = Record<string, unknown> & { msg?: string; raw?: string };
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the process did not exit on `signal` within the grace period and was SIGKILLed. */
+  killedAfterTimeout: boolean;
+}
+
+export interface Corelb {
+  port: number;
+  url: string;
+  pid: number;
+  proc: ChildProcess;
+  configFile: string;
+  logs(): LogLine[];
+  stdout(): string;
+  stderr(): string;
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<ExitResult>;
+  exited(): Promise<ExitResult>;
+  rssBytes(): number;
+}
+
+export interface StartOptions {
+  readyTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+// ---- config builder ---------------------------------------------------------------------------
+
+export type BackendSpec = string | { url: string; weight?: number };
+export interface PoolSpec {
+  algorithm?: 'round-robin' | 'least-connections';
+  backends: BackendSpec[];
+}
+export interface ConfigSpec {
+  port?: number;
+  host?: string;
+  workers?: number | 'auto';
+  log?: { level?: string; access?: boolean };
+  timeouts?: { connect?: string; response?: string; idle?: string };
+  limits?: { max_body?: string | number; max_connections_per_backend?: number };
+  /** A pool is either a list of backend URLs or a full spec. */
+  pools: Record<string, BackendSpec[] | PoolSpec>;
+  routes?: { host?: string; path_prefix: string; pool: string }[];
+}
+
+/** Builds the config object (YAML-ready) with test-friendly defaults. */
+export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
+  const pools: Record<string, unknown> = {};
+  for (const [name, p] of Object.entries(spec.pools)) {
+    const ps: PoolSpec = Array.isArray(p) ? { backends: p } : p;
+    pools[name] = { algorithm: ps.algorithm ?? 'round-robin', backends: ps.backends };
+  }
+  const cfg: Record<string, unknown> = {
+    listen: { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 },
+    workers: spec.workers ?? 2,
+    log: { level: spec.log?.level ?? 'info', access: spec.log?.access ?? false },
+    timeouts: { connect: '2s', response: '30s', idle: '60s', ...spec.timeouts },
+    limits: { max_body: '10mb', max_connections_per_backend: 0, ...spec.limits },
+    pools,
+  };
+  if (spec.routes) cfg.routes = spec.routes;
+  return cfg;
+}
+
+export function toYaml(cfg: unknown): string {
+  return YAML.stringify(cfg);
+}
+
+// ---- process tracking -------------------------------------------------------------------------
+
+const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const p of live) {
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
+/** SIGKILLs every corelb this test process started that is still alive. */
+export async function stopAllCorelb(): Promise<void> {
+  const waits: Promise<void>[] = [];
+  for (const p of live) {
+    waits.push(
+      new Promise<void>((resolve) => {
+        if (p.exitCode !== null || p.signalCode !== null) return resolve();
+        p.once('exit', () => resolve());
+        try {
+          p.kill('SIGKILL');
+        } catch {
+          resolve();
+        }
+        setTimeout(resolve, 5000).unref();
+      }),
+    );
+  }
+  await Promise.all(waits);
+  live.clear();
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+/**
+ * Starts corelb with a config given as YAML text (must carry listen.port) or as an object
+ * (from `corelbConfig`; a missing/zero listen.port is replaced by a free port).
+ */
+export async function startCorelb(config: string | Record<string, unknown>, opts: StartOptions = {}): Promise<Corelb> {
+  installExitHook();
+  let yamlText: string;
+  let port: number;
+  let host: string;
+  if (typeof config === 'string') {
+    yamlText = config;
+    const parsed = YAML.parse(config) as { listen?: { host?: string; port?: number } };
+    port = Number(parsed?.listen?.port);
+    host = parsed?.listen?.host ?? '127.0.0.1';
+    if (!Number.isInteger(port) || port <= 0) throw new Error('startCorelb: YAML text must set listen.port');
+  } else {
+    const cfg = structuredClone(config) as { listen?: { host?: string; port?: number } };
+    cfg.listen ??= {};
+    cfg.listen.host ??= '127.0.0.1';
+    if (!cfg.listen.port) cfg.listen.port = await freePort();
+    port = cfg.listen.port;
+    host = cfg.listen.host;
+    yamlText = toYaml(cfg);
+  }
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'corelb-e2e-'));
+  tempDirs.add(dir);
+  const configFile = path.join(dir, 'corelb.yaml');
+  writeFileSync(configFile, yamlText);
+
+  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+
+  const lines: LogLine[] = [];
+  let stdoutText = '';
+  let stderrText = '';
+  let partial = '';
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const l of [...listeners]) l();
+  };
+
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    stdoutText += chunk;
+    partial += chunk;
+    let nl: number;
+    let guard = 0;
+    while ((nl = partial.indexOf('\n')) >= 0 && guard++ < 100_000) {
+      const line = partial.slice(0, nl).trim();
+      partial = partial.slice(nl + 1);
+      if (line === '') continue;
+      try {
+        const v = JSON.parse(line) as unknown;
+        lines.push(v !== null && typeof v === 'object' ? (v as LogLine) : { raw: line });
+      } catch {
+        lines.push({ raw: line });
+      }
+    }
+    notify();
+  });
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (chunk: string) => {
+    stderrText += chunk;
+  });
+
+  let exitResult: ExitResult | null = null;
+  const exitPromise = new Promise<ExitResult>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      live.delete(proc);
+      exitResult = { code, signal, killedAfterTimeout: false };
+      notify();
+      resolve(exitResult);
+    });
+  });
+
+  const describeOutput = () =>
+    `--- stdout ---\n${stdoutText.slice(-4000)}\n--- stderr ---\n${stderrText.slice(-4000)}`;
+
+  function waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      let checked = 0;
+      const check = (): boolean => {
+        for (; checked < lines.length; checked++) {
+          const l = lines[checked]!;
+          if (pred(l)) {
+            cleanup();
+            resolve(l);
+            return true;
+          }
+        }
+        if (exitResult) {
+          cleanup();
+          reject(new Error(`corelb exited (${JSON.stringify(exitResult)}) before the awaited log line\n${describeOutput()}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching corelb log line within ${timeoutMs} ms\n${describeOutput()}`));
+      }, timeoutMs);
+      const listener = () => void check();
+      const cleanup = () => {
+        clearTimeout(timer);
+        listeners.delete(listener);
+      };
+      listeners.add(listener);
+      check();
+    });
+  }
+
+  try {
+    await waitForLog((l) => l.msg === 'ready', opts.readyTimeoutMs ?? 15_000);
+  } catch (err) {
+    if (!exitResult) proc.kill('SIGKILL');
+    throw err;
+  }
+
+  async function stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<ExitResult> {
+    if (exitResult) return exitResult;
+    proc.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), graceMs);
+    });
+    const res = await Promise.race([exitPromise, timedOut]);
+    clearTimeout(timer);
+    if (res === 'timeout') {
+      proc.kill('SIGKILL');
+      const r = await exitPromise;
+      return { ...r, killedAfterTimeout: true };
+    }
+    return res;
+  }
+
+  function rssBytes(): number {
+    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    if (!m) throw new Error('VmRSS not found');
+    return Number(m[1]) * 1024;
+  }
+
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    pid: proc.pid!,
+    proc,
+    configFile,
+    logs: () => lines,
+    stdout: () => stdoutText,
+    stderr: () => stderrText,
+    waitForLog,
+    stop,
+    exited: () => exitPromise,
+    rssBytes,
+  };
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the max seen. */
+export function sampleRss(get: () => number, everyMs = 50): { stop(): number; max(): number } {
+  let max = 0;
+  const take = () => {
+    try {
+      max = Math.max(max, get());
+    } catch {
+      /* process gone */
+    }
+  };
+  take();
+  const t = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(t);
+      take();
+      return max;
+    },
+    max: () => max,
+  };
+}
