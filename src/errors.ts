@@ -36,8 +36,7 @@ export function statusFor(code: ErrorCode): number {
     case 'CLB_ERR_RESET':
     case 'CLB_ERR_INVALID_RESPONSE':
       return 502;
-    case 'CLB_ERR_CONNECT_TIMEOUT':
-      return 502;
+    case 'CLB_ERR_CONNECT_TIMEOUT': // as nginx: a timeout is a 504, whichever phase it hit
     case 'CLB_ERR_RESPONSE_TIMEOUT':
       return 504;
     case 'CLB_ERR_NO_BACKEND':

@@ -179,9 +179,9 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   // ---- ResponseSink: parser events, passed on to the exchange
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, tokens: string[] | null): void {
+  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, tokens: string[] | null, latin1: boolean): void {
     this.keepAlive = keepAlive;
-    this.exchange?.onResponseHead(status, reason, headers, framing, length, keepAlive, tokens);
+    this.exchange?.onResponseHead(status, reason, headers, framing, length, keepAlive, tokens, latin1);
   }
   onResponseBody(chunk: Buffer): void {
     this.exchange?.onResponseBody(chunk);

@@ -13,9 +13,11 @@ export const enum Framing {
 export interface ResponseSink {
   /**
    * Final response head. `headers` is a flat [name, value, name, value, ...] list as the backend
-   * sent it (names not lower-cased); `connectionTokens` lists lower-cased tokens of Connection.
+   * sent it (names not lower-cased, bytes decoded as latin-1); `connectionTokens` lists lower-cased
+   * tokens of Connection; `latin1` tells that some value has bytes above 0x7f (obs-text), which
+   * must be written back as latin-1 bytes, not as UTF-8.
    */
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, connectionTokens: string[] | null): void;
+  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, connectionTokens: string[] | null, latin1: boolean): void;
   /** A view of body bytes, valid only during the call. */
   onResponseBody(chunk: Buffer): void;
   onResponseEnd(): void;
@@ -240,6 +242,7 @@ export class ResponseParser {
     let transferEncoding = false;
     let close = minor === 48; // HTTP/1.0 backends get no keep-alive from us
     let connectionTokens: string[] | null = null;
+    let latin1 = false;
     let p = eol + 2;
     while (p < head.length) {
       let lineEnd = head.indexOf('\r\n', p);
@@ -265,6 +268,7 @@ export class ResponseParser {
           this.invalid('invalid character in header value');
           return false;
         }
+        if (c > 127) latin1 = true;
       }
       const name = head.slice(p, colon);
       const value = head.slice(vs, ve);
@@ -353,7 +357,7 @@ export class ResponseParser {
         this.state = S.BodyClose;
         break;
     }
-    this.sink.onResponseHead(status, reason, headers, framing, length, !close, connectionTokens);
+    this.sink.onResponseHead(status, reason, headers, framing, length, !close, connectionTokens, latin1);
     if (this.state === S.Done) this.sink.onResponseEnd();
     return true;
   }

@@ -32,6 +32,8 @@ export class WorkerContext {
   readonly testHooks = process.env.CORELB_TEST_HOOKS === '1';
   /** Coarse clock (ms), advanced by the tick. */
   now = Date.now();
+  /** Set once the primary asked this worker to stop: responses carry Connection: close. */
+  draining = false;
   /** Requests accepted and not yet finished, in this worker. */
   inflight = 0;
   private readonly waiting = new Set<Expiring>();

@@ -272,7 +272,7 @@ export class ProxyExchange implements Exchange, Expiring {
   }
 
   // ---- phase 4: respond
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, _keepAlive: boolean, tokens: string[] | null): void {
+  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, _keepAlive: boolean, tokens: string[] | null, latin1: boolean): void {
     this.ctx.unwatch(this);
     if (this.phase !== Phase.Sending) return;
     this.phase = Phase.Responding;
@@ -281,8 +281,12 @@ export class ProxyExchange implements Exchange, Expiring {
     res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (!dropResponseHeader(name, tokens)) res.writeHeader(name, headers[i + 1]!);
+      if (dropResponseHeader(name, tokens)) continue;
+      // uWS writes strings as UTF-8: obs-text bytes go back as the latin-1 bytes they were
+      res.writeHeader(name, latin1 ? Buffer.from(headers[i + 1]!, 'latin1') : headers[i + 1]!);
     }
+    // while draining, tell the client not to send another request on this connection
+    if (this.ctx.draining) res.writeHeader('connection', 'close');
     if (framing === Framing.None) {
       // endWithoutBody(undefined) would report a garbage length: call it without an argument
       if ((this.method === 'HEAD' || status === 304) && length >= 0) res.endWithoutBody(length);
@@ -415,7 +419,7 @@ export class ProxyExchange implements Exchange, Expiring {
           res.writeStatus(text);
           res.writeHeader('content-type', 'text/plain; charset=utf-8');
           res.writeHeader('x-request-id', this.requestId);
-          res.end(text + '\n', closeConnection || (this.hasBody && !this.bodyDone));
+          res.end(text + '\n', closeConnection || this.ctx.draining || (this.hasBody && !this.bodyDone));
         });
       }
     }

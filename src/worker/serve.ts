@@ -46,6 +46,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
     });
   });
   server.stopAccepting();
+  ctx.draining = true;
   for (const u of ctx.upstreams) u.closeIdle();
   await ctx.whenIdle(graceMs);
   if (ctx.inflight > 0) log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');

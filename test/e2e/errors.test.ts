@@ -2,6 +2,8 @@
 // 502 refused, 503 at max connections, 504 response timeout, 413 body too large, 400 malformed,
 // 404 no route; and a client that goes away cancels its upstream request.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { corelbConfig, startCorelb, stopAllCorelb, type ConfigSpec, type Corelb } from '../helpers/corelb.js';
 import { closeAllOrigins, echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
@@ -100,6 +102,27 @@ describe('upstream errors', () => {
     // the proxy gives up on the upstream request: the origin sees it closed
     await eventually(() => origin.requests[0]?.closedEarly === true, 10_000, 'the origin to see its request closed');
     await expectError(lb, r, 504, 'CLB_ERR_RESPONSE_TIMEOUT');
+  }, T);
+
+  it('504 when the backend does not complete the TCP handshake within timeouts.connect (CLB_ERR_CONNECT_TIMEOUT)', async () => {
+    // A listener that never accepts, with its accept queue filled: the kernel drops further SYNs,
+    // so a connect neither succeeds nor fails. Node always accepts, hence the tiny python listener.
+    const listener = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        listener.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+        listener.once('error', reject);
+      });
+      const fillers: net.Socket[] = [];
+      for (let k = 0; k < 4; k++) fillers.push(net.connect(port, '127.0.0.1').on('error', () => undefined));
+      await new Promise((r) => setTimeout(r, 200));
+      const lb = await start({ timeouts: { connect: '300ms', response: '30s', idle: '60s' }, pools: { web: [`http://127.0.0.1:${port}`] } });
+      const r = await request(`${lb.url}/slow-connect`, { timeoutMs: 30_000 });
+      await expectError(lb, r, 504, 'CLB_ERR_CONNECT_TIMEOUT');
+      for (const f of fillers) f.destroy();
+    } finally {
+      listener.kill('SIGKILL');
+    }
   }, T);
 });
 

@@ -121,6 +121,8 @@ describe('signals', () => {
     const r = await inflight;
     expect(r.status).toBe(200);
     expect(r.text).toBe('finished after a second');
+    // while draining, the response tells the client not to reuse the connection
+    expect(r.headers.connection).toBe('close');
     expect(r.complete).toBe(true);
     const exit = await exiting;
     expectCleanExit(lb, exit);
