@@ -28,6 +28,9 @@ const STATUS_TEXT: Record<number, string> = {
 /** `total` once a bodiless response was ended. */
 const ENDED = -2;
 
+/** How long a rejected request body is read before the answer is sent and the connection cut. */
+const LINGER_MS = 5_000;
+
 /** Queued request-body bytes above which the client is paused until the upstream is ready. */
 const BODY_QUEUE_LIMIT = 256 * 1024;
 
@@ -95,6 +98,8 @@ export class ProxyExchange implements Exchange, Expiring {
   private upstreamPaused = false;
   private staleRetried = false;
   private finished = false;
+  /** Error answer held while a rejected request body is read and discarded. */
+  private lingering: string | null = null;
   deadline = 0;
 
   constructor(ctx: WorkerContext, res: HttpResponse, req: HttpRequest) {
@@ -132,11 +137,7 @@ export class ProxyExchange implements Exchange, Expiring {
       this.fail(new ProxyError('CLB_ERR_BAD_REQUEST', 'downstream', false, 'invalid Content-Length or Transfer-Encoding'), true);
       return;
     }
-    const maxBody = ctx.config.limits.maxBodyBytes;
-    if (length > maxBody) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, `body of ${length} bytes over limits.max_body`), true);
-      return;
-    }
+    // registered before any early answer: a rejected body is still read (see fail)
     if (this.hasBody) {
       res.onData((chunk, isLast) => {
         try {
@@ -146,11 +147,16 @@ export class ProxyExchange implements Exchange, Expiring {
         }
       });
     }
+    const maxBody = ctx.config.limits.maxBodyBytes;
+    if (length > maxBody) {
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, `body of ${length} bytes over limits.max_body`), false);
+      return;
+    }
 
     // phase 2: pick upstream
     const pool = ctx.router.match(ctx.router.needsHost ? normaliseHost(clientHead.host) : '', this.path);
     if (pool < 0) {
-      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', false, 'no route matches'), this.hasBody);
+      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', false, 'no route matches'), false);
       return;
     }
     pickContext.avoid = NONE;
@@ -158,7 +164,7 @@ export class ProxyExchange implements Exchange, Expiring {
     if (ctx.testHooks && this.path === '/__corelb_test/throw') throw new Error('planted test error');
     const backend = ctx.balancers[pool]!.pick(pickContext);
     if (backend === NONE) {
-      this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', false, 'no backend available'), this.hasBody);
+      this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', false, 'no backend available'), false);
       return;
     }
     this.backend = backend;
@@ -203,11 +209,15 @@ export class ProxyExchange implements Exchange, Expiring {
   }
 
   private onClientData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.lingering !== null) {
+      if (isLast) this.endLinger(false);
+      return;
+    }
     if (this.phase === Phase.Done) return;
     const n = chunk.byteLength;
     this.bytesIn += n;
     if (this.bytesIn > this.ctx.config.limits.maxBodyBytes) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, 'body over limits.max_body'), true);
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, 'body over limits.max_body'), false);
       return;
     }
     // uWS lends the bytes only for this call: copy them
@@ -267,6 +277,10 @@ export class ProxyExchange implements Exchange, Expiring {
   }
 
   onDeadline(): void {
+    if (this.lingering !== null) {
+      this.endLinger(true); // the client kept sending too long: answer and cut
+      return;
+    }
     if (this.phase !== Phase.Sending) return;
     this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'no response within timeouts.response'), false);
   }
@@ -394,7 +408,13 @@ export class ProxyExchange implements Exchange, Expiring {
   }
 
   // ---- phase 5: fail
-  /** Answer the error, or cut the connection when the response has begun. */
+  /**
+   * Answer the error, or cut the connection when the response has begun. `closeConnection` is
+   * for requests whose framing cannot be trusted. Otherwise a request body still arriving is
+   * read and discarded first, and the answer sent when it ends (nginx's lingering close):
+   * answering and closing at once resets the connection under a client that is still sending,
+   * and most clients then never read the status.
+   */
   fail(err: ProxyError, closeConnection: boolean): void {
     if (this.phase === Phase.Done) return;
     const ctx = this.ctx;
@@ -414,21 +434,45 @@ export class ProxyExchange implements Exchange, Expiring {
       } else {
         this.status = status;
         const text = STATUS_TEXT[status] ?? String(status);
-        const res = this.res;
-        res.cork(() => {
-          res.writeStatus(text);
-          res.writeHeader('content-type', 'text/plain; charset=utf-8');
-          res.writeHeader('x-request-id', this.requestId);
-          res.end(text + '\n', closeConnection || this.ctx.draining || (this.hasBody && !this.bodyDone));
-        });
+        if (!closeConnection && this.hasBody && !this.bodyDone) {
+          this.lingering = text;
+          this.queue = null;
+          this.resumeClient();
+          ctx.watch(this, LINGER_MS);
+        } else {
+          this.respondError(text, closeConnection);
+        }
       }
     }
     this.logError(err.code, status, err.message, started);
     this.finish();
   }
 
+  private respondError(text: string, closeConnection: boolean): void {
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(text);
+      res.writeHeader('content-type', 'text/plain; charset=utf-8');
+      res.writeHeader('x-request-id', this.requestId);
+      if (this.ctx.draining && !closeConnection) res.writeHeader('connection', 'close');
+      res.end(text + '\n', closeConnection);
+    });
+  }
+
+  /** The rejected body has ended (or taken too long): send the held answer. */
+  private endLinger(closeConnection: boolean): void {
+    const text = this.lingering!;
+    this.lingering = null;
+    this.ctx.unwatch(this);
+    if (!this.aborted) this.respondError(text, closeConnection);
+  }
+
   private onClientAborted(): void {
     this.aborted = true;
+    if (this.lingering !== null) {
+      this.lingering = null;
+      this.ctx.unwatch(this);
+    }
     if (this.phase === Phase.Done) return;
     const conn = this.conn;
     this.conn = null;

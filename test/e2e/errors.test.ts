@@ -9,7 +9,7 @@ import { corelbConfig, startCorelb, stopAllCorelb, type ConfigSpec, type Corelb 
 import { closeAllOrigins, echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
 import { request, type Reply } from '../helpers/http.js';
-import { connect, rawRequest } from '../helpers/raw.js';
+import { SocketReader, connect, rawRequest, readResponse } from '../helpers/raw.js';
 
 const T = 60_000;
 
@@ -180,6 +180,36 @@ describe('request body limits', () => {
     await expectError(lb, r, 413, 'CLB_ERR_BODY_TOO_LARGE');
     // if the origin saw the request, it must not have received the over-limit body as a complete one
     for (const s of origin.requests) expect(s.res.writableFinished, 'origin read a complete 4 KiB body and answered').toBe(false);
+  }, T);
+
+  it.each([
+    { name: '413 over max_body', status: 413, code: 'CLB_ERR_BODY_TOO_LARGE', refused: false },
+    { name: '502 from a refused backend', status: 502, code: 'CLB_ERR_CONNECT', refused: true },
+  ])('$name while a 20 MB body is still being sent: the body is read, then the client reads the status, not a reset', async ({ status, code, refused }) => {
+    const backend = refused ? `http://127.0.0.1:${await freePort()}` : (await echoOrigin('web')).url;
+    const lb = await start({ limits: { max_body: refused ? '100mb' : '1mb', max_connections_per_backend: 0 }, pools: { web: [backend] } });
+    for (const chunked of [false, true]) {
+      const body = chunked ? Readable.from(Array.from({ length: 320 }, () => Buffer.alloc(64 * 1024, 5))) : Buffer.alloc(20 * 1024 * 1024, 5);
+      const r = await request(`${lb.url}/upload`, { method: 'POST', body, timeoutMs: 30_000 });
+      expect(r.status, chunked ? 'chunked body' : 'Content-Length body').toBe(status);
+      expect(r.text).toMatch(new RegExp(`^${status} `));
+    }
+    await lb.stop('SIGTERM'); // every log line is in once it has exited
+    expect(lb.logs().filter((l) => l.code === code)).toHaveLength(2);
+  }, T);
+
+  it('a client that stops sending its rejected body gets the 413 and a closed connection after the linger bound', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await start({ limits: { max_body: '1kb', max_connections_per_backend: 0 }, pools: { web: [origin.url] } });
+    const s = await connect(lb.port);
+    const reader = new SocketReader(s);
+    s.write('POST /stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
+    s.write(Buffer.alloc(4096, 1)); // then nothing more
+    const r = await readResponse(reader);
+    expect(r?.status).toBe(413);
+    await reader.readAll(); // the proxy closes the connection: this returns instead of hanging
+    expect(reader.isEnded).toBe(true);
+    expect(origin.requests.length).toBe(0);
   }, T);
 
   it('bodies under max_body pass (Content-Length and chunked)', async () => {
