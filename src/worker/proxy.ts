@@ -281,14 +281,19 @@ export class ProxyExchange implements Exchange, Expiring {
       this.endLinger(true); // the client kept sending too long: answer and cut
       return;
     }
-    if (this.phase !== Phase.Sending) return;
-    this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'no response within timeouts.response'), false);
+    if (this.phase === Phase.Sending) {
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'no response within timeouts.response'), false);
+    } else if (this.phase === Phase.Responding) {
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'backend silent mid-body for timeouts.response'), false);
+    }
   }
 
   // ---- phase 4: respond
   onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, _keepAlive: boolean, tokens: string[] | null, latin1: boolean): void {
-    this.ctx.unwatch(this);
     if (this.phase !== Phase.Sending) return;
+    // from here the deadline is the longest silence of the backend mid-body (nginx's
+    // proxy_read_timeout): still watched, pushed forward by every read
+    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
     this.phase = Phase.Responding;
     this.status = status;
     const res = this.res;
@@ -315,6 +320,7 @@ export class ProxyExchange implements Exchange, Expiring {
   onResponseBody(chunk: Buffer): void {
     if (this.phase !== Phase.Responding) return;
     this.bytesOut += chunk.length;
+    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
     const res = this.res;
     if (this.total >= 0) {
       const offset = res.getWriteOffset();
@@ -332,6 +338,7 @@ export class ProxyExchange implements Exchange, Expiring {
   private pauseUpstream(): void {
     if (this.upstreamPaused) return;
     this.upstreamPaused = true;
+    this.ctx.unwatch(this); // a slow client is not the backend's silence
     this.conn?.pauseReading();
     this.res.onWritable((offset) => {
       try {
@@ -357,6 +364,7 @@ export class ProxyExchange implements Exchange, Expiring {
     }
     this.upstreamPaused = false;
     this.conn?.resumeReading();
+    this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
     return true;
   }
 
@@ -502,6 +510,7 @@ export class ProxyExchange implements Exchange, Expiring {
     this.finished = true;
     this.phase = Phase.Done;
     const ctx = this.ctx;
+    if (this.lingering === null) ctx.unwatch(this);
     if (this.backend !== NONE) {
       ctx.state.releaseInflight(this.backend);
       ctx.state.addBytes(this.backend, this.bytesIn, this.bytesOut);

@@ -104,6 +104,23 @@ describe('upstream errors', () => {
     await expectError(lb, r, 504, 'CLB_ERR_RESPONSE_TIMEOUT');
   }, T);
 
+  it('a backend silent mid-body for timeouts.response: the client gets a cut response, the backend connection is closed', async () => {
+    let backendClosed = false;
+    const origin = await startRawHttpOrigin(async ({ socket }) => {
+      socket.on('close', () => (backendClosed = true));
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
+      await new Promise((r) => setTimeout(r, 20_000)); // then silence
+      return 'stop';
+    });
+    const lb = await start({ timeouts: { connect: '2s', response: '500ms', idle: '60s' }, pools: { web: [origin.url] } });
+    const r = await request(`${lb.url}/stalls`, { timeoutMs: 15_000 }).catch((e: Error) => e);
+    if (!(r instanceof Error)) expect(r.complete, 'a cut response must not look complete').toBe(false);
+    const line = await lb.waitForLog((l) => l.code === 'CLB_ERR_RESPONSE_TIMEOUT', 10_000);
+    expect(line.midResponse).toBe(true);
+    expect(typeof line.reqId).toBe('string');
+    await eventually(() => backendClosed, 10_000, 'the backend connection to be closed');
+  }, T);
+
   it('504 when the backend does not complete the TCP handshake within timeouts.connect (CLB_ERR_CONNECT_TIMEOUT)', async () => {
     // A listener that never accepts, with its accept queue filled: the kernel drops further SYNs,
     // so a connect neither succeeds nor fails. Node always accepts, hence the tiny python listener.
