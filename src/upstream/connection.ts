@@ -79,14 +79,22 @@ export class UpstreamConnection implements ResponseSink {
     if (this.responseComplete) this.finishExchange();
   }
 
-  pauseReading(): void {
-    this.socket.pause();
+  // The calls below take the exchange that makes them: once a connection has gone back to the
+  // pool it may already serve another exchange, which a late call from the old one must not touch.
+  pauseReading(by: Exchange): void {
+    if (this.exchange === by) this.socket.pause();
   }
-  resumeReading(): void {
-    this.socket.resume();
+  resumeReading(by: Exchange): void {
+    if (this.exchange === by) this.socket.resume();
+  }
+  /** Drop the connection (client went away, timeout, protocol error). No callback follows. */
+  abandon(by: Exchange): void {
+    if (this.exchange !== by) return;
+    this.exchange = null;
+    if (!this.closed) this.socket.destroy();
   }
 
-  /** Drop the connection (client went away, timeout, protocol error). No callback follows. */
+  /** Close the connection whoever holds it (pool shutdown, idle sweep). No callback follows. */
   destroy(): void {
     this.exchange = null;
     if (!this.closed) this.socket.destroy();
@@ -172,6 +180,9 @@ export class UpstreamConnection implements ResponseSink {
     this.exchange = null;
     if (this.keepAlive && !this.closed) {
       this.reused = true;
+      // the exchange may have paused reading for a slow client; an idle connection must read,
+      // to notice the backend closing it
+      if (this.socket.isPaused()) this.socket.resume();
       this.owner.recycle(this);
     } else if (!this.closed) {
       this.socket.destroy();

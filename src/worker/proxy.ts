@@ -182,7 +182,7 @@ export class ProxyExchange implements Exchange, Expiring {
   // ---- phase 3: send
   onUpstreamReady(conn: UpstreamConnection): void {
     if (this.phase === Phase.Done) {
-      conn.destroy();
+      conn.abandon(this);
       return;
     }
     this.conn = conn;
@@ -220,10 +220,11 @@ export class ProxyExchange implements Exchange, Expiring {
       this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, 'body over limits.max_body'), false);
       return;
     }
-    // uWS lends the bytes only for this call: copy them
-    const copy = n === 0 ? null : Buffer.from(new Uint8Array(chunk));
     if (isLast) this.bodyDone = true;
     const conn = this.conn;
+    if (conn === null && this.bodyStarted) return; // the backend already answered: nobody reads it
+    // uWS lends the bytes only for this call: copy them
+    const copy = n === 0 ? null : Buffer.from(new Uint8Array(chunk));
     if (conn === null || !this.bodyStarted) {
       if (copy !== null) {
         (this.queue ??= []).push(copy);
@@ -339,7 +340,7 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.upstreamPaused) return;
     this.upstreamPaused = true;
     this.ctx.unwatch(this); // a slow client is not the backend's silence
-    this.conn?.pauseReading();
+    this.conn?.pauseReading(this);
     this.res.onWritable((offset) => {
       try {
         return this.onClientWritable(offset);
@@ -363,13 +364,18 @@ export class ProxyExchange implements Exchange, Expiring {
       }
     }
     this.upstreamPaused = false;
-    this.conn?.resumeReading();
+    this.conn?.resumeReading(this);
     this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
     return true;
   }
 
   onResponseEnd(): void {
     if (this.phase !== Phase.Responding) return;
+    // The connection is done with this exchange: back in the pool, or to be closed when the
+    // backend answered before the request body ended. Drop it either way.
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null && this.hasBody && !this.bodyDone) conn.abandon(this);
     if (this.total === -1) {
       this.res.end();
     } else if (this.pending !== null) {
@@ -380,9 +386,6 @@ export class ProxyExchange implements Exchange, Expiring {
 
   private finishResponse(): void {
     if (this.phase === Phase.Done) return;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn !== null && !this.bodyDone && this.hasBody) conn.destroy(); // answered before the body ended
     this.ctx.state.countSuccess(this.backend);
     this.finish();
   }
@@ -429,7 +432,7 @@ export class ProxyExchange implements Exchange, Expiring {
     ctx.unwatch(this);
     const conn = this.conn;
     this.conn = null;
-    conn?.destroy();
+    conn?.abandon(this);
     if (this.backend !== NONE && err.source === 'upstream') ctx.state.countFailure(this.backend);
     const status = statusFor(err.code);
     const started = this.phase === Phase.Responding;
@@ -484,7 +487,7 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.phase === Phase.Done) return;
     const conn = this.conn;
     this.conn = null;
-    conn?.destroy(); // cancels the upstream request
+    conn?.abandon(this); // cancels the upstream request
     this.ctx.unwatch(this);
     if (this.status === 0) this.status = 499;
     if (this.ctx.log.isLevelEnabled('info')) {
