@@ -29,9 +29,15 @@ export interface RequestOptions {
   onResponse?: (res: http.IncomingMessage) => void;
 }
 
-export function request(url: string, opts: RequestOptions = {}): Promise<Reply> {
+/** The response head and completion facts common to every reply. */
+type ReplyHead = Omit<Reply, 'body' | 'text'>;
+
+/**
+ * Sends one request and feeds the response body to `sink`; resolves when the response closes
+ * (complete or not), rejects on a request error or when nothing completes within `timeoutMs`.
+ */
+function send<T>(url: string, opts: RequestOptions, timeoutMs: number, sink: (res: http.IncomingMessage) => (head: ReplyHead) => T): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timeoutMs = opts.timeoutMs ?? 20_000;
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -41,9 +47,8 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Reply> 
     }, timeoutMs);
     const req = http.request(httpOptions(url, opts), (res) => {
       opts.onResponse?.(res);
-      const parts: Buffer[] = [];
+      const finish = sink(res);
       let error: Error | null = null;
-      res.on('data', (d: Buffer) => parts.push(d));
       res.on('error', (e) => {
         error = e;
       });
@@ -51,16 +56,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Reply> 
         if (done) return;
         done = true;
         clearTimeout(timer);
-        const body = Buffer.concat(parts);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          body,
-          text: body.toString('utf8'),
-          complete: res.complete,
-          error,
-        });
+        resolve(finish({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, complete: res.complete, error }));
       });
     });
     req.on('error', (e) => {
@@ -75,57 +71,31 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Reply> 
   });
 }
 
+export function request(url: string, opts: RequestOptions = {}): Promise<Reply> {
+  return send(url, opts, opts.timeoutMs ?? 20_000, (res) => {
+    const parts: Buffer[] = [];
+    res.on('data', (d: Buffer) => parts.push(d));
+    return (head) => {
+      const body = Buffer.concat(parts);
+      return { ...head, body, text: body.toString('utf8') };
+    };
+  });
+}
+
 /** Like `request` but hashes the body instead of keeping it (for large downloads). */
 export function requestHashed(
   url: string,
   opts: RequestOptions & { onBytes?: (total: number, res: http.IncomingMessage) => void } = {},
-): Promise<Omit<Reply, 'body' | 'text'> & { length: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    const timeoutMs = opts.timeoutMs ?? 120_000;
-    let done = false;
-    const timer = setTimeout(() => {
-      if (done) return;
-      done = true;
-      req.destroy();
-      reject(new Error(`request ${url}: no complete response within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const req = http.request(httpOptions(url, opts), (res) => {
-      opts.onResponse?.(res);
-      const h = createHash('sha256');
-      let length = 0;
-      let error: Error | null = null;
-      res.on('data', (d: Buffer) => {
-        h.update(d);
-        length += d.length;
-        opts.onBytes?.(length, res);
-      });
-      res.on('error', (e) => {
-        error = e;
-      });
-      res.on('close', () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          complete: res.complete,
-          error,
-          length,
-          sha256: h.digest('hex'),
-        });
-      });
+): Promise<ReplyHead & { length: number; sha256: string }> {
+  return send(url, opts, opts.timeoutMs ?? 120_000, (res) => {
+    const h = createHash('sha256');
+    let length = 0;
+    res.on('data', (d: Buffer) => {
+      h.update(d);
+      length += d.length;
+      opts.onBytes?.(length, res);
     });
-    req.on('error', (e) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      reject(e);
-    });
-    const b = opts.body;
-    if (b instanceof Readable) b.pipe(req);
-    else req.end(b);
+    return (head) => ({ ...head, length, sha256: h.digest('hex') });
   });
 }
 
