@@ -10,7 +10,7 @@ import { checkCommand, formatProblem, loadConfigFile } from './config/index.js';
 import type { Config } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
-import { exitOnSignals, startProxy } from './primary/primary.js';
+import { Lifecycle, startProxy } from './primary/primary.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const file = args.config ?? (args.command === 'demo' ? join(root, 'config/demo.yaml') : 'config/corelb.yaml');
   const config = loadOrExit(file);
   const log = createLogger(config.log.level);
+  const lifecycle = new Lifecycle(log);
   let closeDemo: (() => Promise<void>) | undefined;
   if (args.command === 'demo') {
     try {
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     log.flush(() => process.exit(1));
     return;
   }
-  exitOnSignals(proxy, log, closeDemo);
+  lifecycle.attach(proxy, closeDemo);
   if (args.command === 'demo') {
     const url = `http://${config.listen.host}:${config.listen.port}/`;
     process.stderr.write(

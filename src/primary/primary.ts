@@ -34,30 +34,63 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
   return { dataPlane, stop: () => dataPlane.stop(DRAIN_MS) };
 }
 
-/** Install the signal handlers of a foreground proxy: drain on SIGTERM / SIGINT, then exit. */
-export function exitOnSignals(proxy: RunningProxy, log: Logger, onStopped?: () => Promise<void>): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn({ signal }, 'already stopping');
+/**
+ * The signal handling of a foreground proxy, installed before anything starts: SIGTERM / SIGINT
+ * drain and exit 0, also when they arrive while the workers are still starting (the stop then
+ * runs as soon as they are up). An exception that reaches the primary stops the workers first:
+ * exiting while they hold uWS sockets would abort the process.
+ */
+export class Lifecycle {
+  private readonly log: Logger;
+  private proxy: RunningProxy | null = null;
+  private onStopped: (() => Promise<void>) | undefined;
+  private requested: NodeJS.Signals | null = null;
+  private stopping = false;
+
+  constructor(log: Logger) {
+    this.log = log;
+    const onSignal = (signal: NodeJS.Signals): void => this.request(signal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('uncaughtException', (err) => {
+      log.fatal({ err }, 'uncaught exception in the primary: stopping');
+      this.stop(1);
+    });
+  }
+
+  /** The proxy is up: serve until a signal (or run the stop that one already asked for). */
+  attach(proxy: RunningProxy, onStopped?: () => Promise<void>): void {
+    this.proxy = proxy;
+    this.onStopped = onStopped;
+    if (this.requested !== null) this.stop(0);
+  }
+
+  private request(signal: NodeJS.Signals): void {
+    if (this.requested !== null) {
+      this.log.warn({ signal }, 'already stopping');
       return;
     }
-    stopping = true;
-    log.info({ signal }, 'stopping: draining in-flight requests');
-    proxy
-      .stop()
-      .then(() => onStopped?.())
+    this.requested = signal;
+    this.log.info({ signal }, this.proxy === null ? 'stop requested while starting' : 'stopping: draining in-flight requests');
+    if (this.proxy !== null) this.stop(0);
+  }
+
+  private stop(code: number): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    const proxy = this.proxy;
+    const done = proxy === null ? Promise.resolve() : proxy.stop();
+    done
+      .then(() => this.onStopped?.())
       .then(
         () => {
-          log.info('stopped');
-          log.flush(() => process.exit(0));
+          this.log.info('stopped');
+          this.log.flush(() => process.exit(code));
         },
         (err: unknown) => {
-          log.error({ err }, 'error while stopping');
-          log.flush(() => process.exit(1));
+          this.log.error({ err }, 'error while stopping');
+          this.log.flush(() => process.exit(1));
         },
       );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  }
 }
