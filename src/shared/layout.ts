@@ -6,7 +6,7 @@
 // and every backend and pool owns whole lines, so one backend's traffic does not invalidate
 // another's line (false sharing is the main cost of shared counters at high core counts).
 //
-//   line 0                       header: magic, layout version, generation, counts
+//   line 0                       header: magic, layout version, counts
 //   per backend (2 lines):       A: state, weight, effective weight, pool    B: hot counters
 //   per pool (2 lines):          A: schedule offset/length, first backend, count, algorithm
 //                                B: weighted round-robin cursor
@@ -19,10 +19,9 @@ export const LAYOUT_VERSION = 1;
 // header words
 const H_MAGIC = 0;
 const H_VERSION = 1;
-const H_GENERATION = 2;
-const H_BACKENDS = 3;
-const H_POOLS = 4;
-const H_SCHEDULE_WORDS = 5;
+const H_BACKENDS = 2;
+const H_POOLS = 3;
+const H_SCHEDULE_WORDS = 4;
 
 // backend words, line A (read-mostly)
 const B_STATE = 0;
@@ -31,11 +30,7 @@ const B_EFFECTIVE_WEIGHT = 2;
 const B_POOL = 3;
 // backend words, line B (hot counters, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
-const B_REQUESTS = LINE + 1;
-const B_FAILURES = LINE + 2;
-const B_CONSECUTIVE_FAILURES = LINE + 3;
-const B_BYTES_IN = LINE + 4; // wraps at 2^32: read as unsigned
-const B_BYTES_OUT = LINE + 5;
+const B_REQUESTS = LINE + 1; // wraps at 2^32: read as unsigned
 const BACKEND_WORDS = 2 * LINE;
 
 // pool words
@@ -173,14 +168,6 @@ export class SharedState {
     return new SharedState(buffer);
   }
 
-  // ---- header
-  generation(): number {
-    return Atomics.load(this.words, H_GENERATION);
-  }
-  bumpGeneration(): number {
-    return Atomics.add(this.words, H_GENERATION, 1) + 1;
-  }
-
   // ---- backends (index is global across pools)
   private b(i: number): number {
     return this.backendsBase + i * BACKEND_WORDS;
@@ -228,32 +215,6 @@ export class SharedState {
   }
   requests(i: number): number {
     return Atomics.load(this.uwords, this.b(i) + B_REQUESTS);
-  }
-  countFailure(i: number): void {
-    Atomics.add(this.words, this.b(i) + B_FAILURES, 1);
-    Atomics.add(this.words, this.b(i) + B_CONSECUTIVE_FAILURES, 1);
-  }
-  countSuccess(i: number): void {
-    // Only write when needed: a store on every success would bounce the line between cores.
-    if (Atomics.load(this.words, this.b(i) + B_CONSECUTIVE_FAILURES) !== 0) {
-      Atomics.store(this.words, this.b(i) + B_CONSECUTIVE_FAILURES, 0);
-    }
-  }
-  failures(i: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_FAILURES);
-  }
-  consecutiveFailures(i: number): number {
-    return Atomics.load(this.words, this.b(i) + B_CONSECUTIVE_FAILURES);
-  }
-  addBytes(i: number, bytesIn: number, bytesOut: number): void {
-    if (bytesIn !== 0) Atomics.add(this.uwords, this.b(i) + B_BYTES_IN, bytesIn >>> 0);
-    if (bytesOut !== 0) Atomics.add(this.uwords, this.b(i) + B_BYTES_OUT, bytesOut >>> 0);
-  }
-  bytesIn(i: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_BYTES_IN);
-  }
-  bytesOut(i: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_BYTES_OUT);
   }
 
   // ---- pools

@@ -81,8 +81,4 @@ export class UpstreamPool implements ConnectionOwner {
     for (const conn of this.open) conn.destroy();
     this.open.clear();
   }
-
-  get openCount(): number {
-    return this.open.size;
-  }
 }

@@ -89,16 +89,9 @@ export class ResponseParser {
     this.remaining = 0;
   }
 
-  get done(): boolean {
-    return this.state === S.Done;
-  }
   /** True once a final head was parsed: a failure after this point is mid-body. */
   get inBody(): boolean {
     return this.state !== S.Head && this.state !== S.Invalid;
-  }
-  /** True when the backend closing the connection is the normal end of the body. */
-  get closeDelimited(): boolean {
-    return this.state === S.BodyClose;
   }
 
   /**

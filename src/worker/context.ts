@@ -28,8 +28,6 @@ export class WorkerContext {
   readonly log: Logger;
   readonly accessLog: boolean;
   readonly workerId: number;
-  /** CORELB_TEST_HOOKS=1 plants test-only failures (see proxy.ts); never set in production. */
-  readonly testHooks = process.env.CORELB_TEST_HOOKS === '1';
   /** Coarse clock (ms), advanced by the tick. */
   now = Date.now();
   /** Set once the primary asked this worker to stop: responses carry Connection: close. */
@@ -83,8 +81,9 @@ export class WorkerContext {
     }
   }
 
+  /** Deadline from the coarse clock: no clock read per request, at most one tick (50 ms) early. */
   watch(e: Expiring, ms: number): void {
-    e.deadline = Date.now() + ms;
+    e.deadline = this.now + ms;
     this.waiting.add(e);
   }
   unwatch(e: Expiring): void {

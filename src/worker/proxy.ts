@@ -88,7 +88,7 @@ export class ProxyExchange implements Exchange, Expiring {
   private bodyDone = false;
   private bodyStarted = false;
   private clientPaused = false;
-  bytesIn = 0;
+  private bytesIn = 0;
   private bytesOut = 0;
   private status = 0;
   /** Content-Length of the response when known; -1 streams with chunked encoding. */
@@ -161,7 +161,6 @@ export class ProxyExchange implements Exchange, Expiring {
     }
     pickContext.avoid = NONE;
     pickContext.maxInflight = ctx.config.limits.maxConnectionsPerBackend;
-    if (ctx.testHooks && this.path === '/__corelb_test/throw') throw new Error('planted test error');
     const backend = ctx.balancers[pool]!.pick(pickContext);
     if (backend === NONE) {
       this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', false, 'no backend available'), false);
@@ -373,8 +372,7 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.phase !== Phase.Responding) return;
     // The connection is done with this exchange: back in the pool, or to be closed when the
     // backend answered before the request body ended. Drop it either way.
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.detach();
     if (conn !== null && this.hasBody && !this.bodyDone) conn.abandon(this);
     if (this.total === -1) {
       this.res.end();
@@ -386,18 +384,16 @@ export class ProxyExchange implements Exchange, Expiring {
 
   private finishResponse(): void {
     if (this.phase === Phase.Done) return;
-    this.ctx.state.countSuccess(this.backend);
     this.finish();
   }
 
   onResponseInvalid(reason: string): void {
-    this.conn = null;
+    this.detach(); // the connection closed itself
     this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'upstream', false, 'invalid response from backend: ' + reason), false);
   }
 
   onUpstreamError(err: ProxyError): void {
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.detach();
     if (this.phase === Phase.Done) return;
     // A kept-alive connection the backend closed while we reused it: nothing was answered and
     // a request without body is repeated on a fresh connection, once.
@@ -426,14 +422,11 @@ export class ProxyExchange implements Exchange, Expiring {
    * answering and closing at once resets the connection under a client that is still sending,
    * and most clients then never read the status.
    */
-  fail(err: ProxyError, closeConnection: boolean): void {
+  private fail(err: ProxyError, closeConnection: boolean): void {
     if (this.phase === Phase.Done) return;
     const ctx = this.ctx;
     ctx.unwatch(this);
-    const conn = this.conn;
-    this.conn = null;
-    conn?.abandon(this);
-    if (this.backend !== NONE && err.source === 'upstream') ctx.state.countFailure(this.backend);
+    this.detach()?.abandon(this);
     const status = statusFor(err.code);
     const started = this.phase === Phase.Responding;
     // Done before touching the client: res.close() calls onAborted synchronously, which must
@@ -485,15 +478,20 @@ export class ProxyExchange implements Exchange, Expiring {
       this.ctx.unwatch(this);
     }
     if (this.phase === Phase.Done) return;
-    const conn = this.conn;
-    this.conn = null;
-    conn?.abandon(this); // cancels the upstream request
+    this.detach()?.abandon(this); // cancels the upstream request
     this.ctx.unwatch(this);
     if (this.status === 0) this.status = 499;
     if (this.ctx.log.isLevelEnabled('info')) {
       this.ctx.log.info({ reqId: this.requestId, code: 'CLB_ERR_CLIENT_ABORTED', backend: this.backendUrl() }, 'client closed the connection');
     }
     this.finish();
+  }
+
+  /** Take the connection away from this exchange (it is no longer to be touched by it). */
+  private detach(): UpstreamConnection | null {
+    const conn = this.conn;
+    this.conn = null;
+    return conn;
   }
 
   private backendUrl(): string | null {
@@ -514,10 +512,7 @@ export class ProxyExchange implements Exchange, Expiring {
     this.phase = Phase.Done;
     const ctx = this.ctx;
     if (this.lingering === null) ctx.unwatch(this);
-    if (this.backend !== NONE) {
-      ctx.state.releaseInflight(this.backend);
-      ctx.state.addBytes(this.backend, this.bytesIn, this.bytesOut);
-    }
+    if (this.backend !== NONE) ctx.state.releaseInflight(this.backend);
     this.queue = null;
     this.pending = null;
     if (ctx.accessLog) {
