@@ -78,7 +78,8 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
-  return ok ? { name, algorithm, backends } : undefined;
+  // placeholder defaults until health / passive / slow_start / retries / retry_budget are read
+  return ok ? { name, algorithm, backends, health: null, passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 }, slowStartMs: 0, retries: 2, retryBudget: 0.2 } : undefined;
 }
 
 /** `seen`: normalised URL -> where it first appeared in this pool. */

@@ -16,7 +16,7 @@ export const DEFAULTS = Object.freeze({
   listen: Object.freeze({ host: '127.0.0.1', port: 8080 }),
   workers: 'auto' as const,
   log: Object.freeze({ level: 'info' as LogLevel, access: false }),
-  timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000 }),
+  timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
   limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
 });
 
@@ -119,11 +119,13 @@ function duration(walk: Walk, f: Field | undefined, fallback: number): number {
 }
 
 function validateTimeouts(walk: Walk, f: Field | undefined): Config['timeouts'] {
-  const e = section(walk, f, ['connect', 'response', 'idle']);
+  const e = section(walk, f, ['connect', 'response', 'idle', 'queue', 'drain']);
   return {
     connectMs: duration(walk, e?.get('connect'), DEFAULTS.timeouts.connectMs),
     responseMs: duration(walk, e?.get('response'), DEFAULTS.timeouts.responseMs),
     idleMs: duration(walk, e?.get('idle'), DEFAULTS.timeouts.idleMs),
+    queueMs: duration(walk, e?.get('queue'), DEFAULTS.timeouts.queueMs),
+    drainMs: duration(walk, e?.get('drain'), DEFAULTS.timeouts.drainMs),
   };
 }
 

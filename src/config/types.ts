@@ -15,10 +15,45 @@ export interface BackendConfig {
   readonly weight: number;
 }
 
+/** Active health check of every backend of a pool, run by the primary (`health:`). */
+export interface HealthCheckConfig {
+  /** Request path, starts with '/'. */
+  readonly path: string;
+  readonly intervalMs: number;
+  /** Whole probe (connect + response head) must finish within this; <= intervalMs. */
+  readonly timeoutMs: number;
+  /** Consecutive successes that bring a down backend up. */
+  readonly rise: number;
+  /** Consecutive failures that take an up backend down. */
+  readonly fall: number;
+  /** Inclusive status range that counts as healthy (`expect: 200-399`, or one code `200`). */
+  readonly expectMin: number;
+  readonly expectMax: number;
+}
+
+/** Passive checks from real traffic (`passive:`): failures counted by workers, judged by the primary. */
+export interface PassiveConfig {
+  /** Failures (connect errors, resets, timeouts, invalid responses, 5xx) within `windowMs` that eject. */
+  readonly failures: number;
+  readonly windowMs: number;
+  /** First ejection time; doubles on each repeat ejection, capped at max(ejectMs, 300s). */
+  readonly ejectMs: number;
+}
+
 export interface PoolConfig {
   readonly name: string;
   readonly algorithm: Algorithm;
   readonly backends: readonly BackendConfig[];
+  /** null: no active checks (`health:` absent). */
+  readonly health: HealthCheckConfig | null;
+  /** null: passive checks off (`passive: false`). Default {failures: 5, window: 10s, eject: 30s}. */
+  readonly passive: PassiveConfig | null;
+  /** Ramp of a returning backend's effective weight; 0 = off (default). */
+  readonly slowStartMs: number;
+  /** Extra attempts on other backends after a retryable failure; default 2, 0 = never retry. */
+  readonly retries: number;
+  /** Retries allowed as a fraction of recent requests (`retry_budget: 20%` -> 0.2); default 0.2. */
+  readonly retryBudget: number;
 }
 
 export interface RouteConfig {
@@ -34,7 +69,15 @@ export interface Config {
   /** Resolved: 'auto' becomes os.availableParallelism(). */
   readonly workers: number;
   readonly log: { readonly level: LogLevel; readonly access: boolean };
-  readonly timeouts: { readonly connectMs: number; readonly responseMs: number; readonly idleMs: number };
+  readonly timeouts: {
+    readonly connectMs: number;
+    readonly responseMs: number;
+    readonly idleMs: number;
+    /** How long a request waits when every backend is at max_connections_per_backend (default 1s). */
+    readonly queueMs: number;
+    /** How long SIGTERM waits for in-flight requests before closing them (default 10s). */
+    readonly drainMs: number;
+  };
   /** `max_body: 0` (no limit) becomes Number.MAX_SAFE_INTEGER; maxConnectionsPerBackend 0 = no limit. */
   readonly limits: { readonly maxBodyBytes: number; readonly maxConnectionsPerBackend: number };
   readonly pools: readonly PoolConfig[];

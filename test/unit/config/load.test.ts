@@ -173,9 +173,20 @@ describe('parseConfig accepts valid files', () => {
       listen: { host: '127.0.0.1', port: 8080 },
       workers: 4,
       log: { level: 'info', access: false },
-      timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000 },
+      timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
       limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
-      pools: [{ name: 'web', algorithm: 'round-robin', backends: [{ url: 'http://127.0.0.1:3001', host: '127.0.0.1', port: 3001, weight: 1 }] }],
+      pools: [
+        {
+          name: 'web',
+          algorithm: 'round-robin',
+          backends: [{ url: 'http://127.0.0.1:3001', host: '127.0.0.1', port: 3001, weight: 1 }],
+          health: null,
+          passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 },
+          slowStartMs: 0,
+          retries: 2,
+          retryBudget: 0.2,
+        },
+      ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
     });
   });
