@@ -3,6 +3,15 @@
 
 export type ErrorSource = 'upstream' | 'downstream' | 'internal';
 
+/**
+ * May the request be sent again, to another backend?
+ *   'safe':       nothing reached the backend (connect failed): any request may go elsewhere
+ *   'idempotent': the request was sent but no response began: only an idempotent request
+ *                 without a body (which the proxy does not keep) may be repeated
+ *   'never':      the backend may have acted on it, or the fault is not the backend's
+ */
+export type Retry = 'safe' | 'idempotent' | 'never';
+
 export type ErrorCode =
   | 'CLB_ERR_CONNECT' // could not connect to the backend: nothing was sent
   | 'CLB_ERR_CONNECT_TIMEOUT'
@@ -10,6 +19,7 @@ export type ErrorCode =
   | 'CLB_ERR_INVALID_RESPONSE' // the backend's bytes were not valid HTTP/1.1
   | 'CLB_ERR_RESPONSE_TIMEOUT' // no response headers within timeouts.response
   | 'CLB_ERR_NO_BACKEND' // nothing to pick
+  | 'CLB_ERR_QUEUE_TIMEOUT' // every backend stayed at max_connections_per_backend for timeouts.queue
   | 'CLB_ERR_NO_ROUTE'
   | 'CLB_ERR_BODY_TOO_LARGE'
   | 'CLB_ERR_BAD_REQUEST'
@@ -19,9 +29,8 @@ export type ErrorCode =
 export class ProxyError extends Error {
   readonly code: ErrorCode;
   readonly source: ErrorSource;
-  /** True when no byte of the request reached the backend, or the request may be repeated safely. */
-  readonly retry: boolean;
-  constructor(code: ErrorCode, source: ErrorSource, retry: boolean, message: string) {
+  readonly retry: Retry;
+  constructor(code: ErrorCode, source: ErrorSource, retry: Retry, message: string) {
     super(message);
     this.code = code;
     this.source = source;
@@ -40,6 +49,7 @@ export function statusFor(code: ErrorCode): number {
     case 'CLB_ERR_RESPONSE_TIMEOUT':
       return 504;
     case 'CLB_ERR_NO_BACKEND':
+    case 'CLB_ERR_QUEUE_TIMEOUT':
       return 503;
     case 'CLB_ERR_NO_ROUTE':
       return 404;

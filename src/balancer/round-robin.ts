@@ -1,14 +1,18 @@
 // Owns `round-robin`: smooth weighted round-robin (nginx's interleaving), global across workers.
 // The primary writes each pool's interleaved table once; every worker advances one shared
 // cursor over it with Atomics.add, so over any whole cycle the counts match the weights exactly.
+// A backend in slow start takes only the share of its turns that its effective weight allows
+// (the others fall to the next positions), so its traffic ramps with the weight the primary sets.
 
-import type { SharedState } from '../shared/layout.js';
+import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
 
 export class RoundRobin implements Balancer {
   private readonly state: SharedState;
   private readonly pool: number;
   private readonly length: number;
+  /** xorshift32 state, seeded per worker so workers do not thin slow-start turns in lock-step. */
+  private seed = (Math.random() * 0xffffffff) | 1;
 
   constructor(state: SharedState, pool: number) {
     this.state = state;
@@ -16,20 +20,37 @@ export class RoundRobin implements Balancer {
     this.length = state.scheduleLength(pool);
   }
 
+  /** A slow-starting backend keeps a turn with probability effective / full weight. */
+  private keepsTurn(i: number): boolean {
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x;
+    return (x >>> 0) % (this.state.weight(i) * WEIGHT_SCALE) < this.state.effectiveWeight(i);
+  }
+
   pick(ctx: PickContext): BackendIndex {
     const { state, pool, length } = this;
     // Each try consumes a position, so a down or full backend's turns are spread over the
     // others in weight order instead of all falling on its successor.
-    let fallback = NONE;
+    let fallback = NONE; // the backend to avoid, taken only when nothing else is
+    let thinned = NONE; // a slow-starting backend that lost its turn, better than nothing
     for (let tries = 0; tries < length; tries++) {
       const i = state.scheduleAt(pool, state.nextCursor(pool) % length);
-      if (!state.available(i)) continue;
+      const s = state.state(i);
+      if (s !== BackendState.Up && s !== BackendState.SlowStart) continue;
       if (i === ctx.avoid) {
         fallback = i;
         continue;
       }
+      if (s === BackendState.SlowStart && !this.keepsTurn(i)) {
+        thinned = i;
+        continue;
+      }
       if (state.tryAcquireInflight(i, ctx.maxInflight)) return i;
     }
+    if (thinned !== NONE && state.tryAcquireInflight(thinned, ctx.maxInflight)) return thinned;
     if (fallback !== NONE && state.tryAcquireInflight(fallback, ctx.maxInflight)) return fallback;
     return NONE;
   }

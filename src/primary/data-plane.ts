@@ -9,18 +9,23 @@ import type { Config } from '../config/types.js';
 import { SharedState } from '../shared/layout.js';
 import type { ControlMessage, ServeTask } from '../worker/serve.js';
 
-export function layoutFor(config: Config): SharedState {
-  return SharedState.create({ pools: config.pools.map((p) => ({ weights: p.backends.map((b) => b.weight) })) });
+export function layoutFor(config: Config, generation = 1): SharedState {
+  return SharedState.create({ pools: config.pools.map((p) => ({ weights: p.backends.map((b) => b.weight) })) }, generation);
 }
 
+/** How long a reload waits for every worker to switch before it reports them as late. */
+const RELOAD_ACK_MS = 5_000;
+
 export class DataPlane {
-  readonly state: SharedState;
+  state: SharedState;
   private readonly config: Config;
   private readonly log: Logger;
   private readonly pool: Piscina;
   private readonly controls: MessagePort[] = [];
   private readonly tasks: Promise<unknown>[] = [];
   private stopping: Promise<void> | null = null;
+  /** Per worker: resolves the pending reload's acknowledgement. */
+  private readonly reloadAcks = new Map<number, (ok: boolean) => void>();
 
   constructor(config: Config, log: Logger) {
     this.config = config;
@@ -44,9 +49,16 @@ export class DataPlane {
       this.controls.push(port1);
       listening.push(
         new Promise<void>((resolve, reject) => {
+          let up = false;
           port1.on('message', (m: ControlMessage) => {
-            if (m.type === 'listening') resolve();
-            else if (m.type === 'error') reject(new Error(m.message));
+            if (m.type === 'listening') {
+              up = true;
+              resolve();
+            } else if (m.type === 'reloaded') this.ack(workerId, true);
+            else if (m.type === 'error') {
+              if (up) this.ack(workerId, false);
+              else reject(new Error(m.message));
+            }
           });
         }),
       );
@@ -57,6 +69,34 @@ export class DataPlane {
       this.tasks.push(done.catch((err: unknown) => this.log.error({ err, workerId }, 'worker stopped with an error')));
     }
     await Promise.all(listening);
+  }
+
+  private ack(workerId: number, ok: boolean): void {
+    const resolve = this.reloadAcks.get(workerId);
+    this.reloadAcks.delete(workerId);
+    resolve?.(ok);
+  }
+
+  /**
+   * Send a new config and its freshly laid-out buffer to every worker; each switches at its next
+   * request. Resolves with how many workers confirmed (all of them, unless one failed or is late).
+   */
+  async publish(config: Config, state: SharedState): Promise<number> {
+    if (this.stopping !== null) return 0;
+    this.state = state;
+    const acks = this.controls.map(
+      (c, workerId) =>
+        new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => this.ack(workerId, false), RELOAD_ACK_MS);
+          this.reloadAcks.set(workerId, (ok) => {
+            clearTimeout(timer);
+            resolve(ok);
+          });
+          c.postMessage({ type: 'reload', config, buffer: state.buffer } satisfies ControlMessage);
+        }),
+    );
+    const results = await Promise.all(acks);
+    return results.filter(Boolean).length;
   }
 
   /** Ask every worker to drain (bounded by graceMs), wait for all, then release the threads. */

@@ -6,15 +6,19 @@
 // and every backend and pool owns whole lines, so one backend's traffic does not invalidate
 // another's line (false sharing is the main cost of shared counters at high core counts).
 //
-//   line 0                       header: magic, layout version, counts
-//   per backend (2 lines):       A: state, weight, effective weight, pool    B: hot counters
-//   per pool (2 lines):          A: schedule offset/length, first backend, count, algorithm
-//                                B: weighted round-robin cursor
+//   line 0                       header: magic, layout version, counts, generation
+//   per backend (3 lines):       A: state, weight, effective weight, pool    B: hot counters
+//                                C: failure counters (written by workers on failures only)
+//   per pool (3 lines):          A: schedule offset/length, first backend, count
+//                                B: weighted round-robin cursor    C: pool event counters
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
+//
+// A reload lays out a new buffer (with a higher generation); workers switch to it at a request
+// boundary and requests already in flight finish on the old one.
 
 export const LINE = 16;
 const MAGIC = 0x636c6231; // "clb1"
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // header words
 const H_MAGIC = 0;
@@ -22,6 +26,7 @@ const H_VERSION = 1;
 const H_BACKENDS = 2;
 const H_POOLS = 3;
 const H_SCHEDULE_WORDS = 4;
+const H_GENERATION = 5;
 
 // backend words, line A (read-mostly)
 const B_STATE = 0;
@@ -31,7 +36,11 @@ const B_POOL = 3;
 // backend words, line B (hot counters, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
 const B_REQUESTS = LINE + 1; // wraps at 2^32: read as unsigned
-const BACKEND_WORDS = 2 * LINE;
+// backend words, line C (failure counters, one per FailureKind, then totals)
+const B_FAILURES = 2 * LINE;
+const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count
+const B_RETRIED = 2 * LINE + 9; // requests retried elsewhere after failing on this backend
+const BACKEND_WORDS = 3 * LINE;
 
 // pool words
 const P_SCHEDULE_OFFSET = 0;
@@ -39,7 +48,38 @@ const P_SCHEDULE_LENGTH = 1;
 const P_FIRST_BACKEND = 2;
 const P_BACKEND_COUNT = 3;
 const P_CURSOR = LINE + 0;
-const POOL_WORDS = 2 * LINE;
+const P_EVENTS = 2 * LINE; // one counter per PoolEvent
+const POOL_WORDS = 3 * LINE;
+
+/**
+ * Effective weights are stored in thousandths of a weight unit, so slow start can ramp a
+ * weight-1 backend smoothly: effective = weight * WEIGHT_SCALE * ramp.
+ */
+export const WEIGHT_SCALE = 1000;
+
+/** Failure classes counted per backend. All of them count for passive health checks. */
+export const enum FailureKind {
+  Connect = 0,
+  ConnectTimeout = 1,
+  Reset = 2,
+  ResponseTimeout = 3,
+  InvalidResponse = 4,
+  Status5xx = 5,
+}
+export const FAILURE_KINDS = 6;
+
+/** Per-pool events worth a counter. */
+export const enum PoolEvent {
+  /** 503: no backend was available at all. */
+  NoBackend = 0,
+  /** The request waited because every backend was at max_connections_per_backend. */
+  Queued = 1,
+  /** 503: it waited timeouts.queue and still found every backend full. */
+  QueueTimeout = 2,
+  /** A retry was allowed by `retries` but refused by the retry budget. */
+  RetryBudgetExhausted = 3,
+}
+export const POOL_EVENTS = 4;
 
 export const enum BackendState {
   Up = 0,
@@ -122,7 +162,7 @@ export class SharedState {
   }
 
   /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
-  static create(spec: LayoutSpec): SharedState {
+  static create(spec: LayoutSpec, generation = 1): SharedState {
     let backends = 0;
     let scheduleWords = 0;
     for (const p of spec.pools) {
@@ -139,6 +179,7 @@ export class SharedState {
     w[H_BACKENDS] = backends;
     w[H_POOLS] = pools;
     w[H_SCHEDULE_WORDS] = scheduleWords;
+    w[H_GENERATION] = generation;
     const state = new SharedState(buffer);
     let first = 0;
     let schedOffset = 0;
@@ -154,7 +195,7 @@ export class SharedState {
         const bb = state.backendsBase + (first + bi) * BACKEND_WORDS;
         w[bb + B_STATE] = BackendState.Up;
         w[bb + B_WEIGHT] = weight;
-        w[bb + B_EFFECTIVE_WEIGHT] = weight;
+        w[bb + B_EFFECTIVE_WEIGHT] = weight * WEIGHT_SCALE;
         w[bb + B_POOL] = pi;
       });
       first += p.weights.length;
@@ -166,6 +207,11 @@ export class SharedState {
   /** Worker: a view over a buffer the primary created. */
   static attach(buffer: SharedArrayBuffer): SharedState {
     return new SharedState(buffer);
+  }
+
+  /** Bumped by every reload: the buffer a worker holds is current while this matches. */
+  get generation(): number {
+    return this.words[H_GENERATION]!;
   }
 
   // ---- backends (index is global across pools)
@@ -186,8 +232,20 @@ export class SharedState {
   weight(i: number): number {
     return Atomics.load(this.words, this.b(i) + B_WEIGHT);
   }
+  /** Configured weight, set by the primary (admin weight changes). */
+  setWeight(i: number, weight: number): void {
+    Atomics.store(this.words, this.b(i) + B_WEIGHT, weight);
+  }
+  /** The weight balancers use now, in WEIGHT_SCALE units: lower while slow start ramps up. */
   effectiveWeight(i: number): number {
     return Atomics.load(this.words, this.b(i) + B_EFFECTIVE_WEIGHT);
+  }
+  setEffectiveWeight(i: number, scaled: number): void {
+    Atomics.store(this.words, this.b(i) + B_EFFECTIVE_WEIGHT, scaled);
+  }
+  /** Global index of a pool's backend `k` is poolFirstBackend + k; this maps back. */
+  poolOf(i: number): number {
+    return this.words[this.b(i) + B_POOL]!;
   }
   inflight(i: number): number {
     return Atomics.load(this.words, this.b(i) + B_INFLIGHT);
@@ -216,6 +274,25 @@ export class SharedState {
   requests(i: number): number {
     return Atomics.load(this.uwords, this.b(i) + B_REQUESTS);
   }
+  /** Count a failed attempt on backend `i`; every kind also counts for passive checks. */
+  countFailure(i: number, kind: FailureKind): void {
+    const b = this.b(i);
+    Atomics.add(this.words, b + B_FAILURES + kind, 1);
+    Atomics.add(this.words, b + B_PASSIVE_FAILURES, 1);
+  }
+  failures(i: number, kind: FailureKind): number {
+    return Atomics.load(this.uwords, this.b(i) + B_FAILURES + kind);
+  }
+  /** Total of all failure kinds; unsigned, wraps at 2^32 (readers take differences). */
+  passiveFailures(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_PASSIVE_FAILURES);
+  }
+  countRetried(i: number): void {
+    Atomics.add(this.words, this.b(i) + B_RETRIED, 1);
+  }
+  retried(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_RETRIED);
+  }
 
   // ---- pools
   private p(pool: number): number {
@@ -233,6 +310,19 @@ export class SharedState {
   /** Backend index at `pos` (0 <= pos < scheduleLength) of the pool's weighted table. */
   scheduleAt(pool: number, pos: number): number {
     return this.words[this.scheduleBase + this.words[this.p(pool) + P_SCHEDULE_OFFSET]! + pos]!;
+  }
+  countPoolEvent(pool: number, event: PoolEvent): void {
+    Atomics.add(this.words, this.p(pool) + P_EVENTS + event, 1);
+  }
+  poolEvents(pool: number, event: PoolEvent): number {
+    return Atomics.load(this.uwords, this.p(pool) + P_EVENTS + event);
+  }
+  /** True when at least one backend of the pool may be picked (ignoring in-flight limits). */
+  poolHasAvailable(pool: number): boolean {
+    const first = this.poolFirstBackend(pool);
+    const end = first + this.poolBackendCount(pool);
+    for (let i = first; i < end; i++) if (this.available(i)) return true;
+    return false;
   }
   /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
   nextCursor(pool: number): number {

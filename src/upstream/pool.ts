@@ -14,8 +14,10 @@ export interface UpstreamPoolOptions {
 export class UpstreamPool implements ConnectionOwner {
   readonly host: string;
   readonly port: number;
-  readonly connectTimeoutMs: number;
-  private readonly idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  private idleTimeoutMs: number;
+  /** Set when a reload removed the backend: connections close as their requests end. */
+  retired = false;
   private readonly idle: UpstreamConnection[] = [];
   /** Every open connection, idle or busy, so shutdown can close them all. */
   private readonly open = new Set<UpstreamConnection>();
@@ -27,6 +29,23 @@ export class UpstreamPool implements ConnectionOwner {
     this.port = port;
     this.connectTimeoutMs = opts.connectTimeoutMs;
     this.idleTimeoutMs = opts.idleTimeoutMs;
+  }
+
+  /** A reload may change the timeouts; connections keep serving. */
+  configure(opts: UpstreamPoolOptions): void {
+    this.connectTimeoutMs = opts.connectTimeoutMs;
+    this.idleTimeoutMs = opts.idleTimeoutMs;
+    this.retired = false;
+  }
+
+  /** The backend left the config: close idle connections now, busy ones when they finish. */
+  retire(): void {
+    this.retired = true;
+    this.closeIdle();
+  }
+
+  get openCount(): number {
+    return this.open.size;
   }
 
   /** Attach `exchange` to a connection; it is told `onUpstreamReady` or `onUpstreamError`. */
@@ -44,7 +63,7 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   recycle(conn: UpstreamConnection): void {
-    if (this.idle.length >= MAX_IDLE) {
+    if (this.retired || this.idle.length >= MAX_IDLE) {
       conn.destroy();
       return;
     }

@@ -1,14 +1,16 @@
-// Owns what one worker thread shares between its requests: the config, the shared-state view,
-// router, balancers, upstream pools, the logger, and the coarse clock that drives deadlines and
-// idle sweeps (one timer per worker instead of one per request).
+// Owns what one worker thread shares between its requests: the logger, the coarse clock that
+// drives deadlines, queue waits and idle sweeps (one timer per worker instead of one per request),
+// the upstream connection pools (kept by backend URL, so keep-alive connections survive a
+// reload), and the current Generation: what one published config means to this worker.
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { balancers } from '../balancer/registry.js';
 import type { Balancer } from '../balancer/types.js';
-import type { Config } from '../config/types.js';
+import type { BackendConfig, Config } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
-import { UpstreamPool } from '../upstream/pool.js';
+import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
+import { RetryBudget } from './retry-budget.js';
 import { Router } from './router.js';
 
 /** Something with a deadline on the response head. */
@@ -17,17 +19,81 @@ export interface Expiring {
   onDeadline(): void;
 }
 
-export class WorkerContext {
+/** A request waiting for a free in-flight slot (every backend at max_connections_per_backend). */
+export interface Waiter {
+  /** Try to pick again; false when still nothing is free (it stays first in the queue). */
+  retryPick(): boolean;
+  /** False once it was answered or the client left: the queue drops it. */
+  readonly waiting: boolean;
+}
+
+/**
+ * One published config seen from a worker: the shared buffer it was laid out in, routing,
+ * balancers, per-backend upstream pools, retry budgets and wait queues. A request keeps the
+ * generation it started in until it finishes; new requests take the newest.
+ */
+export class Generation {
   readonly config: Config;
   readonly state: SharedState;
   readonly router: Router;
   readonly balancers: readonly Balancer[];
+  /** Upstream pool per global backend index. */
   readonly upstreams: readonly UpstreamPool[];
   /** Backend URL per global backend index, for logs. */
   readonly backendUrls: readonly string[];
+  readonly budgets: readonly RetryBudget[];
+  private readonly queues: Waiter[][];
+  private queued = 0;
+
+  constructor(config: Config, state: SharedState, upstreamFor: (b: BackendConfig) => UpstreamPool) {
+    this.config = config;
+    this.state = state;
+    this.router = new Router(config);
+    this.balancers = config.pools.map((p, i) => balancers[p.algorithm](state, i));
+    const upstreams: UpstreamPool[] = [];
+    const urls: string[] = [];
+    for (const pool of config.pools) {
+      for (const b of pool.backends) {
+        upstreams.push(upstreamFor(b));
+        urls.push(b.url);
+      }
+    }
+    this.upstreams = upstreams;
+    this.backendUrls = urls;
+    this.budgets = config.pools.map((p) => new RetryBudget(p.retryBudget));
+    this.queues = config.pools.map(() => []);
+  }
+
+  enqueue(pool: number, w: Waiter): void {
+    this.queues[pool]!.push(w);
+    this.queued++;
+  }
+
+  /** Hand free slots to waiting requests, oldest first; returns true while any still wait. */
+  serveQueues(): boolean {
+    if (this.queued === 0) return false;
+    for (const q of this.queues) {
+      while (q.length > 0) {
+        const w = q[0]!;
+        if (w.waiting && !w.retryPick()) break;
+        q.shift();
+        this.queued--;
+      }
+    }
+    return this.queued > 0;
+  }
+
+  refillBudgets(): void {
+    for (const b of this.budgets) b.refill();
+  }
+}
+
+export class WorkerContext {
   readonly log: Logger;
-  readonly accessLog: boolean;
   readonly workerId: number;
+  /** The newest generation: new requests start in it. */
+  current: Generation;
+  accessLog: boolean;
   /** Coarse clock (ms), advanced by the tick. */
   now = Date.now();
   /** Set once the primary asked this worker to stop: responses carry Connection: close. */
@@ -41,30 +107,52 @@ export class WorkerContext {
   private lastSweep = Date.now();
   readonly newRequestId: () => string;
   private idleWaiters: (() => void)[] = [];
+  /** Upstream pools of the current generation's backends, by URL. */
+  private upstreamsByUrl = new Map<string, UpstreamPool>();
+  /** Every pool that may still hold a connection (current and retired), for shutdown. */
+  private readonly allUpstreams = new Set<UpstreamPool>();
+  /** Older generations whose queues still hold waiting requests. */
+  private retired: Generation[] = [];
+  private queueRun: NodeJS.Immediate | null = null;
 
   constructor(config: Config, state: SharedState, log: Logger, workerId: number) {
-    this.config = config;
-    this.state = state;
     this.log = log;
     this.workerId = workerId;
     this.accessLog = config.log.access;
-    this.router = new Router(config);
-    this.balancers = config.pools.map((p, i) => balancers[p.algorithm](state, i));
-    const opts = { connectTimeoutMs: config.timeouts.connectMs, idleTimeoutMs: config.timeouts.idleMs };
-    const upstreams: UpstreamPool[] = [];
-    const urls: string[] = [];
-    for (const pool of config.pools) {
-      for (const b of pool.backends) {
-        upstreams.push(new UpstreamPool(b.host, b.port, opts));
-        urls.push(b.url);
-      }
-    }
-    this.upstreams = upstreams;
-    this.backendUrls = urls;
+    this.current = this.build(config, state);
     this.idPrefix = randomBytes(5).toString('hex') + '-';
     this.newRequestId = () => this.idPrefix + (++this.seq).toString(36);
     // Deadlines are checked every 50 ms: a 504 comes at most that late.
     this.tickTimer = setInterval(() => this.tick(), 50);
+  }
+
+  private build(config: Config, state: SharedState): Generation {
+    const opts: UpstreamPoolOptions = { connectTimeoutMs: config.timeouts.connectMs, idleTimeoutMs: config.timeouts.idleMs };
+    const next = new Map<string, UpstreamPool>();
+    const gen = new Generation(config, state, (b) => {
+      let u = next.get(b.url) ?? this.upstreamsByUrl.get(b.url);
+      if (u === undefined) {
+        u = new UpstreamPool(b.host, b.port, opts);
+        this.allUpstreams.add(u);
+      } else {
+        u.configure(opts);
+      }
+      next.set(b.url, u);
+      return u;
+    });
+    // backends no longer configured: idle connections close now, busy ones when their request ends
+    for (const [url, u] of this.upstreamsByUrl) if (!next.has(url)) u.retire();
+    this.upstreamsByUrl = next;
+    return gen;
+  }
+
+  /** A reload: new requests use `config` and `state`; requests in flight finish in their own. */
+  publish(config: Config, state: SharedState): void {
+    const old = this.current;
+    this.current = this.build(config, state);
+    this.accessLog = config.log.access;
+    this.log.level = config.log.level;
+    if (old.serveQueues()) this.retired.push(old);
   }
 
   private tick(): void {
@@ -75,10 +163,33 @@ export class WorkerContext {
         e.onDeadline();
       }
     }
+    // slots freed by other workers are only seen by looking
+    this.serveQueues();
     if (now - this.lastSweep >= 1000) {
       this.lastSweep = now;
-      for (const u of this.upstreams) u.sweep(now);
+      for (const u of this.allUpstreams) {
+        u.sweep(now);
+        if (u.retired && u.openCount === 0) this.allUpstreams.delete(u);
+      }
+      this.current.refillBudgets();
     }
+  }
+
+  private serveQueues(): void {
+    this.current.serveQueues();
+    if (this.retired.length > 0) this.retired = this.retired.filter((g) => g.serveQueues());
+  }
+
+  /**
+   * A slot was freed in this worker: let waiting requests try, after the current callback (the
+   * freeing request may be inside a uWS callback of its own client).
+   */
+  slotFreed(): void {
+    if (this.queueRun !== null) return;
+    this.queueRun = setImmediate(() => {
+      this.queueRun = null;
+      this.serveQueues();
+    });
   }
 
   /** Deadline from the coarse clock: no clock read per request, at most one tick (50 ms) early. */
@@ -112,8 +223,14 @@ export class WorkerContext {
     });
   }
 
+  /** Close idle upstream connections (graceful shutdown). */
+  closeIdleUpstreams(): void {
+    for (const u of this.allUpstreams) u.closeIdle();
+  }
+
   close(): void {
     clearInterval(this.tickTimer);
-    for (const u of this.upstreams) u.closeAll();
+    if (this.queueRun !== null) clearImmediate(this.queueRun);
+    for (const u of this.allUpstreams) u.closeAll();
   }
 }

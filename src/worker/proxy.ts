@@ -1,9 +1,12 @@
 // Owns one proxied request, as a short list of phases with safe defaults (Pingora's ProxyHttp):
 //   1. accept: copy what is needed from the uWS request, synchronously; register onAborted first
-//   2. pick upstream: route -> pool -> balancer (holds an in-flight slot)
+//   2. pick upstream: route -> pool -> balancer (holds an in-flight slot); when every backend is
+//      at its in-flight limit, wait in the pool's queue up to timeouts.queue
 //   3. send: request head, then the body streamed with backpressure
 //   4. respond: status and headers filtered, body streamed back with backpressure
-//   5. fail: a status for every error class, or a cut connection once the response has begun
+//   5. fail: a retry on another backend when the error says the request may be repeated (the
+//      decision is data on the error) and retries and the budget allow; else a status for every
+//      error class, or a cut connection once the response has begun
 //   6. finish, always once: release the slot, count, log.
 
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
@@ -13,7 +16,11 @@ import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
 import { Framing, equalsLower } from '../upstream/response-parser.js';
 import { buildRequestHead, type ClientHead } from './request-head.js';
 import { normaliseHost } from './router.js';
-import type { Expiring, WorkerContext } from './context.js';
+import { FailureKind, PoolEvent } from '../shared/layout.js';
+import type { Expiring, Generation, Waiter, WorkerContext } from './context.js';
+
+/** Test hook: a request for exactly this path throws inside request handling (see README). */
+const TEST_THROW_PATH = process.env.CORELB_TEST_THROW_PATH ?? null;
 
 const STATUS_TEXT: Record<number, string> = {
   400: '400 Bad Request',
@@ -41,6 +48,25 @@ const enum Phase {
   Sending = 0, // waiting for or writing to the upstream
   Responding = 1, // response head written to the client, body streaming
   Done = 2,
+  Queued = 3, // waiting for a free in-flight slot
+}
+
+/** Which counter a backend's failure goes to (passive checks count them all). */
+function failureKind(code: ErrorCode): FailureKind | -1 {
+  switch (code) {
+    case 'CLB_ERR_CONNECT':
+      return FailureKind.Connect;
+    case 'CLB_ERR_CONNECT_TIMEOUT':
+      return FailureKind.ConnectTimeout;
+    case 'CLB_ERR_RESET':
+      return FailureKind.Reset;
+    case 'CLB_ERR_RESPONSE_TIMEOUT':
+      return FailureKind.ResponseTimeout;
+    case 'CLB_ERR_INVALID_RESPONSE':
+      return FailureKind.InvalidResponse;
+    default:
+      return -1;
+  }
 }
 
 function isIdempotent(method: string): boolean {
@@ -67,8 +93,10 @@ function dropResponseHeader(name: string, tokens: string[] | null): boolean {
   return tokens !== null && tokens.includes(name.toLowerCase());
 }
 
-export class ProxyExchange implements Exchange, Expiring {
+export class ProxyExchange implements Exchange, Expiring, Waiter {
   private readonly ctx: WorkerContext;
+  /** The config generation this request started in; it finishes in it. */
+  private readonly gen: Generation;
   private readonly res: HttpResponse;
   private readonly method: string;
   private readonly path: string;
@@ -81,6 +109,11 @@ export class ProxyExchange implements Exchange, Expiring {
   private phase = Phase.Sending;
   private aborted = false;
   private backend = NONE;
+  private pool = -1;
+  /** Backends tried so far, and the last one that failed (never picked twice in a row). */
+  private attempts = 0;
+  private lastFailed = NONE;
+  private lastError: ProxyError | null = null;
   private conn: UpstreamConnection | null = null;
   /** Request body chunks read before the upstream was ready. */
   private queue: Buffer[] | null = null;
@@ -104,6 +137,7 @@ export class ProxyExchange implements Exchange, Expiring {
 
   constructor(ctx: WorkerContext, res: HttpResponse, req: HttpRequest) {
     this.ctx = ctx;
+    this.gen = ctx.current;
     this.res = res;
     res.onAborted(() => {
       try {
@@ -134,7 +168,7 @@ export class ProxyExchange implements Exchange, Expiring {
     const length = clientHead.contentLength;
     // phase 1 checks: the request as a whole
     if (length === -2 || clientHead.badTransferEncoding) {
-      this.fail(new ProxyError('CLB_ERR_BAD_REQUEST', 'downstream', false, 'invalid Content-Length or Transfer-Encoding'), true);
+      this.fail(new ProxyError('CLB_ERR_BAD_REQUEST', 'downstream', 'never', 'invalid Content-Length or Transfer-Encoding'), true);
       return;
     }
     // registered before any early answer: a rejected body is still read (see fail)
@@ -147,35 +181,80 @@ export class ProxyExchange implements Exchange, Expiring {
         }
       });
     }
-    const maxBody = ctx.config.limits.maxBodyBytes;
+    const gen = this.gen;
+    const maxBody = gen.config.limits.maxBodyBytes;
     if (length > maxBody) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, `body of ${length} bytes over limits.max_body`), false);
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', 'never', `body of ${length} bytes over limits.max_body`), false);
       return;
     }
 
     // phase 2: pick upstream
-    const pool = ctx.router.match(ctx.router.needsHost ? normaliseHost(clientHead.host) : '', this.path);
+    const pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', this.path);
     if (pool < 0) {
-      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', false, 'no route matches'), false);
+      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', 'never', 'no route matches'), false);
       return;
     }
-    pickContext.avoid = NONE;
-    pickContext.maxInflight = ctx.config.limits.maxConnectionsPerBackend;
-    const backend = ctx.balancers[pool]!.pick(pickContext);
-    if (backend === NONE) {
-      this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', false, 'no backend available'), false);
-      return;
+    if (TEST_THROW_PATH !== null && this.path === TEST_THROW_PATH) throw new Error('planted test error (CORELB_TEST_THROW_PATH)');
+    this.pool = pool;
+    gen.budgets[pool]!.deposit();
+    if (this.pickAndSend()) return;
+    // every backend is at max_connections_per_backend: wait for a slot, bounded
+    this.phase = Phase.Queued;
+    gen.state.countPoolEvent(pool, PoolEvent.Queued);
+    gen.enqueue(pool, this);
+    ctx.watch(this, gen.config.timeouts.queueMs);
+  }
+
+  /**
+   * Pick a backend (not the one that just failed) and send the request to it. Returns false
+   * only when every available backend is full and the request may wait; every other outcome
+   * (sent, or failed with its status) returns true.
+   */
+  private pickAndSend(): boolean {
+    const gen = this.gen;
+    const pool = this.pool;
+    pickContext.avoid = this.lastFailed;
+    pickContext.maxInflight = gen.config.limits.maxConnectionsPerBackend;
+    const backend = gen.balancers[pool]!.pick(pickContext);
+    if (backend === NONE || backend === this.lastFailed) {
+      if (backend !== NONE) gen.state.releaseInflight(backend);
+      if (this.lastError !== null) {
+        this.fail(this.lastError, false); // no other backend to retry on
+      } else if (pickContext.maxInflight > 0 && gen.state.poolHasAvailable(pool)) {
+        return false;
+      } else {
+        gen.state.countPoolEvent(pool, PoolEvent.NoBackend);
+        this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', 'never', 'no backend available'), false);
+      }
+      return true;
     }
     this.backend = backend;
-    ctx.state.countRequest(backend);
-    ctx.upstreams[backend]!.acquire(this, this.method === 'HEAD');
+    this.attempts++;
+    gen.state.countRequest(backend);
+    gen.upstreams[backend]!.acquire(this, this.method === 'HEAD');
+    return true;
+  }
+
+  // ---- Waiter: queued for a free slot
+  get waiting(): boolean {
+    return this.phase === Phase.Queued;
+  }
+  retryPick(): boolean {
+    if (this.phase !== Phase.Queued) return true;
+    this.phase = Phase.Sending;
+    if (this.pickAndSend()) {
+      if (this.backend !== NONE) this.ctx.unwatch(this); // the response deadline is armed when sent
+      return true;
+    }
+    this.phase = Phase.Queued;
+    return false;
   }
 
   /** An exception escaped a phase: 500 (or a cut connection), logged with the request id. */
   internalError(e: unknown): void {
     const message = e instanceof Error ? e.message : String(e);
     this.ctx.log.error({ reqId: this.requestId, err: e }, 'internal error: ' + message);
-    this.fail(new ProxyError('CLB_ERR_INTERNAL', 'internal', false, 'internal error: ' + message), true);
+    this.fail(new ProxyError('CLB_ERR_INTERNAL', 'internal', 'never', 'internal error: ' + message), true);
   }
 
   // ---- phase 3: send
@@ -188,11 +267,11 @@ export class ProxyExchange implements Exchange, Expiring {
     if (!this.hasBody) {
       conn.write(this.head);
       conn.endRequest();
-      this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
+      this.ctx.watch(this, this.gen.config.timeouts.responseMs);
       return;
     }
     const socket = conn.socket;
-    this.ctx.watch(this, this.ctx.config.timeouts.responseMs); // re-armed while the body moves
+    this.ctx.watch(this, this.gen.config.timeouts.responseMs); // re-armed while the body moves
     socket.cork();
     conn.write(this.head);
     this.bodyStarted = true;
@@ -215,8 +294,8 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.phase === Phase.Done) return;
     const n = chunk.byteLength;
     this.bytesIn += n;
-    if (this.bytesIn > this.ctx.config.limits.maxBodyBytes) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', false, 'body over limits.max_body'), false);
+    if (this.bytesIn > this.gen.config.limits.maxBodyBytes) {
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', 'never', 'body over limits.max_body'), false);
       return;
     }
     if (isLast) this.bodyDone = true;
@@ -233,7 +312,7 @@ export class ProxyExchange implements Exchange, Expiring {
       return;
     }
     const socket = conn.socket;
-    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
+    this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     socket.cork();
     const ok = copy === null ? true : this.writeBody(copy);
     if (isLast) this.endBody();
@@ -253,7 +332,7 @@ export class ProxyExchange implements Exchange, Expiring {
     const conn = this.conn!;
     if (this.chunkedBody) conn.write('0\r\n\r\n');
     conn.endRequest();
-    if (this.phase === Phase.Sending) this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
+    if (this.phase === Phase.Sending) this.ctx.watch(this, this.gen.config.timeouts.responseMs);
   }
 
   private pauseClient(): void {
@@ -281,10 +360,14 @@ export class ProxyExchange implements Exchange, Expiring {
       this.endLinger(true); // the client kept sending too long: answer and cut
       return;
     }
-    if (this.phase === Phase.Sending) {
-      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'no response within timeouts.response'), false);
+    if (this.phase === Phase.Queued) {
+      this.gen.state.countPoolEvent(this.pool, PoolEvent.QueueTimeout);
+      this.phase = Phase.Sending; // leaves the queue (it drops answered requests)
+      this.fail(new ProxyError('CLB_ERR_QUEUE_TIMEOUT', 'internal', 'never', 'every backend stayed at max_connections_per_backend for timeouts.queue'), false);
+    } else if (this.phase === Phase.Sending) {
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', 'never', 'no response within timeouts.response'), false);
     } else if (this.phase === Phase.Responding) {
-      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', false, 'backend silent mid-body for timeouts.response'), false);
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', 'never', 'backend silent mid-body for timeouts.response'), false);
     }
   }
 
@@ -293,9 +376,10 @@ export class ProxyExchange implements Exchange, Expiring {
     if (this.phase !== Phase.Sending) return;
     // from here the deadline is the longest silence of the backend mid-body (nginx's
     // proxy_read_timeout): still watched, pushed forward by every read
-    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
+    this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     this.phase = Phase.Responding;
     this.status = status;
+    if (status >= 500) this.gen.state.countFailure(this.backend, FailureKind.Status5xx);
     const res = this.res;
     res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
     for (let i = 0; i < headers.length; i += 2) {
@@ -320,7 +404,7 @@ export class ProxyExchange implements Exchange, Expiring {
   onResponseBody(chunk: Buffer): void {
     if (this.phase !== Phase.Responding) return;
     this.bytesOut += chunk.length;
-    this.deadline = this.ctx.now + this.ctx.config.timeouts.responseMs;
+    this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     const res = this.res;
     if (this.total >= 0) {
       const offset = res.getWriteOffset();
@@ -364,7 +448,7 @@ export class ProxyExchange implements Exchange, Expiring {
     }
     this.upstreamPaused = false;
     this.conn?.resumeReading(this);
-    this.ctx.watch(this, this.ctx.config.timeouts.responseMs);
+    this.ctx.watch(this, this.gen.config.timeouts.responseMs);
     return true;
   }
 
@@ -389,7 +473,7 @@ export class ProxyExchange implements Exchange, Expiring {
 
   onResponseInvalid(reason: string): void {
     this.detach(); // the connection closed itself
-    this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'upstream', false, 'invalid response from backend: ' + reason), false);
+    this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'upstream', 'never', 'invalid response from backend: ' + reason), false);
   }
 
   onUpstreamError(err: ProxyError): void {
@@ -408,10 +492,52 @@ export class ProxyExchange implements Exchange, Expiring {
     ) {
       this.staleRetried = true;
       this.ctx.unwatch(this);
-      this.ctx.upstreams[this.backend]!.acquire(this, this.method === 'HEAD', true);
+      this.gen.upstreams[this.backend]!.acquire(this, this.method === 'HEAD', true);
+      return;
+    }
+    if (this.phase === Phase.Sending && this.mayRetry(err)) {
+      this.retryElsewhere(err);
       return;
     }
     this.fail(err, false);
+  }
+
+  /**
+   * The error says whether the request may be repeated; `retries` and the pool's retry budget
+   * say whether it will be. A connect failure sent nothing, so it costs no budget.
+   */
+  private mayRetry(err: ProxyError): boolean {
+    if (this.aborted || this.attempts > this.gen.config.pools[this.pool]!.retries) return false;
+    if (err.retry === 'safe') return !this.bodyStarted;
+    if (err.retry !== 'idempotent' || !this.idempotent || this.hasBody) return false;
+    if (this.gen.budgets[this.pool]!.withdraw()) return true;
+    this.gen.state.countPoolEvent(this.pool, PoolEvent.RetryBudgetExhausted);
+    return false;
+  }
+
+  private retryElsewhere(err: ProxyError): void {
+    const gen = this.gen;
+    const failed = this.backend;
+    this.countFailure(err);
+    gen.state.countRetried(failed);
+    gen.state.releaseInflight(failed);
+    this.backend = NONE;
+    this.lastFailed = failed;
+    this.lastError = err;
+    this.ctx.unwatch(this);
+    this.ctx.slotFreed();
+    this.ctx.log.warn(
+      { reqId: this.requestId, code: err.code, backend: gen.backendUrls[failed], attempt: this.attempts, method: this.method, path: this.path },
+      'retrying on another backend',
+    );
+    this.pickAndSend();
+  }
+
+  /** A failed attempt counts against its backend (passive health checks judge the counts). */
+  private countFailure(err: ProxyError): void {
+    if (this.backend === NONE || err.source !== 'upstream') return;
+    const kind = failureKind(err.code);
+    if (kind !== -1) this.gen.state.countFailure(this.backend, kind);
   }
 
   // ---- phase 5: fail
@@ -425,6 +551,7 @@ export class ProxyExchange implements Exchange, Expiring {
   private fail(err: ProxyError, closeConnection: boolean): void {
     if (this.phase === Phase.Done) return;
     const ctx = this.ctx;
+    if (err !== this.lastError) this.countFailure(err); // a retry already counted lastError
     ctx.unwatch(this);
     this.detach()?.abandon(this);
     const status = statusFor(err.code);
@@ -495,7 +622,8 @@ export class ProxyExchange implements Exchange, Expiring {
   }
 
   private backendUrl(): string | null {
-    return this.backend === NONE ? null : this.ctx.backendUrls[this.backend]!;
+    const b = this.backend !== NONE ? this.backend : this.lastFailed;
+    return b === NONE ? null : this.gen.backendUrls[b]!;
   }
 
   private logError(code: ErrorCode, status: number, message: string, midResponse: boolean): void {
@@ -512,7 +640,10 @@ export class ProxyExchange implements Exchange, Expiring {
     this.phase = Phase.Done;
     const ctx = this.ctx;
     if (this.lingering === null) ctx.unwatch(this);
-    if (this.backend !== NONE) ctx.state.releaseInflight(this.backend);
+    if (this.backend !== NONE) {
+      this.gen.state.releaseInflight(this.backend);
+      ctx.slotFreed();
+    }
     this.queue = null;
     this.pending = null;
     if (ctx.accessLog) {

@@ -17,7 +17,12 @@ export interface ServeTask {
   readonly control: MessagePort;
 }
 
-export type ControlMessage = { type: 'stop'; graceMs: number } | { type: 'listening' } | { type: 'error'; message: string };
+export type ControlMessage =
+  | { type: 'stop'; graceMs: number }
+  | { type: 'reload'; config: Config; buffer: SharedArrayBuffer }
+  | { type: 'listening' }
+  | { type: 'reloaded'; generation: number }
+  | { type: 'error'; message: string };
 
 export default async function serve(task: ServeTask): Promise<{ workerId: number }> {
   const { workerId, config, control } = task;
@@ -43,11 +48,21 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   const graceMs = await new Promise<number>((resolve) => {
     control.on('message', (m: ControlMessage) => {
       if (m.type === 'stop') resolve(m.graceMs);
+      else if (m.type === 'reload') {
+        try {
+          const next = SharedState.attach(m.buffer);
+          ctx.publish(m.config, next);
+          control.postMessage({ type: 'reloaded', generation: next.generation } satisfies ControlMessage);
+        } catch (e) {
+          log.error({ err: e }, 'cannot apply the new configuration in this worker');
+          control.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies ControlMessage);
+        }
+      }
     });
   });
   server.stopAccepting();
   ctx.draining = true;
-  for (const u of ctx.upstreams) u.closeIdle();
+  ctx.closeIdleUpstreams();
   await ctx.whenIdle(graceMs);
   if (ctx.inflight > 0) log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
   ctx.close();

@@ -1,0 +1,88 @@
+// Owns active health probes: one HTTP/1.1 GET of the check path on a fresh connection, judged by
+// the expected status range within the timeout, and the loop that runs it every interval. Never
+// throws and never rejects: every outcome is a result with a reason an operator can read.
+
+import http from 'node:http';
+import type { HealthCheckConfig } from '../config/types.js';
+
+export interface ProbeResult {
+  readonly ok: boolean;
+  /** e.g. "status 503", "timeout after 1000ms", "connect ECONNREFUSED". */
+  readonly detail: string;
+}
+
+export function probe(host: string, port: number, check: HealthCheckConfig): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (ok: boolean, detail: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve({ ok, detail });
+    };
+    const hostHeader = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const req = http.request({
+      host,
+      port,
+      path: check.path,
+      method: 'GET',
+      agent: false,
+      headers: { host: hostHeader, 'user-agent': 'corelb-health-check', connection: 'close' },
+    });
+    const timer = setTimeout(() => done(false, `timeout after ${check.timeoutMs}ms`), check.timeoutMs);
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      const ok = status >= check.expectMin && status <= check.expectMax;
+      done(ok, ok ? `status ${status}` : `status ${status}, expected ${check.expectMin}-${check.expectMax}`);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => done(false, `${req.reusedSocket ? 'request' : 'connect'} ${err.code ?? err.message}`));
+    req.end();
+  });
+}
+
+/** Runs `probe` for one backend every interval (the next one starts when the last has ended). */
+export class Prober {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private check: HealthCheckConfig;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    check: HealthCheckConfig,
+    private readonly onResult: (r: ProbeResult) => void,
+  ) {
+    this.check = check;
+  }
+
+  start(): void {
+    // spread the first probes over one interval so a big pool is not checked in one burst
+    this.schedule(Math.floor(Math.random() * this.check.intervalMs));
+  }
+
+  reconfigure(check: HealthCheckConfig): void {
+    this.check = check;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.run(), ms);
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    this.timer = null;
+    const r = await probe(this.host, this.port, this.check);
+    if (this.stopped) return;
+    this.onResult(r);
+    this.schedule(this.check.intervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,163 @@
+// Owns the writes of backend state into the shared buffer: the only writer of state and effective
+// weight. Every tick it judges passive checks from the workers' failure counters, advances
+// ejections and slow start, and commits what changed (logging each change once, with its reason);
+// active probe results arrive from the probers. A reload swaps in a new buffer: health records are
+// kept by pool and backend URL, so verdicts survive it.
+
+import type { Logger } from 'pino';
+import type { Config, PoolConfig } from '../config/types.js';
+import { BackendHealth, stateName, type HealthOptions } from '../health/backend-health.js';
+import { Prober } from '../health/probe.js';
+import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
+
+/** How often passive checks, ejections and slow start are judged. */
+export const TICK_MS = 100;
+
+interface Entry {
+  readonly index: number;
+  readonly poolIndex: number;
+  readonly pool: PoolConfig;
+  readonly url: string;
+  readonly health: BackendHealth;
+  published: BackendState;
+}
+
+function optionsOf(pool: PoolConfig): HealthOptions {
+  return { health: pool.health, passive: pool.passive, slowStartMs: pool.slowStartMs };
+}
+
+function keyOf(pool: string, url: string): string {
+  return pool + ' ' + url;
+}
+
+export class Publisher {
+  private readonly log: Logger;
+  private state: SharedState;
+  private entries: Entry[] = [];
+  private readonly records = new Map<string, BackendHealth>();
+  private readonly probers = new Map<string, Prober>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(config: Config, state: SharedState, log: Logger) {
+    this.log = log;
+    this.state = state;
+    this.adopt(config, state);
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    for (const p of this.probers.values()) p.start();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const p of this.probers.values()) p.stop();
+    this.probers.clear();
+  }
+
+  /** Reload: publish into `state` (a fresh buffer for `config`), keeping health by pool and URL. */
+  swap(config: Config, state: SharedState): void {
+    const before = new Set(this.records.keys());
+    this.adopt(config, state);
+    for (const key of before) {
+      if (this.entries.some((e) => keyOf(e.pool.name, e.url) === key)) continue;
+      this.records.delete(key);
+      this.probers.get(key)?.stop();
+      this.probers.delete(key);
+    }
+    if (this.timer !== null) for (const p of this.probers.values()) p.start();
+  }
+
+  private adopt(config: Config, state: SharedState): void {
+    this.state = state;
+    const entries: Entry[] = [];
+    const now = Date.now();
+    config.pools.forEach((pool, poolIndex) => {
+      const first = state.poolFirstBackend(poolIndex);
+      pool.backends.forEach((b, k) => {
+        const key = keyOf(pool.name, b.url);
+        let health = this.records.get(key);
+        if (health === undefined) {
+          health = new BackendHealth(pool.name, b.url, optionsOf(pool));
+          this.records.set(key, health);
+        } else {
+          health.reconfigure(optionsOf(pool));
+        }
+        const prober = this.probers.get(key);
+        if (pool.health === null) {
+          prober?.stop();
+          this.probers.delete(key);
+        } else if (prober !== undefined) {
+          prober.reconfigure(pool.health);
+        } else {
+          const h = health;
+          this.probers.set(key, new Prober(b.host, b.port, pool.health, (r) => this.onProbe(h, r.ok, r.detail)));
+        }
+        const index = first + k;
+        const s = health.state(now);
+        state.setState(index, s);
+        state.setEffectiveWeight(index, this.scaled(index, health.ramp(now)));
+        entries.push({ index, poolIndex, pool, url: b.url, health, published: s });
+      });
+    });
+    this.entries = entries;
+  }
+
+  private scaled(index: number, ramp: number): number {
+    return Math.max(1, Math.round(this.state.weight(index) * WEIGHT_SCALE * ramp));
+  }
+
+  private onProbe(health: BackendHealth, ok: boolean, detail: string): void {
+    health.onProbe(ok, detail, Date.now());
+    this.commit(Date.now()); // a flip is published at once, not at the next tick
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const state = this.state;
+    for (const e of this.entries) {
+      e.health.observe(state.passiveFailures(e.index), now, this.othersAvailable(e));
+      this.commitEntry(e, now); // at once: the next backend's "last one left?" must see it
+    }
+  }
+
+  /** True when another backend of e's pool would still take traffic if e were ejected. */
+  private othersAvailable(e: Entry): boolean {
+    const state = this.state;
+    const first = state.poolFirstBackend(e.poolIndex);
+    const end = first + state.poolBackendCount(e.poolIndex);
+    for (let i = first; i < end; i++) if (i !== e.index && state.available(i)) return true;
+    return false;
+  }
+
+  /** Stage every backend's verdict, then write the ones that changed. */
+  private commit(now: number): void {
+    for (const e of this.entries) this.commitEntry(e, now);
+  }
+
+  private commitEntry(e: Entry, now: number): void {
+    const state = this.state;
+    const s = e.health.state(now);
+    const weight = this.scaled(e.index, e.health.ramp(now));
+    if (state.effectiveWeight(e.index) !== weight) state.setEffectiveWeight(e.index, weight);
+    if (s === e.published) return;
+    state.setState(e.index, s);
+    const fields = { pool: e.pool.name, backend: e.url, from: stateName(e.published), to: stateName(s), reason: e.health.reason };
+    if (s === BackendState.Down) this.log.warn(fields, 'backend state');
+    else this.log.info(fields, 'backend state');
+    e.published = s;
+  }
+
+  /** Admin: drain or enable a backend by URL (in every pool that has it). Returns matches. */
+  setDraining(url: string, on: boolean): number {
+    let n = 0;
+    for (const e of this.entries) {
+      if (e.url !== url) continue;
+      e.health.setDraining(on);
+      n++;
+    }
+    this.commit(Date.now());
+    return n;
+  }
+}
