@@ -1,13 +1,14 @@
 // Owns the public face of src/config: what the rest of corelb imports. Pure: no sockets, timers
 // or shared memory anywhere below.
 
-export type { Algorithm, BackendConfig, Config, ConfigProblem, LoadResult, LogLevel, PoolConfig, RouteConfig } from './types.js';
+export type { Algorithm, BackendConfig, Config, ConfigProblem, HealthCheckConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig } from './types.js';
 export { ALGORITHMS } from './types.js';
 export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
 export { formatProblem } from './format.js';
 export { checkCommand } from './check.js';
-export { parseDuration, parseSize } from './units.js';
+export { formatDuration, parseDuration, parseSize } from './units.js';
 export { normaliseBackendUrl, type BackendAddress } from './backend-url.js';
 export { DEFAULTS, LOG_LEVELS, MAX_TIMEOUT_MS, MAX_WORKERS } from './schema.js';
 export { MAX_WEIGHT } from './pools.js';
+export { MAX_RETRIES, POOL_DEFAULTS } from './pool-settings.js';
 export { deepFreeze } from './freeze.js';

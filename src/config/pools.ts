@@ -1,12 +1,14 @@
 // Owns the `pools` and `routes` sections: pool names, algorithms, backends (with the URL
 // shorthand and duplicate detection) and routes (host / path prefix -> pool, in match order).
+// A pool's health, passive, slow_start and retry settings are read by pool-settings.ts.
 
 import { normaliseBackendUrl } from './backend-url.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
+import { validatePoolSettings } from './pool-settings.js';
 import { ALGORITHMS, type Algorithm, type BackendConfig, type PoolConfig, type RouteConfig } from './types.js';
 import type { Field, Walk } from './walk.js';
 
-export const POOL_KEYS = ['algorithm', 'backends'] as const;
+export const POOL_KEYS = ['algorithm', 'backends', 'health', 'passive', 'slow_start', 'retries', 'retry_budget'] as const;
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
 export const MAX_WEIGHT = 1000;
@@ -59,6 +61,8 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
       else algorithm = found;
     }
   }
+  // Read before the backends, whose checks end early, so that mistakes here are reported too.
+  const settings = validatePoolSettings(walk, e);
   const backendsField = e.get('backends');
   if (backendsField === undefined) {
     walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL');
@@ -78,8 +82,7 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
-  // placeholder defaults until health / passive / slow_start / retries / retry_budget are read
-  return ok ? { name, algorithm, backends, health: null, passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 }, slowStartMs: 0, retries: 2, retryBudget: 0.2 } : undefined;
+  return ok ? { name, algorithm, backends, ...settings } : undefined;
 }
 
 /** `seen`: normalised URL -> where it first appeared in this pool. */

@@ -5,8 +5,11 @@ import { availableParallelism } from 'node:os';
 import { validatePools, validateRoutes } from './pools.js';
 import { normaliseListenHost } from './names.js';
 import type { Config, LogLevel } from './types.js';
-import { parseDuration, parseSize } from './units.js';
-import type { Entries, Field, Walk } from './walk.js';
+import { parseSize } from './units.js';
+import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
+
+// Lives in walk.ts with the duration reader; kept exported here, where it always was.
+export { MAX_TIMEOUT_MS };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'pools', 'routes'] as const;
@@ -22,8 +25,6 @@ export const DEFAULTS = Object.freeze({
 
 /** A typo like `workers: 1000` would start that many threads; nobody means that. */
 export const MAX_WORKERS = 1024;
-/** setTimeout fires at once for delays above 2^31-1 ms, so a longer timeout would mean "none". */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_CONNECTIONS = 1_000_000;
 
 export interface ValidateOptions {
@@ -107,15 +108,7 @@ function validateLog(walk: Walk, f: Field | undefined): Config['log'] {
 }
 
 function duration(walk: Walk, f: Field | undefined, fallback: number): number {
-  if (f === undefined) return fallback;
-  const v = walk.scalar(f, 'a duration like "2s"');
-  if (v === undefined) return fallback;
-  const ms = parseDuration(v);
-  if (typeof ms === 'string') walk.report(f.at, f.path, ms);
-  else if (ms <= 0) walk.report(f.at, f.path, 'must be greater than 0');
-  else if (ms > MAX_TIMEOUT_MS) walk.report(f.at, f.path, `must be at most ${MAX_TIMEOUT_MS}ms (about 24.8 days), the longest timer Node supports`);
-  else return ms;
-  return fallback;
+  return f === undefined ? fallback : (walk.duration(f) ?? fallback);
 }
 
 function validateTimeouts(walk: Walk, f: Field | undefined): Config['timeouts'] {

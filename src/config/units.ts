@@ -61,3 +61,10 @@ export function parseSize(v: unknown): number | string {
   if (!Number.isSafeInteger(bytes)) return `${JSON.stringify(v)} is too large`;
   return bytes;
 }
+
+/** `ms` written back the way an operator would write it: `2s`, `1m`, `1500ms`. For messages. */
+export function formatDuration(ms: number): string {
+  if (ms !== 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms !== 0 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -5,7 +5,7 @@
 
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 import type { ConfigProblem } from './types.js';
-import { describeValue } from './units.js';
+import { describeValue, parseDuration } from './units.js';
 
 /** A value in the tree: the node (null when the YAML had none), where to point, and its path. */
 export interface Field {
@@ -21,6 +21,9 @@ export type Entries = ReadonlyMap<string, Field & { readonly key: unknown }>;
 // Alias resolution walks the document each time and aliases can nest (or loop): a cap keeps a
 // hostile "billion laughs" file from hanging `corelb check`.
 const MAX_ALIASES = 1000;
+
+/** setTimeout fires at once for delays above 2^31-1 ms, so a longer timeout would mean "none". */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function childPath(parent: string, key: string): string {
   return parent === '' ? key : `${parent}.${key}`;
@@ -124,6 +127,21 @@ export class Walk {
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) return this.mismatch(f, expected, v);
     return v;
+  }
+
+  /**
+   * Milliseconds for a duration like `2s`: greater than 0 and short enough for a Node timer,
+   * since every duration in the file ends up as one.
+   */
+  duration(f: Field): number | undefined {
+    const v = this.scalar(f, 'a duration like "2s"');
+    if (v === undefined) return undefined;
+    const ms = parseDuration(v);
+    if (typeof ms === 'string') this.report(f.at, f.path, ms);
+    else if (ms <= 0) this.report(f.at, f.path, 'must be greater than 0');
+    else if (ms > MAX_TIMEOUT_MS) this.report(f.at, f.path, `must be at most ${MAX_TIMEOUT_MS}ms (about 24.8 days), the longest timer Node supports`);
+    else return ms;
+    return undefined;
   }
 
   /** Reports "expected X, got Y" and returns undefined, so callers can `return this.mismatch(...)`. */

@@ -6,12 +6,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
-import type { Config, ConfigProblem } from '../../../src/config/index.js';
+import type { Config, ConfigProblem, PoolConfig } from '../../../src/config/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const lines = (...l: string[]): string => `${l.join('\n')}\n`;
 /** A minimal valid file: one pool, so no routes are needed. */
 const POOL = lines('pools:', '  web:', '    backends:', '      - http://127.0.0.1:3001');
+/** POOL's three lines with more pool settings from line 4, column 5. */
+const pool = (...settings: string[]): string => lines('pools:', '  web:', '    backends: [http://a]', ...settings);
+/** A pool's failure handling settings when none is given, spelled out rather than imported. */
+const POOL_SETTINGS = {
+  health: null,
+  passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 },
+  slowStartMs: 0,
+  retries: 2,
+  retryBudget: 0.2,
+} as const;
+const HEALTH = { path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, expectMin: 200, expectMax: 399 } as const;
 
 function problems(text: string): readonly ConfigProblem[] {
   const r = parseConfig(text, 'test.yaml', { availableParallelism: 4 });
@@ -74,6 +85,67 @@ const mistakes: Mistake[] = [
   { name: 'bad pool name', text: lines('pools:', '  "w b":', '    backends: [http://a]'), path: 'pools.w b', line: 2, message: 'may only use letters, digits' },
   { name: 'pool without backends', text: lines('pools:', '  web:', '    algorithm: round-robin'), path: 'pools.web.backends', line: 3, message: 'is required' },
   { name: 'empty backends list', text: lines('pools:', '  web:', '    backends: []'), path: 'pools.web.backends', line: 3, message: 'at least one backend' },
+  { name: 'unknown pool key', text: pool('    helth: {}'), path: 'pools.web.helth', line: 4, col: 5, message: 'allowed keys: algorithm, backends, health, passive, slow_start, retries, retry_budget' },
+  { name: 'unknown health key', text: pool('    health:', '      paht: /x'), path: 'pools.web.health.paht', line: 5, col: 7, message: 'unknown key "paht"; allowed keys: path, interval, timeout, rise, fall, expect' },
+  { name: 'unknown passive key', text: pool('    passive: { failure: 3 }'), path: 'pools.web.passive.failure', line: 4, col: 16, message: 'allowed keys: failures, window, eject' },
+  { name: 'duplicate health key', text: pool('    health:', '      rise: 2', '      rise: 3'), path: 'pools.web.health.rise', line: 6, col: 7, message: 'duplicate key "rise" (first at line 5)' },
+  { name: 'health neither a switch nor a mapping', text: pool('    health: yes'), path: 'pools.web.health', line: 4, col: 13, message: 'expected true, false or a mapping of health check settings, got string "yes"' },
+  { name: 'health as a list', text: pool('    health: [/healthz]'), path: 'pools.web.health', line: 4, message: 'got a list' },
+  { name: 'passive neither a switch nor a mapping', text: pool('    passive: 5'), path: 'pools.web.passive', line: 4, col: 14, message: 'expected true, false or a mapping of passive check settings, got number 5' },
+  { name: 'health path without /', text: pool('    health:', '      path: healthz'), path: 'pools.web.health.path', line: 5, col: 13, message: 'must start with "/", got "healthz"' },
+  { name: 'health path with a blank', text: pool('    health:', '      path: "/health z"'), path: 'pools.web.health.path', line: 5, message: 'must not contain blanks, "#" or characters outside printable ASCII' },
+  { name: 'health path with #', text: pool('    health:', '      path: /healthz#top'), path: 'pools.web.health.path', line: 5, message: 'got "/healthz#top"' },
+  { name: 'health path not ASCII', text: pool('    health:', '      path: /état'), path: 'pools.web.health.path', line: 5, message: 'percent-encode' },
+  { name: 'health path a number', text: pool('    health:', '      path: 200'), path: 'pools.web.health.path', line: 5, message: 'expected a path starting with "/", got number 200' },
+  { name: 'health interval without unit', text: pool('    health:', '      interval: 2'), path: 'pools.web.health.interval', line: 5, col: 17, message: 'needs a unit: ms, s or m' },
+  { name: 'health interval 0s', text: pool('    health: { interval: 0s }'), path: 'pools.web.health.interval', line: 4, message: 'must be greater than 0' },
+  {
+    name: 'health timeout longer than the interval',
+    text: pool('    health: { interval: 2s, timeout: 3s }'),
+    path: 'pools.web.health.timeout',
+    line: 4,
+    col: 38,
+    message: 'must be at most the interval (2s), got 3s',
+  },
+  { name: 'health timeout longer than the default interval', text: pool('    health:', '      timeout: 2500ms'), path: 'pools.web.health.timeout', line: 5, message: 'must be at most the interval (2s), got 2500ms' },
+  // The interval is wrong, so there is nothing to compare the timeout with: one problem, not two.
+  { name: 'bad interval, long timeout', text: pool('    health: { interval: 2, timeout: 3s }'), path: 'pools.web.health.interval', line: 4, message: 'needs a unit' },
+  { name: 'health rise 0', text: pool('    health: { rise: 0 }'), path: 'pools.web.health.rise', line: 4, message: 'expected an integer from 1 to 100, got number 0' },
+  { name: 'health fall too large', text: pool('    health: { fall: 101 }'), path: 'pools.web.health.fall', line: 4, message: 'expected an integer from 1 to 100, got number 101' },
+  { name: 'health fall not an integer', text: pool('    health: { fall: "3" }'), path: 'pools.web.health.fall', line: 4, message: 'got string "3"' },
+  {
+    name: 'health expect in another form',
+    text: pool('    health:', '      expect: 2xx'),
+    path: 'pools.web.health.expect',
+    line: 5,
+    col: 15,
+    message: 'expected a status range like "200-399" or one status code like 200, got string "2xx"',
+  },
+  { name: 'health expect a list', text: pool('    health:', '      expect: [200, 204]'), path: 'pools.web.health.expect', line: 5, message: 'or one status code like 200, got a list' },
+  { name: 'health expect fractional', text: pool('    health: { expect: 200.5 }'), path: 'pools.web.health.expect', line: 4, message: 'got number 200.5' },
+  { name: 'health expect not a status', text: pool('    health: { expect: 600 }'), path: 'pools.web.health.expect', line: 4, message: 'status codes are from 100 to 599, got number 600' },
+  { name: 'health expect range beyond 599', text: pool('    health: { expect: 200-600 }'), path: 'pools.web.health.expect', line: 4, message: 'status codes are from 100 to 599, got string "200-600"' },
+  { name: 'health expect range below 100', text: pool('    health: { expect: 99-200 }'), path: 'pools.web.health.expect', line: 4, message: 'status codes are from 100 to 599' },
+  { name: 'health expect range backwards', text: pool('    health: { expect: 399-200 }'), path: 'pools.web.health.expect', line: 4, message: '399 is greater than 200: write the range low-high, like "200-399"' },
+  { name: 'passive failures 0', text: pool('    passive:', '      failures: 0'), path: 'pools.web.passive.failures', line: 5, col: 17, message: 'expected an integer from 1 to 1000000, got number 0' },
+  { name: 'passive window without unit', text: pool('    passive: { window: 10 }'), path: 'pools.web.passive.window', line: 4, message: 'needs a unit: ms, s or m' },
+  { name: 'passive eject with unknown unit', text: pool('    passive: { eject: 1h }'), path: 'pools.web.passive.eject', line: 4, message: 'unknown duration unit "h"' },
+  { name: 'passive eject 0s', text: pool('    passive: { eject: 0s }'), path: 'pools.web.passive.eject', line: 4, message: 'must be greater than 0' },
+  { name: 'slow_start without unit', text: pool('    slow_start: 30'), path: 'pools.web.slow_start', line: 4, col: 17, message: 'needs a unit: ms, s or m (e.g. "30ms" or "30s")' },
+  { name: 'slow_start true', text: pool('    slow_start: true'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration like "500ms", "2s" or "1m", got boolean true' },
+  { name: 'slow_start negative', text: pool('    slow_start: -5s'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration' },
+  { name: 'slow_start a mapping', text: pool('    slow_start: { ms: 5 }'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration like "30s", or 0 for off, got a mapping' },
+  { name: 'retries too many', text: pool('    retries: 11'), path: 'pools.web.retries', line: 4, col: 14, message: 'expected an integer from 0 to 10, got number 11' },
+  { name: 'retries negative', text: pool('    retries: -1'), path: 'pools.web.retries', line: 4, message: 'got number -1' },
+  { name: 'retries false', text: pool('    retries: false'), path: 'pools.web.retries', line: 4, message: 'got boolean false' },
+  { name: 'retry_budget without %', text: pool('    retry_budget: 20'), path: 'pools.web.retry_budget', line: 4, col: 19, message: 'needs a % sign, like 20% (got number 20)' },
+  { name: 'retry_budget as a fraction', text: pool('    retry_budget: 0.2'), path: 'pools.web.retry_budget', line: 4, message: 'needs a % sign, like 20% (got number 0.2)' },
+  { name: 'retry_budget above 100%', text: pool('    retry_budget: 150%'), path: 'pools.web.retry_budget', line: 4, message: 'must be from 0% to 100%, got "150%"' },
+  { name: 'retry_budget negative', text: pool('    retry_budget: -5%'), path: 'pools.web.retry_budget', line: 4, message: 'expected a percentage like "20%", got string "-5%"' },
+  { name: 'retry_budget in words', text: pool('    retry_budget: twenty'), path: 'pools.web.retry_budget', line: 4, message: 'got string "twenty"' },
+  { name: 'queue timeout without unit', text: lines('timeouts:', '  queue: 1') + POOL, path: 'timeouts.queue', line: 2, col: 10, message: 'needs a unit: ms, s or m' },
+  { name: 'drain timeout 0s', text: lines('timeouts:', '  drain: 0s') + POOL, path: 'timeouts.drain', line: 2, message: 'must be greater than 0' },
+  { name: 'drain timeout beyond Node timers', text: lines('timeouts:', '  drain: 40000m') + POOL, path: 'timeouts.drain', line: 2, message: 'longest timer Node supports' },
   { name: 'duration without unit', text: lines('timeouts:', '  connect: 2') + POOL, path: 'timeouts.connect', line: 2, col: 12, message: 'needs a unit: ms, s or m' },
   { name: 'duration with unknown unit', text: lines('timeouts:', '  response: 1h') + POOL, path: 'timeouts.response', line: 2, message: 'unknown duration unit "h"' },
   { name: 'zero duration', text: lines('timeouts:', '  idle: 0s') + POOL, path: 'timeouts.idle', line: 2, message: 'must be greater than 0' },
@@ -148,6 +220,25 @@ describe('parseConfig reports mistakes', () => {
     ]);
   });
 
+  it('reports pool settings even when the backends are missing or wrong', () => {
+    const missing = problems(lines('pools:', '  web:', '    health: { rise: 0 }', '    retries: 11'));
+    // "backends is required" points at the pool's mapping, which comes first in the file.
+    expect(missing.map((p) => p.path)).toEqual(['pools.web.backends', 'pools.web.health.rise', 'pools.web.retries']);
+    const wrong = problems(lines('pools:', '  web:', '    backends: [ftp://a]', '    passive: { failures: 0 }'));
+    expect(wrong.map((p) => p.path)).toEqual(['pools.web.backends[0]', 'pools.web.passive.failures']);
+  });
+
+  it('reports every mistake in a health block', () => {
+    const found = problems(pool('    health:', '      path: x', '      interval: 2', '      rise: 0', '      fall: 0', '      expect: ok'));
+    expect(found.map((p) => `${p.line}:${p.col} ${p.path}`)).toEqual([
+      '5:13 pools.web.health.path',
+      '6:17 pools.web.health.interval',
+      '7:13 pools.web.health.rise',
+      '8:13 pools.web.health.fall',
+      '9:15 pools.web.health.expect',
+    ]);
+  });
+
   it('reports both a bad URL and a bad weight in the same backend', () => {
     const found = problems(lines('pools:', '  web:', '    backends:', '      - { url: ftp://a, weight: 0 }'));
     expect(found.map((p) => p.path)).toEqual(['pools.web.backends[0].url', 'pools.web.backends[0].weight']);
@@ -204,14 +295,14 @@ describe('parseConfig accepts valid files', () => {
         'listen: { host: "::", port: 9000 }',
         'workers: 3',
         'log: { level: debug, access: true }',
-        'timeouts: { connect: 500ms, response: 1.5s, idle: 2m }',
+        'timeouts: { connect: 500ms, response: 1.5s, idle: 2m, queue: 250ms, drain: 30s }',
         'limits: { max_body: 512kb, max_connections_per_backend: 64 }',
       ) + POOL,
     );
     expect(c.listen).toEqual({ host: '::', port: 9000 });
     expect(c.workers).toBe(3);
     expect(c.log).toEqual({ level: 'debug', access: true });
-    expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000 });
+    expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
     expect(c.limits).toEqual({ maxBodyBytes: 512 * 1024, maxConnectionsPerBackend: 64 });
   });
 
@@ -235,6 +326,7 @@ describe('parseConfig accepts valid files', () => {
         { url: 'http://10.0.0.1:8080', host: '10.0.0.1', port: 8080, weight: 7 },
         { url: 'http://[::1]:3000', host: '::1', port: 3000, weight: 1 },
       ],
+      ...POOL_SETTINGS,
     });
   });
 
@@ -256,6 +348,59 @@ describe('parseConfig accepts valid files', () => {
       { host: 'api.example.com', pathPrefix: '/', pool: 'api' },
       { host: null, pathPrefix: '/', pool: 'web' },
     ]);
+  });
+
+  // Each pool setting alone, written after POOL's lines: [what, lines, the pool's settings then].
+  const settings: Array<[string, string[], Partial<PoolConfig>]> = [
+    ['health: true (all defaults)', ['    health: true'], { health: HEALTH }],
+    ['health: {} (all defaults)', ['    health: {}'], { health: HEALTH }],
+    ['health: with everything commented out (all defaults)', ['    health:', '      # path: /status'], { health: HEALTH }],
+    ['health: false (off)', ['    health: false'], { health: null }],
+    [
+      'every health setting',
+      ['    health:', '      path: /status?full=1', '      interval: 5s', '      timeout: 5s', '      rise: 1', '      fall: 100', '      expect: 204'],
+      { health: { path: '/status?full=1', intervalMs: 5000, timeoutMs: 5000, rise: 1, fall: 100, expectMin: 204, expectMax: 204 } },
+    ],
+    ['health expect as a range', ['    health: { expect: 200-299 }'], { health: { ...HEALTH, expectMin: 200, expectMax: 299 } }],
+    ['health expect with blanks and quotes', ['    health: { expect: "100 - 599" }'], { health: { ...HEALTH, expectMin: 100, expectMax: 599 } }],
+    ['health timeout defaults to a shorter interval', ['    health: { interval: 500ms }'], { health: { ...HEALTH, intervalMs: 500, timeoutMs: 500 } }],
+    ['health timeout below the interval', ['    health: { interval: 1m, timeout: 1.5s }'], { health: { ...HEALTH, intervalMs: 60_000, timeoutMs: 1500 } }],
+    ['passive: false (off)', ['    passive: false'], { passive: null }],
+    ['passive: true (defaults)', ['    passive: true'], { passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 } }],
+    ['passive: with everything commented out (defaults)', ['    passive:'], { passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 } }],
+    ['every passive setting', ['    passive: { failures: 3, window: 30s, eject: 1m }'], { passive: { failures: 3, windowMs: 30_000, ejectMs: 60_000 } }],
+    ['some passive settings', ['    passive:', '      failures: 1000000'], { passive: { failures: 1_000_000, windowMs: 10_000, ejectMs: 30_000 } }],
+    ['slow_start: 0 (off)', ['    slow_start: 0'], { slowStartMs: 0 }],
+    ['slow_start: false (off)', ['    slow_start: false'], { slowStartMs: 0 }],
+    ['slow_start: 0s (off)', ['    slow_start: 0s'], { slowStartMs: 0 }],
+    ['slow_start: 30s', ['    slow_start: 30s'], { slowStartMs: 30_000 }],
+    ['slow_start: 1.5m', ['    slow_start: 1.5m'], { slowStartMs: 90_000 }],
+    ['retries: 0 (never retry)', ['    retries: 0'], { retries: 0 }],
+    ['retries: 10', ['    retries: 10'], { retries: 10 }],
+    ['retry_budget: 0%', ['    retry_budget: 0%'], { retryBudget: 0 }],
+    ['retry_budget: 100%', ['    retry_budget: 100%'], { retryBudget: 1 }],
+    ['retry_budget: 12.5%', ['    retry_budget: 12.5%'], { retryBudget: 0.125 }],
+    ['retry_budget: 33.3% (the nearest double, not 33.3 / 100)', ['    retry_budget: "33.3 %"'], { retryBudget: 0.333 }],
+  ];
+  it.each(settings)('reads %s', (_what, settingLines, expected) => {
+    const c = config(pool(...settingLines));
+    expect(c.pools[0]).toEqual({ name: 'web', algorithm: 'round-robin', backends: [{ url: 'http://a:80', host: 'a', port: 80, weight: 1 }], ...POOL_SETTINGS, ...expected });
+  });
+
+  it('reads pool settings through YAML anchors and aliases', () => {
+    const c = config(
+      lines(
+        'pools:',
+        '  a: { backends: [http://x], health: &h { path: /up, rise: 5 }, passive: &p false, retries: &r 0 }',
+        '  b: { backends: [http://y], health: *h, passive: *p, retries: *r }',
+        'routes: [{ pool: a }, { path_prefix: /b, pool: b }]',
+      ),
+    );
+    for (const p of c.pools) {
+      expect(p.health).toEqual({ ...HEALTH, path: '/up', rise: 5 });
+      expect(p.passive).toBeNull();
+      expect(p.retries).toBe(0);
+    }
   });
 
   it('turns max_body: 0 (no limit) into a limit nothing reaches', () => {
@@ -301,6 +446,7 @@ describe('parseConfig accepts valid files', () => {
         name: 'demo',
         algorithm: 'round-robin',
         backends: [3001, 3002, 3003].map((port) => ({ url: `http://127.0.0.1:${port}`, host: '127.0.0.1', port, weight: 1 })),
+        ...POOL_SETTINGS,
       },
     ]);
   });
@@ -310,6 +456,15 @@ describe('parseConfig accepts valid files', () => {
     if (!r.ok) throw new Error('corelb.yaml does not load');
     expect(r.config.pools).toHaveLength(2);
     expect(r.config.routes.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('config/corelb.yaml spells out every pool setting and timeout (so `corelb check` reads them)', () => {
+    const r = loadConfigFile(join(root, 'config/corelb.yaml'));
+    if (!r.ok) throw new Error('corelb.yaml does not load');
+    expect(r.config.timeouts).toEqual({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 });
+    const [web, api] = r.config.pools;
+    expect(web).toMatchObject({ health: HEALTH, passive: POOL_SETTINGS.passive, slowStartMs: 30_000, retries: 2, retryBudget: 0.2 });
+    expect(api?.health).toEqual(HEALTH);
   });
 });
 

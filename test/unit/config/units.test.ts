@@ -1,6 +1,6 @@
 // Table tests for src/config/units.ts: durations and sizes, values and error messages.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseSize } from '../../../src/config/units.js';
+import { formatDuration, parseDuration, parseSize } from '../../../src/config/units.js';
 
 describe('parseDuration', () => {
   const good: Array<[unknown, number]> = [
@@ -73,5 +73,20 @@ describe('parseSize', () => {
     const r = parseSize(input);
     expect(typeof r).toBe('string');
     expect(r).toContain(message);
+  });
+});
+
+describe('formatDuration', () => {
+  const cases: Array<[number, string]> = [
+    [2000, '2s'],
+    [60_000, '1m'],
+    [90_000, '90s'],
+    [1500, '1500ms'],
+    [0, '0ms'],
+    [300_000, '5m'],
+  ];
+  it.each(cases)('%d ms -> %s, which parseDuration reads back', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+    expect(parseDuration(text)).toBe(ms);
   });
 });
