@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Owns the command line: `corelb start | check | demo`, --config, --help, --version. Parses
-// arguments strictly (an unknown flag is an error with usage), loads the config, and hands over
-// to the primary.
+// arguments strictly (an unknown flag is an error with usage), loads the config, and hands over:
+// `start` to the supervisor, which forks this same file with CORELB_DATA_PLANE=1 to run the
+// primary; `demo` to the primary directly (unsupervised).
 
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ import type { Config } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
 import { Lifecycle, startProxy } from './primary/primary.js';
+import { runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -78,6 +80,26 @@ function loadOrExit(file: string): Config {
   return result.config;
 }
 
+/** Set by the supervisor on the data plane it forks. */
+const isDataPlane = process.env.CORELB_DATA_PLANE === '1';
+
+/**
+ * The data plane's side of the supervisor: the signals it passes on must not kill this process
+ * before their real handlers exist, and losing the supervisor (its IPC channel closes, even when
+ * it was SIGKILLed) stops this process gracefully instead of leaving it orphaned.
+ */
+function superviseFromParent(lifecycle: Lifecycle): void {
+  // placeholders until the primary reloads on SIGHUP and reopens its log files on SIGUSR1
+  for (const s of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => undefined);
+  process.on('disconnect', () => lifecycle.requestStop('supervisor gone'));
+}
+
+function tellSupervisorReady(): void {
+  if (!process.connected || process.send === undefined) return;
+  // with a callback, a failed send (EPIPE: the supervisor just died) is not an 'error' event
+  process.send({ type: 'ready' } satisfies DataPlaneMessage, undefined, {}, () => undefined);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.command === 'check') {
@@ -87,8 +109,10 @@ async function main(): Promise<void> {
   }
   const file = args.config ?? (args.command === 'demo' ? join(root, 'config/demo.yaml') : 'config/corelb.yaml');
   const config = loadOrExit(file);
+  if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config);
   const log = createLogger(config.log.level);
   const lifecycle = new Lifecycle(log);
+  if (isDataPlane) superviseFromParent(lifecycle);
   let closeDemo: (() => Promise<void>) | undefined;
   if (args.command === 'demo') {
     try {
@@ -108,6 +132,7 @@ async function main(): Promise<void> {
     return;
   }
   lifecycle.attach(proxy, closeDemo);
+  if (isDataPlane) tellSupervisorReady();
   if (args.command === 'demo') {
     const url = `http://${config.listen.host}:${config.listen.port}/`;
     process.stderr.write(

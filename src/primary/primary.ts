@@ -44,7 +44,7 @@ export class Lifecycle {
   private readonly log: Logger;
   private proxy: RunningProxy | null = null;
   private onStopped: (() => Promise<void>) | undefined;
-  private requested: NodeJS.Signals | null = null;
+  private requested: string | null = null;
   private stopping = false;
 
   constructor(log: Logger) {
@@ -65,7 +65,12 @@ export class Lifecycle {
     if (this.requested !== null) this.stop(0);
   }
 
-  private request(signal: NodeJS.Signals): void {
+  /** The graceful stop of SIGTERM for a cause that is not a signal (the supervisor went away). */
+  requestStop(reason: string): void {
+    this.request(reason);
+  }
+
+  private request(signal: string): void {
     if (this.requested !== null) {
       this.log.warn({ signal }, 'already stopping');
       return;

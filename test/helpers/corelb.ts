@@ -1,6 +1,8 @@
 // Starts the real corelb CLI (`node dist/cli.js start --config FILE`) as a child process and
-// gives tests its logs, its RSS and a way to stop it. Every started process is tracked and
-// SIGKILLed by `stopAllCorelb()` (call it in afterAll) and on the test process's exit.
+// gives tests its logs, its RSS and a way to stop it. That process is the supervisor; it forks the
+// data plane, whose pid is the one of its latest `ready` log line. Every started supervisor and
+// data plane is tracked and SIGKILLed by `stopAllCorelb()` (call it in afterAll) and on the test
+// process's exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ export interface ExitResult {
 export interface Corelb {
   port: number;
   url: string;
+  /** The supervisor's pid: the process to signal. */
   pid: number;
   proc: ChildProcess;
   configFile: string;
@@ -31,8 +34,15 @@ export interface Corelb {
   stdout(): string;
   stderr(): string;
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Like waitForLog, but only lines at index >= `from` of logs() count. */
+  waitForLogAfter(from: number, pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** The first `ready` line at index >= `from` of logs() (e.g. from = logs().length before a kill). */
+  waitForReadyAfter(from: number, timeoutMs?: number): Promise<LogLine>;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<ExitResult>;
   exited(): Promise<ExitResult>;
+  /** The data plane's pid: the pid of the most recent `ready` log line. */
+  dataPlanePid(): number;
+  /** RSS of the data plane (the supervisor is small and constant). */
   rssBytes(): number;
 }
 
@@ -86,6 +96,8 @@ export function toYaml(cfg: unknown): string {
 // ---- process tracking -------------------------------------------------------------------------
 
 const live = new Set<ChildProcess>();
+/** Data plane pids seen in `ready` lines; they outlive a SIGKILLed supervisor for a moment. */
+const dataPlanes = new Set<number>();
 const tempDirs = new Set<string>();
 let exitHookInstalled = false;
 
@@ -100,6 +112,7 @@ function installExitHook(): void {
         /* already gone */
       }
     }
+    killDataPlanes();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });
 }
@@ -123,8 +136,42 @@ export async function stopAllCorelb(): Promise<void> {
   }
   await Promise.all(waits);
   live.clear();
+  // after the supervisors are gone, so that none restarts a data plane killed here
+  killDataPlanes();
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   tempDirs.clear();
+}
+
+/** True while `pid` runs (a zombie, exited but not yet reaped, counts as gone). */
+export function processAlive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** SIGKILLs tracked data planes that still run this CLI (the check guards against pid reuse). */
+function killDataPlanes(): void {
+  for (const pid of dataPlanes) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      /* gone */
+    }
+    if (cmdline.includes(CLI) && processAlive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  dataPlanes.clear();
 }
 
 // ---- start ------------------------------------------------------------------------------------
@@ -187,7 +234,9 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
       if (line === '') continue;
       try {
         const v = JSON.parse(line) as unknown;
-        lines.push(v !== null && typeof v === 'object' ? (v as LogLine) : { raw: line });
+        const parsed = v !== null && typeof v === 'object' ? (v as LogLine) : { raw: line };
+        if (parsed.msg === 'ready' && typeof parsed.pid === 'number') dataPlanes.add(parsed.pid);
+        lines.push(parsed);
       } catch {
         lines.push({ raw: line });
       }
@@ -200,12 +249,27 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
   });
 
   let exitResult: ExitResult | null = null;
+  let stdoutClosed = false;
+  proc.stdout!.once('close', () => {
+    stdoutClosed = true;
+  });
   const exitPromise = new Promise<ExitResult>((resolve) => {
     proc.once('exit', (code, signal) => {
       live.delete(proc);
-      exitResult = { code, signal, killedAfterTimeout: false };
-      notify();
-      resolve(exitResult);
+      const result = { code, signal, killedAfterTimeout: false };
+      // 'exit' can come before the last stdout chunk; give the pipe a moment (bounded: an
+      // orphaned data plane may hold it open) so that the final log lines are in logs()
+      const settle = () => {
+        exitResult = result;
+        notify();
+        resolve(result);
+      };
+      if (stdoutClosed) return settle();
+      const t = setTimeout(settle, 1000);
+      proc.stdout!.once('close', () => {
+        clearTimeout(t);
+        settle();
+      });
     });
   });
 
@@ -213,8 +277,12 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
     `--- stdout ---\n${stdoutText.slice(-4000)}\n--- stderr ---\n${stderrText.slice(-4000)}`;
 
   function waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    return waitForLogAfter(0, pred, timeoutMs);
+  }
+
+  function waitForLogAfter(from: number, pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
     return new Promise((resolve, reject) => {
-      let checked = 0;
+      let checked = from;
       const check = (): boolean => {
         for (; checked < lines.length; checked++) {
           const l = lines[checked]!;
@@ -269,8 +337,16 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
     return res;
   }
 
+  function dataPlanePid(): number {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const l = lines[i]!;
+      if (l.msg === 'ready' && typeof l.pid === 'number') return l.pid;
+    }
+    throw new Error('dataPlanePid: no ready line yet');
+  }
+
   function rssBytes(): number {
-    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${dataPlanePid()}/status`, 'utf8');
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
     if (!m) throw new Error('VmRSS not found');
     return Number(m[1]) * 1024;
@@ -286,8 +362,11 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
     stdout: () => stdoutText,
     stderr: () => stderrText,
     waitForLog,
+    waitForLogAfter,
+    waitForReadyAfter: (from, timeoutMs = 15_000) => waitForLogAfter(from, (l) => l.msg === 'ready', timeoutMs),
     stop,
     exited: () => exitPromise,
+    dataPlanePid,
     rssBytes,
   };
 }
