@@ -89,8 +89,8 @@ const isDataPlane = process.env.CORELB_DATA_PLANE === '1';
  * it was SIGKILLed) stops this process gracefully instead of leaving it orphaned.
  */
 function superviseFromParent(lifecycle: Lifecycle): void {
-  // placeholders until the primary reloads on SIGHUP and reopens its log files on SIGUSR1
-  for (const s of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => undefined);
+  // SIGHUP is the Lifecycle's (reload); these two are placeholders until log files can be reopened
+  for (const s of ['SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => undefined);
   process.on('disconnect', () => lifecycle.requestStop('supervisor gone'));
 }
 
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   }
   let proxy;
   try {
-    proxy = await startProxy(config, log);
+    proxy = await startProxy(config, log, file);
   } catch {
     await closeDemo?.();
     log.flush(() => process.exit(1));

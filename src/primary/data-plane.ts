@@ -101,7 +101,12 @@ export class DataPlane {
 
   /** Ask every worker to drain (bounded by graceMs), wait for all, then release the threads. */
   stop(graceMs: number): Promise<void> {
-    this.stopping ??= (async () => {
+    if (this.stopping !== null) {
+      // already draining: a stop without grace cuts the drain short
+      if (graceMs === 0) for (const c of this.controls) c.postMessage({ type: 'stop', graceMs } satisfies ControlMessage);
+      return this.stopping;
+    }
+    this.stopping = (async () => {
       for (const c of this.controls) {
         c.postMessage({ type: 'stop', graceMs } satisfies ControlMessage);
       }

@@ -1,19 +1,34 @@
-// Owns the primary thread's run of `corelb start`: start the data plane for a validated config,
-// announce readiness, and turn SIGTERM / SIGINT into a graceful drain and exit 0.
+// Owns the primary thread's run of the data plane: start the workers and the publisher (health
+// checks and shared state) for a validated config, announce readiness, reload on SIGHUP, and
+// turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
+// immediate stop.
 
 import type { Logger } from 'pino';
+import { formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
-import { DataPlane } from './data-plane.js';
+import { DataPlane, layoutFor } from './data-plane.js';
+import { Publisher } from './publisher.js';
 
-const DRAIN_MS = 10_000;
+export type ReloadResult =
+  | { readonly ok: true; readonly generation: number; readonly workers: number }
+  | { readonly ok: false; readonly problems: readonly string[] };
 
 export interface RunningProxy {
   readonly dataPlane: DataPlane;
-  /** Graceful stop: resolves once every worker has drained and closed. */
-  stop(): Promise<void>;
+  readonly publisher: Publisher;
+  /** The config now in effect. */
+  readonly config: Config;
+  /** Re-read the config file and apply it, or keep the running one and report why not. */
+  reload(): Promise<ReloadResult>;
+  /** Stop: in-flight requests get up to graceMs (default timeouts.drain) to finish. */
+  stop(graceMs?: number): Promise<void>;
 }
 
-export async function startProxy(config: Config, log: Logger): Promise<RunningProxy> {
+function poolSummary(config: Config): unknown {
+  return config.pools.map((p) => ({ name: p.name, algorithm: p.algorithm, backends: p.backends.map((b) => `${b.url} w${b.weight}`) }));
+}
+
+export async function startProxy(config: Config, log: Logger, file: string): Promise<RunningProxy> {
   const dataPlane = new DataPlane(config, log);
   try {
     await dataPlane.start();
@@ -22,36 +37,79 @@ export async function startProxy(config: Config, log: Logger): Promise<RunningPr
     await dataPlane.stop(0);
     throw err;
   }
-  const listen = `${config.listen.host}:${config.listen.port}`;
-  log.info(
-    {
-      listen,
-      workers: config.workers,
-      pools: config.pools.map((p) => ({ name: p.name, algorithm: p.algorithm, backends: p.backends.map((b) => `${b.url} w${b.weight}`) })),
+  const publisher = new Publisher(config, dataPlane.state, log);
+  publisher.start();
+  log.info({ listen: `${config.listen.host}:${config.listen.port}`, workers: config.workers, pools: poolSummary(config) }, 'ready');
+
+  let current = config;
+  let generation = 1;
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, generation, workers: config.workers });
+
+  async function applyReload(): Promise<ReloadResult> {
+    const result = loadConfigFile(file);
+    if (!result.ok) {
+      const problems = result.problems.map(formatProblem);
+      log.error({ file, problems }, 'reload rejected');
+      return { ok: false, problems };
+    }
+    let next = result.config;
+    // the listen socket and the thread count belong to the running workers
+    const kept: string[] = [];
+    if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
+    if (next.workers !== current.workers) kept.push('workers');
+    if (kept.length > 0) {
+      log.warn({ fields: kept }, `${kept.join(' and ')} change only on restart: the running values are kept`);
+      next = Object.freeze({ ...next, listen: current.listen, workers: current.workers });
+    }
+    generation++;
+    const state = layoutFor(next, generation);
+    publisher.swap(next, state);
+    const confirmed = await dataPlane.publish(next, state);
+    current = next;
+    if (confirmed < next.workers) log.error({ generation, confirmed, workers: next.workers }, 'reload: not every worker confirmed the new configuration');
+    log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
+    return { ok: true, generation, workers: confirmed };
+  }
+
+  return {
+    dataPlane,
+    publisher,
+    get config() {
+      return current;
     },
-    'ready',
-  );
-  return { dataPlane, stop: () => dataPlane.stop(DRAIN_MS) };
+    reload() {
+      // one at a time, in order: two quick SIGHUPs apply the file twice, never interleaved
+      reloading = reloading.then(applyReload, applyReload);
+      return reloading;
+    },
+    stop(graceMs = current.timeouts.drainMs) {
+      publisher.stop();
+      return dataPlane.stop(graceMs);
+    },
+  };
 }
 
 /**
  * The signal handling of a foreground proxy, installed before anything starts: SIGTERM / SIGINT
- * drain and exit 0, also when they arrive while the workers are still starting (the stop then
- * runs as soon as they are up). An exception that reaches the primary stops the workers first:
- * exiting while they hold uWS sockets would abort the process.
+ * drain and exit 0, SIGQUIT stops at once, also when they arrive while the workers are still
+ * starting (the stop then runs as soon as they are up). SIGHUP reloads the config file. An
+ * exception that reaches the primary stops the workers first: exiting while they hold uWS sockets
+ * would abort the process.
  */
 export class Lifecycle {
   private readonly log: Logger;
   private proxy: RunningProxy | null = null;
   private onStopped: (() => Promise<void>) | undefined;
   private requested: string | null = null;
+  private immediate = false;
   private stopping = false;
 
   constructor(log: Logger) {
     this.log = log;
-    const onSignal = (signal: NodeJS.Signals): void => this.request(signal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', () => this.request('SIGTERM'));
+    process.on('SIGINT', () => this.request('SIGINT'));
+    process.on('SIGQUIT', () => this.request('SIGQUIT', true));
+    process.on('SIGHUP', () => this.reload());
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, 'uncaught exception in the primary: stopping');
       this.stop(1);
@@ -70,13 +128,32 @@ export class Lifecycle {
     this.request(reason);
   }
 
-  private request(signal: string): void {
+  private reload(): void {
+    const proxy = this.proxy;
+    if (proxy === null || this.stopping) {
+      this.log.warn({ signal: 'SIGHUP' }, proxy === null ? 'reload ignored: still starting' : 'reload ignored: stopping');
+      return;
+    }
+    this.log.info({ signal: 'SIGHUP' }, 'reloading configuration');
+    proxy.reload().catch((err: unknown) => this.log.error({ err }, 'reload failed'));
+  }
+
+  private request(signal: string, immediate = false): void {
+    if (immediate && !this.immediate) {
+      // SIGQUIT after SIGTERM still cuts the drain short
+      this.immediate = true;
+      if (this.requested !== null && this.proxy !== null) {
+        this.log.info({ signal }, 'stopping at once');
+        void this.proxy.dataPlane.stop(0);
+        return;
+      }
+    }
     if (this.requested !== null) {
       this.log.warn({ signal }, 'already stopping');
       return;
     }
     this.requested = signal;
-    this.log.info({ signal }, this.proxy === null ? 'stop requested while starting' : 'stopping: draining in-flight requests');
+    this.log.info({ signal }, this.proxy === null ? 'stop requested while starting' : immediate ? 'stopping at once' : 'stopping: draining in-flight requests');
     if (this.proxy !== null) this.stop(0);
   }
 
@@ -84,7 +161,7 @@ export class Lifecycle {
     if (this.stopping) return;
     this.stopping = true;
     const proxy = this.proxy;
-    const done = proxy === null ? Promise.resolve() : proxy.stop();
+    const done = proxy === null ? Promise.resolve() : proxy.stop(this.immediate ? 0 : undefined);
     done
       .then(() => this.onStopped?.())
       .then(

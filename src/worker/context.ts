@@ -211,6 +211,13 @@ export class WorkerContext {
       for (const w of waiters) w();
     }
   }
+  /** Resolve every `whenIdle` now, requests in flight or not (a stop that cannot wait). */
+  endDrain(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
   /** Resolves when no request is in flight, or after `ms`. */
   whenIdle(ms: number): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();

@@ -228,6 +228,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       }
       return true;
     }
+    if (this.lastError !== null) this.logRetry(backend);
     this.backend = backend;
     this.attempts++;
     gen.state.countRequest(backend);
@@ -519,18 +520,32 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const gen = this.gen;
     const failed = this.backend;
     this.countFailure(err);
-    gen.state.countRetried(failed);
     gen.state.releaseInflight(failed);
     this.backend = NONE;
     this.lastFailed = failed;
     this.lastError = err;
     this.ctx.unwatch(this);
     this.ctx.slotFreed();
+    this.pickAndSend(); // sends elsewhere, or answers lastError when no other backend is free
+  }
+
+  /** Logged only once another backend was found: a failure with nowhere to go is one line. */
+  private logRetry(next: number): void {
+    const gen = this.gen;
+    const failed = this.lastFailed;
+    gen.state.countRetried(failed);
     this.ctx.log.warn(
-      { reqId: this.requestId, code: err.code, backend: gen.backendUrls[failed], attempt: this.attempts, method: this.method, path: this.path },
+      {
+        reqId: this.requestId,
+        code: this.lastError!.code,
+        backend: gen.backendUrls[failed],
+        next: gen.backendUrls[next],
+        attempt: this.attempts + 1,
+        method: this.method,
+        path: this.path,
+      },
       'retrying on another backend',
     );
-    this.pickAndSend();
   }
 
   /** A failed attempt counts against its backend (passive health checks judge the counts). */

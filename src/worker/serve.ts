@@ -45,9 +45,18 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   }
   control.postMessage({ type: 'listening' } satisfies ControlMessage);
 
+  let stopRequested = false;
   const graceMs = await new Promise<number>((resolve) => {
     control.on('message', (m: ControlMessage) => {
-      if (m.type === 'stop') resolve(m.graceMs);
+      if (m.type === 'stop') {
+        // a second stop (SIGQUIT during a drain) with no grace ends the drain now
+        if (stopRequested) {
+          if (m.graceMs === 0) ctx.endDrain();
+        } else {
+          stopRequested = true;
+          resolve(m.graceMs);
+        }
+      }
       else if (m.type === 'reload') {
         try {
           const next = SharedState.attach(m.buffer);

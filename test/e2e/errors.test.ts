@@ -64,25 +64,65 @@ describe('upstream errors', () => {
     await expectError(lb, r, 502, 'CLB_ERR_CONNECT');
   }, T);
 
-  it('503 when the only backend is at max_connections_per_backend (CLB_ERR_NO_BACKEND)', async () => {
+  it('503 when the only backend stays at max_connections_per_backend for timeouts.queue (CLB_ERR_QUEUE_TIMEOUT)', async () => {
     const origin = await heldOrigin();
-    const lb = await start({ workers: 1, limits: { max_body: '10mb', max_connections_per_backend: 1 }, pools: { web: [origin.url] } });
+    const lb = await start({
+      workers: 1,
+      timeouts: { connect: '2s', response: '30s', idle: '60s', queue: '400ms' },
+      limits: { max_body: '10mb', max_connections_per_backend: 1 },
+      pools: { web: [origin.url] },
+    });
     const first = request(`${lb.url}/slow`, { timeoutMs: 40_000 });
     await origin.waitForRequests(1);
+    const waitedFrom = performance.now();
     const second = await request(`${lb.url}/second`);
+    expect(performance.now() - waitedFrom).toBeGreaterThanOrEqual(340); // waited the queue time (50 ms clock)
     origin.release();
     const firstReply = await first;
     expect(firstReply.status).toBe(200);
     expect(firstReply.text).toBe('late answer');
     expect(origin.requests.map((s) => s.url)).toEqual(['/slow']);
-    await expectError(lb, second, 503, 'CLB_ERR_NO_BACKEND');
+    await expectError(lb, second, 503, 'CLB_ERR_QUEUE_TIMEOUT');
+  }, T);
+
+  it('a request queued at max_connections_per_backend is sent as soon as a slot frees', async () => {
+    const origin = await heldOrigin();
+    const lb = await start({ workers: 1, limits: { max_body: '10mb', max_connections_per_backend: 1 }, pools: { web: [origin.url] } });
+    const first = request(`${lb.url}/slow`, { timeoutMs: 40_000 });
+    await origin.waitForRequests(1);
+    const second = request(`${lb.url}/queued`, { timeoutMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 200)); // well inside the default 1s queue time
+    expect(origin.requests.map((x) => x.url)).toEqual(['/slow']);
+    origin.release();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(origin.requests.map((x) => x.url)).toEqual(['/slow', '/queued']);
+  }, T);
+
+  it('503 at once (no queue wait) when no backend is available at all (CLB_ERR_NO_BACKEND)', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    const lb = await start({
+      workers: 1,
+      limits: { max_body: '10mb', max_connections_per_backend: 1 },
+      pools: { web: { backends: [origin.url], health: { path: '/healthz', interval: '100ms', timeout: '100ms', rise: 1, fall: 1, expect: 404 } } },
+    });
+    await lb.waitForLog((l) => l.msg === 'backend state' && l.to === 'down', 10_000);
+    const from = performance.now();
+    const r = await request(`${lb.url}/none`);
+    expect(performance.now() - from).toBeLessThan(300);
+    await expectError(lb, r, 503, 'CLB_ERR_NO_BACKEND');
   }, T);
 
   it('503: max_connections_per_backend counts across workers (2 workers, 8 more requests on new connections)', async () => {
     // Connections spread over the workers (SO_REUSEPORT). A per-worker count would let some of
     // these through; a correct shared count answers every one with 503.
     const origin = await heldOrigin();
-    const lb = await start({ workers: 2, limits: { max_body: '10mb', max_connections_per_backend: 1 }, pools: { web: [origin.url] } });
+    const lb = await start({
+      workers: 2,
+      timeouts: { connect: '2s', response: '30s', idle: '60s', queue: '100ms' },
+      limits: { max_body: '10mb', max_connections_per_backend: 1 },
+      pools: { web: [origin.url] },
+    });
     const first = request(`${lb.url}/slow`, { timeoutMs: 40_000 });
     await origin.waitForRequests(1);
     const statuses: number[] = [];
