@@ -54,16 +54,29 @@ export interface StartOptions {
 // ---- config builder ---------------------------------------------------------------------------
 
 export type BackendSpec = string | { url: string; weight?: number };
+export interface HealthSpec {
+  path?: string;
+  interval?: string;
+  timeout?: string;
+  rise?: number;
+  fall?: number;
+  expect?: string | number;
+}
 export interface PoolSpec {
   algorithm?: 'round-robin' | 'least-connections';
   backends: BackendSpec[];
+  health?: HealthSpec;
+  passive?: { failures?: number; window?: string; eject?: string } | false;
+  slow_start?: string;
+  retries?: number;
+  retry_budget?: string;
 }
 export interface ConfigSpec {
   port?: number;
   host?: string;
   workers?: number | 'auto';
   log?: { level?: string; access?: boolean };
-  timeouts?: { connect?: string; response?: string; idle?: string };
+  timeouts?: { connect?: string; response?: string; idle?: string; queue?: string; drain?: string };
   limits?: { max_body?: string | number; max_connections_per_backend?: number };
   /** A pool is either a list of backend URLs or a full spec. */
   pools: Record<string, BackendSpec[] | PoolSpec>;
@@ -75,7 +88,9 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
   const pools: Record<string, unknown> = {};
   for (const [name, p] of Object.entries(spec.pools)) {
     const ps: PoolSpec = Array.isArray(p) ? { backends: p } : p;
-    pools[name] = { algorithm: ps.algorithm ?? 'round-robin', backends: ps.backends };
+    const pool: Record<string, unknown> = { algorithm: ps.algorithm ?? 'round-robin', backends: ps.backends };
+    for (const k of ['health', 'passive', 'slow_start', 'retries', 'retry_budget'] as const) if (ps[k] !== undefined) pool[k] = ps[k];
+    pools[name] = pool;
   }
   const cfg: Record<string, unknown> = {
     listen: { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 },
