@@ -52,4 +52,8 @@ export class LeastConnections implements Balancer {
     }
     return NONE;
   }
+
+  observe(): void {
+    // not latency-aware
+  }
 }

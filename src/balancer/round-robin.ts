@@ -54,4 +54,8 @@ export class RoundRobin implements Balancer {
     if (fallback !== NONE && state.tryAcquireInflight(fallback, ctx.maxInflight)) return fallback;
     return NONE;
   }
+
+  observe(): void {
+    // not latency-aware
+  }
 }

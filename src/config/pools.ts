@@ -82,7 +82,9 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
-  return ok ? { name, algorithm, backends, ...settings } : undefined;
+  // placeholder until hash_key, hash_balance_factor, ewma_decay and sticky are read
+  const balancing = { hashKey: algorithm === 'consistent-hash' ? { kind: 'path' as const, name: '' } : null, hashBalanceFactor: 0, ewmaDecayMs: 10_000, sticky: null };
+  return ok ? { name, algorithm, backends, ...settings, ...balancing } : undefined;
 }
 
 /** `seen`: normalised URL -> where it first appeared in this pool. */

@@ -1,8 +1,22 @@
 // Owns the shape of a validated configuration: what every other module may read.
 // Values are normalised (durations in ms, sizes in bytes, workers resolved) and deep-frozen.
 
-export type Algorithm = 'round-robin' | 'least-connections';
-export const ALGORITHMS: readonly Algorithm[] = ['round-robin', 'least-connections'];
+export type Algorithm = 'round-robin' | 'least-connections' | 'random' | 'p2c' | 'ewma' | 'consistent-hash';
+export const ALGORITHMS: readonly Algorithm[] = ['round-robin', 'least-connections', 'random', 'p2c', 'ewma', 'consistent-hash'];
+
+/** What a consistent-hash pool hashes (`hash_key: path | ip | header:NAME | cookie:NAME | query:NAME`). */
+export interface HashKey {
+  readonly kind: 'path' | 'ip' | 'header' | 'cookie' | 'query';
+  /** Header names lower-case; cookie and query names as written. '' for path and ip. */
+  readonly name: string;
+}
+
+/** `sticky: { cookie: NAME, ttl: 1h }`: a cookie names the backend that served the client. */
+export interface StickyConfig {
+  readonly cookie: string;
+  /** Max-Age of the cookie; 0 = a session cookie (no Max-Age). */
+  readonly ttlMs: number;
+}
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -54,6 +68,14 @@ export interface PoolConfig {
   readonly retries: number;
   /** Retries allowed as a fraction of recent requests (`retry_budget: 20%` -> 0.2); default 0.2. */
   readonly retryBudget: number;
+  /** consistent-hash: the key (default path); null for other algorithms. */
+  readonly hashKey: HashKey | null;
+  /** consistent-hash bounded load: a backend may take at most factor x the average in-flight; 0 = off (default). */
+  readonly hashBalanceFactor: number;
+  /** ewma: how fast old latency samples fade (time constant); default 10s. */
+  readonly ewmaDecayMs: number;
+  /** null: no sticky sessions (default). */
+  readonly sticky: StickyConfig | null;
 }
 
 export interface RouteConfig {

@@ -6,11 +6,12 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
+import { poolLayout } from '../balancer/registry.js';
 import { SharedState } from '../shared/layout.js';
 import type { ControlMessage, ServeTask } from '../worker/serve.js';
 
 export function layoutFor(config: Config, generation = 1): SharedState {
-  return SharedState.create({ pools: config.pools.map((p) => ({ weights: p.backends.map((b) => b.weight) })) }, generation);
+  return SharedState.create({ pools: config.pools.map((p) => poolLayout(p.algorithm, p.backends.map((b) => b.weight))) }, generation);
 }
 
 /** How long a reload waits for every worker to switch before it reports them as late. */

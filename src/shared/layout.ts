@@ -7,11 +7,13 @@
 // another's line (false sharing is the main cost of shared counters at high core counts).
 //
 //   line 0                       header: magic, layout version, counts, generation
-//   per backend (3 lines):       A: state, weight, effective weight, pool    B: hot counters
+//   per backend (3 lines):       A: state, weight, effective weight, pool
+//                                B: hot counters (in flight, requests, latency EWMA and its stamp)
 //                                C: failure counters (written by workers on failures only)
-//   per pool (3 lines):          A: schedule offset/length, first backend, count
+//   per pool (3 lines):          A: schedule offset/length, first backend, count, table offset/length
 //                                B: weighted round-robin cursor    C: pool event counters
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
+//   table region:                each consistent-hash pool's lookup table (backend index)
 //
 // A reload lays out a new buffer (with a higher generation); workers switch to it at a request
 // boundary and requests already in flight finish on the old one.
@@ -27,6 +29,7 @@ const H_BACKENDS = 2;
 const H_POOLS = 3;
 const H_SCHEDULE_WORDS = 4;
 const H_GENERATION = 5;
+const H_TABLE_WORDS = 6;
 
 // backend words, line A (read-mostly)
 const B_STATE = 0;
@@ -36,6 +39,8 @@ const B_POOL = 3;
 // backend words, line B (hot counters, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
 const B_REQUESTS = LINE + 1; // wraps at 2^32: read as unsigned
+const B_EWMA_US = LINE + 2; // latency EWMA in µs (ewma balancer)
+const B_EWMA_STAMP = LINE + 3; // coarse ms (low 32 bits of Date.now()) of its last update
 // backend words, line C (failure counters, one per FailureKind, then totals)
 const B_FAILURES = 2 * LINE;
 const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count
@@ -47,6 +52,8 @@ const P_SCHEDULE_OFFSET = 0;
 const P_SCHEDULE_LENGTH = 1;
 const P_FIRST_BACKEND = 2;
 const P_BACKEND_COUNT = 3;
+const P_TABLE_OFFSET = 4;
+const P_TABLE_LENGTH = 5;
 const P_CURSOR = LINE + 0;
 const P_EVENTS = 2 * LINE; // one counter per PoolEvent
 const POOL_WORDS = 3 * LINE;
@@ -88,9 +95,16 @@ export const enum BackendState {
   SlowStart = 3,
 }
 
-/** What the primary lays out: per pool, its backends' weights in order. */
+/**
+ * What the primary lays out: per pool, its backends' weights in order, and for a pool that
+ * looks backends up by hash, its table (positions within the pool).
+ */
+export interface PoolLayout {
+  readonly weights: readonly number[];
+  readonly table?: readonly number[];
+}
 export interface LayoutSpec {
-  readonly pools: readonly { readonly weights: readonly number[] }[];
+  readonly pools: readonly PoolLayout[];
 }
 
 /** Words needed for a pool's smooth weighted round-robin table: sum of weights / gcd. */
@@ -146,6 +160,7 @@ export class SharedState {
   private readonly backendsBase: number;
   private readonly poolsBase: number;
   private readonly scheduleBase: number;
+  private readonly tableBase: number;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -159,18 +174,21 @@ export class SharedState {
     this.backendsBase = LINE;
     this.poolsBase = this.backendsBase + this.backendCount * BACKEND_WORDS;
     this.scheduleBase = this.poolsBase + this.poolCount * POOL_WORDS;
+    this.tableBase = this.scheduleBase + this.words[H_SCHEDULE_WORDS]!;
   }
 
   /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
   static create(spec: LayoutSpec, generation = 1): SharedState {
     let backends = 0;
     let scheduleWords = 0;
+    let tableWords = 0;
     for (const p of spec.pools) {
       backends += p.weights.length;
       scheduleWords += scheduleLength(p.weights);
+      tableWords += p.table?.length ?? 0;
     }
     const pools = spec.pools.length;
-    let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords;
+    let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords + tableWords;
     words = Math.ceil(words / LINE) * LINE;
     const buffer = new SharedArrayBuffer(words * 4);
     const w = new Int32Array(buffer);
@@ -180,9 +198,11 @@ export class SharedState {
     w[H_POOLS] = pools;
     w[H_SCHEDULE_WORDS] = scheduleWords;
     w[H_GENERATION] = generation;
+    w[H_TABLE_WORDS] = tableWords;
     const state = new SharedState(buffer);
     let first = 0;
     let schedOffset = 0;
+    let tableOffset = 0;
     spec.pools.forEach((p, pi) => {
       const pb = state.poolsBase + pi * POOL_WORDS;
       const schedule = smoothSchedule(p.weights);
@@ -191,6 +211,11 @@ export class SharedState {
       w[pb + P_FIRST_BACKEND] = first;
       w[pb + P_BACKEND_COUNT] = p.weights.length;
       for (let k = 0; k < schedule.length; k++) w[state.scheduleBase + schedOffset + k] = first + schedule[k]!;
+      const table = p.table ?? [];
+      w[pb + P_TABLE_OFFSET] = tableOffset;
+      w[pb + P_TABLE_LENGTH] = table.length;
+      for (let k = 0; k < table.length; k++) w[state.tableBase + tableOffset + k] = first + table[k]!;
+      tableOffset += table.length;
       p.weights.forEach((weight, bi) => {
         const bb = state.backendsBase + (first + bi) * BACKEND_WORDS;
         w[bb + B_STATE] = BackendState.Up;
@@ -274,6 +299,21 @@ export class SharedState {
   requests(i: number): number {
     return Atomics.load(this.uwords, this.b(i) + B_REQUESTS);
   }
+  /** Latency EWMA of backend `i` in µs (0 = never measured), and when it was last updated. */
+  ewmaMicros(i: number): number {
+    return Atomics.load(this.words, this.b(i) + B_EWMA_US);
+  }
+  ewmaStamp(i: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_EWMA_STAMP);
+  }
+  /**
+   * Replace the EWMA if nobody else did since it was read as `seen` (a lost race drops one
+   * sample, which an average can afford; it never blocks).
+   */
+  updateEwma(i: number, seen: number, micros: number, stamp: number): void {
+    const b = this.b(i);
+    if (Atomics.compareExchange(this.words, b + B_EWMA_US, seen, micros) === seen) Atomics.store(this.uwords, b + B_EWMA_STAMP, stamp >>> 0);
+  }
   /** Count a failed attempt on backend `i`; every kind also counts for passive checks. */
   countFailure(i: number, kind: FailureKind): void {
     const b = this.b(i);
@@ -323,6 +363,14 @@ export class SharedState {
     const end = first + this.poolBackendCount(pool);
     for (let i = first; i < end; i++) if (this.available(i)) return true;
     return false;
+  }
+  /** Length of the pool's hash lookup table (0 when the pool has none). */
+  tableLength(pool: number): number {
+    return this.words[this.p(pool) + P_TABLE_LENGTH]!;
+  }
+  /** Backend index at `pos` (0 <= pos < tableLength) of the pool's hash lookup table. */
+  tableAt(pool: number, pos: number): number {
+    return this.words[this.tableBase + this.words[this.p(pool) + P_TABLE_OFFSET]! + pos]!;
   }
   /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
   nextCursor(pool: number): number {

@@ -45,11 +45,11 @@ export class Generation {
   private readonly queues: Waiter[][];
   private queued = 0;
 
-  constructor(config: Config, state: SharedState, upstreamFor: (b: BackendConfig) => UpstreamPool) {
+  constructor(config: Config, state: SharedState, seed: number, upstreamFor: (b: BackendConfig) => UpstreamPool) {
     this.config = config;
     this.state = state;
     this.router = new Router(config);
-    this.balancers = config.pools.map((p, i) => balancers[p.algorithm](state, i));
+    this.balancers = config.pools.map((p, i) => balancers[p.algorithm](state, i, { pool: p, seed: seed + i }));
     const upstreams: UpstreamPool[] = [];
     const urls: string[] = [];
     for (const pool of config.pools) {
@@ -62,6 +62,10 @@ export class Generation {
     this.backendUrls = urls;
     this.budgets = config.pools.map((p) => new RetryBudget(p.retryBudget));
     this.queues = config.pools.map(() => []);
+  }
+
+  get hasWaiters(): boolean {
+    return this.queued > 0;
   }
 
   enqueue(pool: number, w: Waiter): void {
@@ -129,7 +133,7 @@ export class WorkerContext {
   private build(config: Config, state: SharedState): Generation {
     const opts: UpstreamPoolOptions = { connectTimeoutMs: config.timeouts.connectMs, idleTimeoutMs: config.timeouts.idleMs };
     const next = new Map<string, UpstreamPool>();
-    const gen = new Generation(config, state, (b) => {
+    const gen = new Generation(config, state, this.workerId * 7919 + state.generation * 104_729, (b) => {
       let u = next.get(b.url) ?? this.upstreamsByUrl.get(b.url);
       if (u === undefined) {
         u = new UpstreamPool(b.host, b.port, opts);
@@ -185,7 +189,7 @@ export class WorkerContext {
    * freeing request may be inside a uWS callback of its own client).
    */
   slotFreed(): void {
-    if (this.queueRun !== null) return;
+    if (this.queueRun !== null || (!this.current.hasWaiters && this.retired.length === 0)) return;
     this.queueRun = setImmediate(() => {
       this.queueRun = null;
       this.serveQueues();

@@ -41,7 +41,7 @@ const LINGER_MS = 5_000;
 /** Queued request-body bytes above which the client is paused until the upstream is ready. */
 const BODY_QUEUE_LIMIT = 256 * 1024;
 
-const pickContext: PickContext = { avoid: NONE, maxInflight: 0 };
+const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
 const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, badTransferEncoding: false, requestId: '' };
 
 const enum Phase {

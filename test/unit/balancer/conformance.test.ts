@@ -1,6 +1,7 @@
 // One conformance suite that every balancing algorithm runs (Hono's routers are the model).
 import { describe, expect, it } from 'vitest';
-import { balancers } from '../../../src/balancer/registry.js';
+import { balancers, poolLayout } from '../../../src/balancer/registry.js';
+import { parseConfig } from '../../../src/config/index.js';
 import { NONE, type PickContext } from '../../../src/balancer/types.js';
 import { BackendState, SharedState } from '../../../src/shared/layout.js';
 import { ALGORITHMS } from '../../../src/config/types.js';
@@ -21,11 +22,19 @@ describe('allocation check', () => {
   });
 });
 
+/** A validated pool config for `algorithm` (the options some algorithms read). */
+function poolConfig(algorithm: string, weights: number[]) {
+  const backends = weights.map((w, k) => `      - { url: "http://127.0.0.1:${20000 + k}", weight: ${w} }`).join('\n');
+  const r = parseConfig(`workers: 1\npools:\n  p:\n    algorithm: ${algorithm}\n    backends:\n${backends}\n`, 'conformance.yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config.pools[0]!;
+}
+
 function setup(algorithm: (typeof ALGORITHMS)[number], weights: number[]) {
-  const state = SharedState.create({ pools: [{ weights: [7] }, { weights }] }); // pool 1 is tested; pool 0 shifts indexes
-  const balancer = balancers[algorithm](state, 1);
+  const state = SharedState.create({ pools: [{ weights: [7] }, poolLayout(algorithm, weights)] }); // pool 1 is tested; pool 0 shifts indexes
+  const balancer = balancers[algorithm](state, 1, { pool: poolConfig(algorithm, weights), seed: 12345 });
   const first = state.poolFirstBackend(1);
-  const ctx: PickContext = { avoid: NONE, maxInflight: 0 };
+  const ctx: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
   /** Pick and release at once, as a request that finishes before the next starts. */
   const pickOnce = (): number => {
     const i = balancer.pick(ctx);
