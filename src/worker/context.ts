@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { balancers } from '../balancer/registry.js';
 import type { Balancer } from '../balancer/types.js';
-import type { BackendConfig, Config } from '../config/types.js';
+import type { BackendConfig, Config, HashKey, StickyConfig } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
+import { stickyId } from './affinity.js';
 import { RetryBudget } from './retry-budget.js';
 import { Router } from './router.js';
 
@@ -42,6 +43,14 @@ export class Generation {
   /** Backend URL per global backend index, for logs. */
   readonly backendUrls: readonly string[];
   readonly budgets: readonly RetryBudget[];
+  /** Per pool: does a request need reading for a hash key or a sticky cookie? */
+  readonly affinity: readonly boolean[];
+  readonly hashKeys: readonly (HashKey | null)[];
+  readonly sticky: readonly (StickyConfig | null)[];
+  /** Per backend of a sticky pool: its opaque id, and the whole Set-Cookie value naming it. */
+  readonly stickyIds: readonly string[];
+  readonly stickySetCookies: readonly string[];
+  private readonly stickyIndex: readonly Map<string, number>[];
   private readonly queues: Waiter[][];
   private queued = 0;
 
@@ -61,7 +70,36 @@ export class Generation {
     this.upstreams = upstreams;
     this.backendUrls = urls;
     this.budgets = config.pools.map((p) => new RetryBudget(p.retryBudget));
+    this.hashKeys = config.pools.map((p) => (p.algorithm === 'consistent-hash' ? p.hashKey : null));
+    this.sticky = config.pools.map((p) => p.sticky);
+    this.affinity = config.pools.map((_, i) => this.hashKeys[i] !== null || this.sticky[i] !== null);
+    const ids: string[] = [];
+    const cookies: string[] = [];
+    this.stickyIndex = config.pools.map((p, pi) => {
+      const index = new Map<string, number>();
+      const first = state.poolFirstBackend(pi);
+      p.backends.forEach((b, k) => {
+        if (p.sticky === null) {
+          ids.push('');
+          cookies.push('');
+          return;
+        }
+        const id = stickyId(p.name, b.url);
+        index.set(id, first + k);
+        ids.push(id);
+        const maxAge = p.sticky.ttlMs > 0 ? `; Max-Age=${Math.ceil(p.sticky.ttlMs / 1000)}` : '';
+        cookies.push(`${p.sticky.cookie}=${id}; Path=/${maxAge}; HttpOnly; SameSite=Lax`);
+      });
+      return index;
+    });
+    this.stickyIds = ids;
+    this.stickySetCookies = cookies;
     this.queues = config.pools.map(() => []);
+  }
+
+  /** The backend a sticky cookie value names in `pool`, or -1. */
+  stickyBackend(pool: number, id: string): number {
+    return this.stickyIndex[pool]!.get(id) ?? -1;
   }
 
   get hasWaiters(): boolean {

@@ -14,6 +14,7 @@ import { ProxyError, statusFor, type ErrorCode } from '../errors.js';
 import { NONE, type PickContext } from '../balancer/types.js';
 import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
 import { Framing, equalsLower } from '../upstream/response-parser.js';
+import { cookieValue, requestHash } from './affinity.js';
 import { buildRequestHead, type ClientHead } from './request-head.js';
 import { normaliseHost } from './router.js';
 import { FailureKind, PoolEvent } from '../shared/layout.js';
@@ -114,6 +115,12 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private attempts = 0;
   private lastFailed = NONE;
   private lastError: ProxyError | null = null;
+  /** Consistent-hash key hash (-1: none) and sticky cookie value (null: none) of the request. */
+  private hash = -1;
+  private stickyCookie: string | null = null;
+  /** When the current attempt's backend was picked (ms, performance.now), for its latency. */
+  private sentAt = 0;
+  private readonly remote: string;
   private conn: UpstreamConnection | null = null;
   /** Request body chunks read before the upstream was ready. */
   private queue: Buffer[] | null = null;
@@ -153,6 +160,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.idempotent = isIdempotent(method);
     this.path = req.getUrl();
     const remote = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    this.remote = remote;
     buildRequestHead(req, method, remote, ctx.newRequestId, clientHead);
     this.head = clientHead.head;
     this.requestId = clientHead.requestId;
@@ -161,8 +169,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.hasBody = length > 0 || clientHead.chunked;
   }
 
-  /** Phases 1 and 2, still inside the uWS handler. */
-  start(): void {
+  /** Phases 1 and 2, still inside the uWS handler (`req` is valid only until it returns). */
+  start(req: HttpRequest): void {
     const ctx = this.ctx;
     const res = this.res;
     const length = clientHead.contentLength;
@@ -196,6 +204,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     }
     if (TEST_THROW_PATH !== null && this.path === TEST_THROW_PATH) throw new Error('planted test error (CORELB_TEST_THROW_PATH)');
     this.pool = pool;
+    if (gen.affinity[pool]) this.readAffinity(req);
     gen.budgets[pool]!.deposit();
     if (this.pickAndSend()) return;
     // every backend is at max_connections_per_backend: wait for a slot, bounded
@@ -203,6 +212,22 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     gen.state.countPoolEvent(pool, PoolEvent.Queued);
     gen.enqueue(pool, this);
     ctx.watch(this, gen.config.timeouts.queueMs);
+  }
+
+  private readAffinity(req: HttpRequest): void {
+    const gen = this.gen;
+    const key = gen.hashKeys[this.pool]!;
+    if (key !== null) this.hash = requestHash(req, key, this.path, this.remote);
+    const sticky = gen.sticky[this.pool]!;
+    if (sticky !== null) this.stickyCookie = cookieValue(req.getHeader('cookie'), sticky.cookie);
+  }
+
+  /** The backend the request's sticky cookie names, when it may take the request now; else NONE. */
+  private stickyPick(): number {
+    const gen = this.gen;
+    const b = gen.stickyBackend(this.pool, this.stickyCookie!);
+    if (b < 0 || b === this.lastFailed || !gen.state.available(b)) return NONE;
+    return gen.state.tryAcquireInflight(b, gen.config.limits.maxConnectionsPerBackend) ? b : NONE;
   }
 
   /**
@@ -215,7 +240,9 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const pool = this.pool;
     pickContext.avoid = this.lastFailed;
     pickContext.maxInflight = gen.config.limits.maxConnectionsPerBackend;
-    const backend = gen.balancers[pool]!.pick(pickContext);
+    pickContext.hash = this.hash;
+    let backend = this.stickyCookie === null ? NONE : this.stickyPick();
+    if (backend === NONE) backend = gen.balancers[pool]!.pick(pickContext);
     if (backend === NONE || backend === this.lastFailed) {
       if (backend !== NONE) gen.state.releaseInflight(backend);
       if (this.lastError !== null) {
@@ -231,6 +258,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (this.lastError !== null) this.logRetry(backend);
     this.backend = backend;
     this.attempts++;
+    this.sentAt = performance.now();
     gen.state.countRequest(backend);
     gen.upstreams[backend]!.acquire(this, this.method === 'HEAD');
     return true;
@@ -380,7 +408,9 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     this.phase = Phase.Responding;
     this.status = status;
-    if (status >= 500) this.gen.state.countFailure(this.backend, FailureKind.Status5xx);
+    const gen = this.gen;
+    if (status >= 500) gen.state.countFailure(this.backend, FailureKind.Status5xx);
+    gen.balancers[this.pool]!.observe(this.backend, performance.now() - this.sentAt);
     const res = this.res;
     res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
     for (let i = 0; i < headers.length; i += 2) {
@@ -391,6 +421,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     }
     // while draining, tell the client not to send another request on this connection
     if (this.ctx.draining) res.writeHeader('connection', 'close');
+    // sticky pools: name the backend that answered, unless the client's cookie already does
+    if (gen.sticky[this.pool] !== null && this.stickyCookie !== gen.stickyIds[this.backend]) {
+      res.writeHeader('set-cookie', gen.stickySetCookies[this.backend]!);
+    }
     if (framing === Framing.None) {
       // endWithoutBody(undefined) would report a garbage length: call it without an argument
       if ((this.method === 'HEAD' || status === 304) && length >= 0) res.endWithoutBody(length);

@@ -18,7 +18,7 @@ export class FrontServer {
       let exchange: ProxyExchange | null = null;
       try {
         exchange = new ProxyExchange(ctx, res, req);
-        exchange.start();
+        exchange.start(req);
       } catch (e) {
         if (exchange !== null) {
           exchange.internalError(e);

@@ -63,8 +63,12 @@ export interface HealthSpec {
   expect?: string | number;
 }
 export interface PoolSpec {
-  algorithm?: 'round-robin' | 'least-connections';
+  algorithm?: 'round-robin' | 'least-connections' | 'random' | 'p2c' | 'ewma' | 'consistent-hash';
   backends: BackendSpec[];
+  hash_key?: string;
+  hash_balance_factor?: number;
+  ewma_decay?: string;
+  sticky?: { cookie: string; ttl?: string | number } | false;
   health?: HealthSpec;
   passive?: { failures?: number; window?: string; eject?: string } | false;
   slow_start?: string;
@@ -89,7 +93,8 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
   for (const [name, p] of Object.entries(spec.pools)) {
     const ps: PoolSpec = Array.isArray(p) ? { backends: p } : p;
     const pool: Record<string, unknown> = { algorithm: ps.algorithm ?? 'round-robin', backends: ps.backends };
-    for (const k of ['health', 'passive', 'slow_start', 'retries', 'retry_budget'] as const) if (ps[k] !== undefined) pool[k] = ps[k];
+    const keys = ['health', 'passive', 'slow_start', 'retries', 'retry_budget', 'hash_key', 'hash_balance_factor', 'ewma_decay', 'sticky'] as const;
+    for (const k of keys) if (ps[k] !== undefined) pool[k] = ps[k];
     pools[name] = pool;
   }
   const cfg: Record<string, unknown> = {
