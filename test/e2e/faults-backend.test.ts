@@ -210,4 +210,21 @@ describe('retries after a reset', () => {
       expect(l.attempt).toBeGreaterThanOrEqual(1);
     }
   }, T);
+
+  it('retry_budget: 0% stops retries after resets (the reset GETs get 502), while connect failures are still retried', async () => {
+    const N = 30;
+    const [b1, b2, b3] = await threeBackends();
+    await b1.setMode('reset');
+    const lb = await start({ passive: false, retries: 2, retry_budget: '0%' }, [b1, b2, b3]);
+    const reset = await (await startLoad({ url: `${lb.url}/read`, concurrency: 3, maxRequests: N, maxDurationMs: 15_000 })).done;
+    const resetSeen = (await b1.stats()).byMethod.GET ?? 0;
+    await b1.kill(); // now b1 refuses connections: nothing is sent, so no budget is needed
+    const refused = await (await startLoad({ url: `${lb.url}/read`, concurrency: 3, maxRequests: N, maxDurationMs: 15_000 })).done;
+    print('GET to a resetting backend, retry_budget 0%', reset, [`GETs reset by b1: ${resetSeen}`]);
+    print('GET with a refusing backend, retry_budget 0%', refused);
+    expect(resetSeen).toBeGreaterThanOrEqual(1);
+    expect(reset.statuses['502'] ?? 0).toBe(resetSeen);
+    expect(refused.failed, describeLoad('refused', refused)).toBe(0);
+    expect(refused.total).toBe(N);
+  }, T);
 });

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { corelbConfig, startCorelb, stopAllCorelb, toYaml, type ConfigSpec } from '../helpers/corelb.js';
-import { logTime } from '../helpers/fault-logs.js';
+import { logTime, stateLines, waitForState } from '../helpers/fault-logs.js';
 import { describeLoad, sleep, startLoad, stopAllLoads, windowOf } from '../helpers/load.js';
 import { startOriginProcess, stopAllOriginProcesses } from '../helpers/origin-process.js';
 
@@ -75,5 +75,26 @@ describe('SIGHUP reload under load', () => {
     for (const id of ['b1', 'b2', 'b4']) expect(afterReject.byBackend[id] ?? 0, id).toBeGreaterThan(0);
     expect(lb.proc.exitCode).toBeNull();
     expect(lb.proc.signalCode).toBeNull();
+  }, T);
+
+  it('health verdicts survive a reload: a backend that is down stays down (and gets no traffic) after a SIGHUP that re-weights the pool', async () => {
+    const [b1, b2, b3] = await Promise.all(['b1', 'b2', 'b3'].map((id) => startOriginProcess({ id })));
+    const health = { path: '/healthz', interval: '200ms', timeout: '150ms', rise: 2, fall: 1 };
+    const spec = (w: number): ConfigSpec => ({
+      workers: 2,
+      pools: { web: { health, passive: false, backends: [{ url: b1!.url, weight: w }, b2!.url, b3!.url] } },
+    });
+    const lb = await startCorelb(corelbConfig(spec(1)));
+    await b2!.setMode('error500'); // fails its health checks from now on
+    await waitForState(lb, b2!.url, 'down', { timeoutMs: 5000 });
+    writeFileSync(lb.configFile, toYaml(corelbConfig({ ...spec(3), port: lb.port })));
+    process.kill(lb.pid, 'SIGHUP');
+    await lb.waitForLog((l) => l.msg === 'reloaded', 10_000);
+    const r = await (await startLoad({ url: `${lb.url}/after`, concurrency: 4, maxRequests: 400, maxDurationMs: 10_000 })).done;
+    console.log(`[health across reload] after the reload: ${JSON.stringify(r.byBackend)}, ${r.failed} failed / ${r.total}`);
+    expect(r.failed, describeLoad('after reload', r)).toBe(0);
+    expect(r.byBackend.b2 ?? 0).toBe(0);
+    expect(r.byBackend.b1).toBeGreaterThan(2 * (r.byBackend.b3 ?? 0)); // the new weight 3:1 applies
+    expect(stateLines(lb, b2!.url).map((l) => l.to)).toEqual(['down']); // no flip back up by the reload
   }, T);
 });

@@ -150,6 +150,50 @@ describe('signals', () => {
     }
   }, T);
 
+  it('SIGTERM with a request longer than timeouts.drain: the drain ends at timeouts.drain, the request is cut, exit 0', async () => {
+    const origin = await startOrigin(() => {
+      /* never answers */
+    });
+    const lb = await startCorelb(corelbConfig({ workers: 1, timeouts: { drain: '700ms' }, pools: { web: [origin.url] } }));
+    const inflight = request(`${lb.url}/forever`, { timeoutMs: 30_000 }).catch((e: Error) => e);
+    await origin.waitForRequests(1);
+    const from = performance.now();
+    const exit = await lb.stop('SIGTERM');
+    const took = performance.now() - from;
+    expectCleanExit(lb, exit);
+    expect(took).toBeGreaterThanOrEqual(650);
+    expect(took).toBeLessThan(5000);
+    const r = await inflight;
+    expect(r instanceof Error || !r.complete, 'the request still in flight is cut, not answered as complete').toBe(true);
+    expect(lb.logs().some((l) => l.msg === 'drain time is over: closing requests still in flight')).toBe(true);
+  }, T);
+
+  it('SIGQUIT stops at once, also in the middle of a drain: in-flight requests are cut, exit 0', async () => {
+    const origin = await startOrigin(() => {
+      /* never answers */
+    });
+    const lb = await startCorelb(corelbConfig({ workers: 2, timeouts: { drain: '20s' }, pools: { web: [origin.url] } }));
+    const inflight = request(`${lb.url}/forever`, { timeoutMs: 30_000 }).catch((e: Error) => e);
+    await origin.waitForRequests(1);
+    process.kill(lb.pid, 'SIGTERM'); // a 20 s drain begins
+    await lb.waitForLog((l) => l.msg === 'stopping: draining in-flight requests');
+    const from = performance.now();
+    const exit = await lb.stop('SIGQUIT');
+    expect(performance.now() - from).toBeLessThan(3000);
+    expectCleanExit(lb, exit);
+    const r = await inflight;
+    expect(r instanceof Error || !r.complete).toBe(true);
+  }, T);
+
+  it('SIGQUIT alone stops at once and exits 0', async () => {
+    const origin = await echoOrigin('web');
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
+    expect((await request(`${lb.url}/x`)).status).toBe(200);
+    const exit = await lb.stop('SIGQUIT');
+    expectCleanExit(lb, exit);
+    expect(lb.logs().some((l) => l.msg === 'stopping at once')).toBe(true);
+  }, T);
+
   it('SIGTERM right after ready (no traffic) exits 0', async () => {
     const origin = await echoOrigin('web');
     const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: [origin.url] } }));
