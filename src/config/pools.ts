@@ -1,14 +1,28 @@
 // Owns the `pools` and `routes` sections: pool names, algorithms, backends (with the URL
 // shorthand and duplicate detection) and routes (host / path prefix -> pool, in match order).
-// A pool's health, passive, slow_start and retry settings are read by pool-settings.ts.
+// A pool's health, passive, slow_start and retry settings are read by pool-settings.ts; its
+// hash_key, hash_balance_factor, ewma_decay and sticky settings by balancing-settings.ts.
 
 import { normaliseBackendUrl } from './backend-url.js';
+import { validateBalancingSettings } from './balancing-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
 import { ALGORITHMS, type Algorithm, type BackendConfig, type PoolConfig, type RouteConfig } from './types.js';
 import type { Field, Walk } from './walk.js';
 
-export const POOL_KEYS = ['algorithm', 'backends', 'health', 'passive', 'slow_start', 'retries', 'retry_budget'] as const;
+export const POOL_KEYS = [
+  'algorithm',
+  'backends',
+  'health',
+  'passive',
+  'slow_start',
+  'retries',
+  'retry_budget',
+  'hash_key',
+  'hash_balance_factor',
+  'ewma_decay',
+  'sticky',
+] as const;
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
 export const MAX_WEIGHT = 1000;
@@ -50,19 +64,10 @@ export function validatePools(walk: Walk, f: Field, missing: boolean): PoolsResu
 function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefined {
   const e = walk.map(f, POOL_KEYS);
   if (e === undefined) return undefined;
-  let algorithm: Algorithm = 'round-robin';
-  const algField = e.get('algorithm');
-  if (algField !== undefined) {
-    const expected = `one of ${ALGORITHMS.join(', ')}`;
-    const v = walk.scalar(algField, expected);
-    if (v !== undefined) {
-      const found = ALGORITHMS.find((a) => a === v);
-      if (found === undefined) walk.mismatch(algField, expected, v);
-      else algorithm = found;
-    }
-  }
+  const algorithm = validateAlgorithm(walk, e.get('algorithm'));
   // Read before the backends, whose checks end early, so that mistakes here are reported too.
   const settings = validatePoolSettings(walk, e);
+  const balancing = validateBalancingSettings(walk, e, algorithm);
   const backendsField = e.get('backends');
   if (backendsField === undefined) {
     walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL');
@@ -82,9 +87,17 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
-  // placeholder until hash_key, hash_balance_factor, ewma_decay and sticky are read
-  const balancing = { hashKey: algorithm === 'consistent-hash' ? { kind: 'path' as const, name: '' } : null, hashBalanceFactor: 0, ewmaDecayMs: 10_000, sticky: null };
-  return ok ? { name, algorithm, backends, ...settings, ...balancing } : undefined;
+  // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
+  return ok ? { name, algorithm: algorithm ?? 'round-robin', backends, ...settings, ...balancing } : undefined;
+}
+
+/** Absent: round-robin. Undefined after reporting. */
+function validateAlgorithm(walk: Walk, f: Field | undefined): Algorithm | undefined {
+  if (f === undefined) return 'round-robin';
+  const expected = `one of ${ALGORITHMS.join(', ')}`;
+  const v = walk.scalar(f, expected);
+  if (v === undefined) return undefined;
+  return ALGORITHMS.find((a) => a === v) ?? walk.mismatch(f, expected, v);
 }
 
 /** `seen`: normalised URL -> where it first appeared in this pool. */

@@ -1,8 +1,8 @@
-// Owns the config file's units: durations (`500ms`, `2s`, `1.5m`) and sizes (`512kb`, `10mb`).
+// Owns the config file's units: durations (`500ms`, `2s`, `1.5m`, `1h`) and sizes (`512kb`, `10mb`).
 // Each parser returns the value (ms or bytes) as a number, or what is wrong as a string, so that
 // the loader can attach a file position; nothing here throws.
 
-const DURATION_FACTORS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 };
+const DURATION_FACTORS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const SIZE_FACTORS: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 // Integer or decimal number, optional blanks, optional unit letters. Config text, not the request
@@ -28,16 +28,16 @@ function scale(whole: string, frac: string | undefined, factor: number): number 
   return Number.isInteger(v) ? v : Number.NaN;
 }
 
-/** Milliseconds for `500ms`, `2s`, `1.5m`; an error message otherwise. Units are lower-case. */
+/** Milliseconds for `500ms`, `2s`, `1.5m`, `1h`; an error message otherwise. Units are lower-case. */
 export function parseDuration(v: unknown): number | string {
-  if (typeof v === 'number') return `needs a unit: ms, s or m (e.g. "${v}ms" or "${v}s")`;
+  if (typeof v === 'number') return `needs a unit: ms, s, m or h (e.g. "${v}ms" or "${v}s")`;
   if (typeof v !== 'string') return `expected a duration like "500ms", "2s" or "1m", got ${describeValue(v)}`;
   const m = QUANTITY.exec(v.trim());
   if (m === null) return `expected a duration like "500ms", "2s" or "1m", got ${describeValue(v)}`;
   const [, whole = '', frac, unit = ''] = m;
-  if (unit === '') return `needs a unit: ms, s or m (got ${describeValue(v)})`;
+  if (unit === '') return `needs a unit: ms, s, m or h (got ${describeValue(v)})`;
   const factor = DURATION_FACTORS[unit];
-  if (factor === undefined) return `unknown duration unit "${unit}" in ${JSON.stringify(v)}: use ms, s or m`;
+  if (factor === undefined) return `unknown duration unit "${unit}" in ${JSON.stringify(v)}: use ms, s, m or h`;
   const ms = scale(whole, frac, factor);
   if (Number.isNaN(ms)) return `${JSON.stringify(v)} is not a whole number of milliseconds`;
   if (!Number.isSafeInteger(ms)) return `${JSON.stringify(v)} is too large`;

@@ -48,7 +48,7 @@ describe('corelb check', () => {
       '  max_body: 10xb', // 7
       'pools:', // 8
       '  web:', // 9
-      '    algorithm: random', // 10
+      '    algorithm: fastest', // 10
       '    backends:', // 11
       '      - https://127.0.0.1:3001', // 12
       '      - http://127.0.0.1:3002', // 13
@@ -66,9 +66,9 @@ describe('corelb check', () => {
       `${file}:1:34 listen.port: expected an integer from 1 to 65535, got number 0`,
       `${file}:2:10 workers: expected "auto" or an integer from 1 to 1024, got string "many"`,
       `${file}:3:15 log.level: expected one of fatal, error, warn, info, debug, trace, silent, got string "loud"`,
-      `${file}:5:12 timeouts.connect: needs a unit: ms, s or m (e.g. "2ms" or "2s")`,
+      `${file}:5:12 timeouts.connect: needs a unit: ms, s, m or h (e.g. "2ms" or "2s")`,
       `${file}:7:13 limits.max_body: unknown size unit "xb" in "10xb": use b, kb, mb or gb`,
-      `${file}:10:16 pools.web.algorithm: expected one of round-robin, least-connections, got string "random"`,
+      `${file}:10:16 pools.web.algorithm: expected one of round-robin, least-connections, random, p2c, ewma, consistent-hash, got string "fastest"`,
       `${file}:12:9 pools.web.backends[0]: https backends are not supported: corelb speaks plain HTTP/1.1 to backends; use an http:// URL`,
       `${file}:14:9 pools.web.backends[2]: duplicate backend http://127.0.0.1:3002 (first at pools.web.backends[1], line 13)`,
       `${file}:15:47 pools.web.backends[3].weight: expected an integer from 1 to 1000, got number 0`,

@@ -1,12 +1,13 @@
 // Tests for src/config/load.ts: every kind of mistake is reported at the right field, line and
 // column with a useful message, all of them at once; valid files come back normalised and frozen.
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
+import { ALGORITHMS, checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
 import type { Config, ConfigProblem, PoolConfig } from '../../../src/config/index.js';
+import { POOL_KEYS } from '../../../src/config/pools.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const lines = (...l: string[]): string => `${l.join('\n')}\n`;
@@ -14,14 +15,23 @@ const lines = (...l: string[]): string => `${l.join('\n')}\n`;
 const POOL = lines('pools:', '  web:', '    backends:', '      - http://127.0.0.1:3001');
 /** POOL's three lines with more pool settings from line 4, column 5. */
 const pool = (...settings: string[]): string => lines('pools:', '  web:', '    backends: [http://a]', ...settings);
-/** A pool's failure handling settings when none is given, spelled out rather than imported. */
+/** A round-robin pool's settings when none is given, spelled out rather than imported. */
 const POOL_SETTINGS = {
   health: null,
   passive: { failures: 5, windowMs: 10_000, ejectMs: 30_000 },
   slowStartMs: 0,
   retries: 2,
   retryBudget: 0.2,
+  hashKey: null,
+  hashBalanceFactor: 0,
+  ewmaDecayMs: 10_000,
+  sticky: null,
 } as const;
+/** pool() for a consistent-hash pool: the settings start at line 5, column 5. */
+const hashed = (...settings: string[]): string => pool('    algorithm: consistent-hash', ...settings);
+const TOKEN_CHARS = "letters, digits and !#$%&'*+-.^_`|~";
+const HASH_KEY_FORMS = 'expected path, ip, header:NAME, cookie:NAME or query:NAME (like "header:x-user-id")';
+const HOUR = 3_600_000;
 const HEALTH = { path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, expectMin: 200, expectMax: 399 } as const;
 
 function problems(text: string): readonly ConfigProblem[] {
@@ -81,11 +91,18 @@ const mistakes: Mistake[] = [
   { name: 'weight 0', text: lines('pools:', '  web:', '    backends:', '      - url: http://a', '        weight: 0'), path: 'pools.web.backends[0].weight', line: 5, col: 17, message: 'expected an integer from 1 to 1000, got number 0' },
   { name: 'weight not an integer', text: lines('pools:', '  web:', '    backends:', '      - { url: http://a, weight: 1.5 }'), path: 'pools.web.backends[0].weight', line: 4, message: 'got number 1.5' },
   { name: 'weight too large', text: lines('pools:', '  web:', '    backends:', '      - { url: http://a, weight: 1001 }'), path: 'pools.web.backends[0].weight', line: 4, message: 'from 1 to 1000' },
-  { name: 'unknown algorithm', text: lines('pools:', '  web:', '    algorithm: random', '    backends: [http://a]'), path: 'pools.web.algorithm', line: 3, message: 'expected one of round-robin, least-connections, got string "random"' },
+  {
+    name: 'unknown algorithm',
+    text: lines('pools:', '  web:', '    algorithm: fastest', '    backends: [http://a]'),
+    path: 'pools.web.algorithm',
+    line: 3,
+    col: 16,
+    message: 'expected one of round-robin, least-connections, random, p2c, ewma, consistent-hash, got string "fastest"',
+  },
   { name: 'bad pool name', text: lines('pools:', '  "w b":', '    backends: [http://a]'), path: 'pools.w b', line: 2, message: 'may only use letters, digits' },
   { name: 'pool without backends', text: lines('pools:', '  web:', '    algorithm: round-robin'), path: 'pools.web.backends', line: 3, message: 'is required' },
   { name: 'empty backends list', text: lines('pools:', '  web:', '    backends: []'), path: 'pools.web.backends', line: 3, message: 'at least one backend' },
-  { name: 'unknown pool key', text: pool('    helth: {}'), path: 'pools.web.helth', line: 4, col: 5, message: 'allowed keys: algorithm, backends, health, passive, slow_start, retries, retry_budget' },
+  { name: 'unknown pool key', text: pool('    helth: {}'), path: 'pools.web.helth', line: 4, col: 5, message: 'allowed keys: algorithm, backends, health, passive, slow_start, retries, retry_budget, hash_key, hash_balance_factor, ewma_decay, sticky' },
   { name: 'unknown health key', text: pool('    health:', '      paht: /x'), path: 'pools.web.health.paht', line: 5, col: 7, message: 'unknown key "paht"; allowed keys: path, interval, timeout, rise, fall, expect' },
   { name: 'unknown passive key', text: pool('    passive: { failure: 3 }'), path: 'pools.web.passive.failure', line: 4, col: 16, message: 'allowed keys: failures, window, eject' },
   { name: 'duplicate health key', text: pool('    health:', '      rise: 2', '      rise: 3'), path: 'pools.web.health.rise', line: 6, col: 7, message: 'duplicate key "rise" (first at line 5)' },
@@ -97,7 +114,7 @@ const mistakes: Mistake[] = [
   { name: 'health path with #', text: pool('    health:', '      path: /healthz#top'), path: 'pools.web.health.path', line: 5, message: 'got "/healthz#top"' },
   { name: 'health path not ASCII', text: pool('    health:', '      path: /état'), path: 'pools.web.health.path', line: 5, message: 'percent-encode' },
   { name: 'health path a number', text: pool('    health:', '      path: 200'), path: 'pools.web.health.path', line: 5, message: 'expected a path starting with "/", got number 200' },
-  { name: 'health interval without unit', text: pool('    health:', '      interval: 2'), path: 'pools.web.health.interval', line: 5, col: 17, message: 'needs a unit: ms, s or m' },
+  { name: 'health interval without unit', text: pool('    health:', '      interval: 2'), path: 'pools.web.health.interval', line: 5, col: 17, message: 'needs a unit: ms, s, m or h' },
   { name: 'health interval 0s', text: pool('    health: { interval: 0s }'), path: 'pools.web.health.interval', line: 4, message: 'must be greater than 0' },
   {
     name: 'health timeout longer than the interval',
@@ -128,10 +145,10 @@ const mistakes: Mistake[] = [
   { name: 'health expect range below 100', text: pool('    health: { expect: 99-200 }'), path: 'pools.web.health.expect', line: 4, message: 'status codes are from 100 to 599' },
   { name: 'health expect range backwards', text: pool('    health: { expect: 399-200 }'), path: 'pools.web.health.expect', line: 4, message: '399 is greater than 200: write the range low-high, like "200-399"' },
   { name: 'passive failures 0', text: pool('    passive:', '      failures: 0'), path: 'pools.web.passive.failures', line: 5, col: 17, message: 'expected an integer from 1 to 1000000, got number 0' },
-  { name: 'passive window without unit', text: pool('    passive: { window: 10 }'), path: 'pools.web.passive.window', line: 4, message: 'needs a unit: ms, s or m' },
-  { name: 'passive eject with unknown unit', text: pool('    passive: { eject: 1h }'), path: 'pools.web.passive.eject', line: 4, message: 'unknown duration unit "h"' },
+  { name: 'passive window without unit', text: pool('    passive: { window: 10 }'), path: 'pools.web.passive.window', line: 4, message: 'needs a unit: ms, s, m or h' },
+  { name: 'passive eject with unknown unit', text: pool('    passive: { eject: 1d }'), path: 'pools.web.passive.eject', line: 4, message: 'unknown duration unit "d" in "1d": use ms, s, m or h' },
   { name: 'passive eject 0s', text: pool('    passive: { eject: 0s }'), path: 'pools.web.passive.eject', line: 4, message: 'must be greater than 0' },
-  { name: 'slow_start without unit', text: pool('    slow_start: 30'), path: 'pools.web.slow_start', line: 4, col: 17, message: 'needs a unit: ms, s or m (e.g. "30ms" or "30s")' },
+  { name: 'slow_start without unit', text: pool('    slow_start: 30'), path: 'pools.web.slow_start', line: 4, col: 17, message: 'needs a unit: ms, s, m or h (e.g. "30ms" or "30s")' },
   { name: 'slow_start true', text: pool('    slow_start: true'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration like "500ms", "2s" or "1m", got boolean true' },
   { name: 'slow_start negative', text: pool('    slow_start: -5s'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration' },
   { name: 'slow_start a mapping', text: pool('    slow_start: { ms: 5 }'), path: 'pools.web.slow_start', line: 4, message: 'expected a duration like "30s", or 0 for off, got a mapping' },
@@ -143,11 +160,130 @@ const mistakes: Mistake[] = [
   { name: 'retry_budget above 100%', text: pool('    retry_budget: 150%'), path: 'pools.web.retry_budget', line: 4, message: 'must be from 0% to 100%, got "150%"' },
   { name: 'retry_budget negative', text: pool('    retry_budget: -5%'), path: 'pools.web.retry_budget', line: 4, message: 'expected a percentage like "20%", got string "-5%"' },
   { name: 'retry_budget in words', text: pool('    retry_budget: twenty'), path: 'pools.web.retry_budget', line: 4, message: 'got string "twenty"' },
-  { name: 'queue timeout without unit', text: lines('timeouts:', '  queue: 1') + POOL, path: 'timeouts.queue', line: 2, col: 10, message: 'needs a unit: ms, s or m' },
+  // Settings that belong to one algorithm, on a pool with another: reported at the key.
+  {
+    name: 'hash_key with the default algorithm',
+    text: pool('    hash_key: path'),
+    path: 'pools.web.hash_key',
+    line: 4,
+    col: 5,
+    message: 'only used with algorithm: consistent-hash; this pool uses round-robin (the default)',
+  },
+  {
+    name: 'hash_key with least-connections',
+    text: pool('    algorithm: least-connections', '    hash_key: ip'),
+    path: 'pools.web.hash_key',
+    line: 5,
+    col: 5,
+    message: 'only used with algorithm: consistent-hash; this pool uses least-connections',
+  },
+  {
+    name: 'hash_balance_factor with p2c',
+    text: pool('    algorithm: p2c', '    hash_balance_factor: 1.25'),
+    path: 'pools.web.hash_balance_factor',
+    line: 5,
+    col: 5,
+    message: 'only used with algorithm: consistent-hash; this pool uses p2c',
+  },
+  { name: 'ewma_decay with consistent-hash', text: hashed('    ewma_decay: 5s'), path: 'pools.web.ewma_decay', line: 5, col: 5, message: 'only used with algorithm: ewma; this pool uses consistent-hash' },
+  { name: 'ewma_decay with random', text: pool('    algorithm: random', '    ewma_decay: 5s'), path: 'pools.web.ewma_decay', line: 5, message: 'only used with algorithm: ewma; this pool uses random' },
+  { name: 'ewma_decay with the default algorithm', text: pool('    ewma_decay: 5s'), path: 'pools.web.ewma_decay', line: 4, message: 'this pool uses round-robin (the default)' },
+  // A wrong algorithm is the one mistake: its settings are not blamed on round-robin too.
+  {
+    name: 'misspelt algorithm with a hash_key',
+    text: pool('    algorithm: consistent_hash', '    hash_key: header:x-user-id'),
+    path: 'pools.web.algorithm',
+    line: 4,
+    col: 16,
+    message: 'got string "consistent_hash"',
+  },
+  { name: 'hash_key of an unknown kind', text: hashed('    hash_key: host'), path: 'pools.web.hash_key', line: 5, col: 15, message: `${HASH_KEY_FORMS}, got string "host"` },
+  { name: 'hash_key kind in capitals', text: hashed('    hash_key: Header:x-user-id'), path: 'pools.web.hash_key', line: 5, message: 'got string "Header:x-user-id"' },
+  { name: 'hash_key as a mapping', text: hashed('    hash_key: { header: x-user-id }'), path: 'pools.web.hash_key', line: 5, message: `${HASH_KEY_FORMS}, got a mapping` },
+  { name: 'hash_key a number', text: hashed('    hash_key: 42'), path: 'pools.web.hash_key', line: 5, message: 'got number 42' },
+  { name: 'hash_key path with a name', text: hashed('    hash_key: path:/api'), path: 'pools.web.hash_key', line: 5, message: 'path takes no name, got "path:/api": write hash_key: path' },
+  { name: 'hash_key ip with a name', text: hashed('    hash_key: "ip:"'), path: 'pools.web.hash_key', line: 5, message: 'ip takes no name' },
+  { name: 'hash_key header without a name', text: hashed('    hash_key: header'), path: 'pools.web.hash_key', line: 5, col: 15, message: 'header needs a name after the colon, like header:x-user-id (got "header")' },
+  { name: 'hash_key header with an empty name', text: hashed('    hash_key: "header: "'), path: 'pools.web.hash_key', line: 5, message: 'header needs a name after the colon' },
+  { name: 'hash_key cookie without a name', text: hashed('    hash_key: "cookie:"'), path: 'pools.web.hash_key', line: 5, message: 'cookie needs a name after the colon, like cookie:session' },
+  { name: 'hash_key query without a name', text: hashed('    hash_key: query'), path: 'pools.web.hash_key', line: 5, message: 'query needs a name after the colon, like query:user' },
+  {
+    name: 'hash_key header name with a blank',
+    text: hashed('    hash_key: "header:x user"'),
+    path: 'pools.web.hash_key',
+    line: 5,
+    message: `header name (an HTTP token) may only use ${TOKEN_CHARS}, got "x user"`,
+  },
+  { name: 'hash_key header name with @', text: hashed('    hash_key: header:user@id'), path: 'pools.web.hash_key', line: 5, message: 'header name (an HTTP token) may only use' },
+  { name: 'hash_key header name with a colon', text: hashed('    hash_key: header:x:y'), path: 'pools.web.hash_key', line: 5, message: 'got "x:y"' },
+  { name: 'hash_key cookie name with =', text: hashed('    hash_key: cookie:a=b'), path: 'pools.web.hash_key', line: 5, message: `cookie name (an RFC 6265 token) may only use ${TOKEN_CHARS}, got "a=b"` },
+  { name: 'hash_key cookie name with ;', text: hashed('    hash_key: cookie:a;b'), path: 'pools.web.hash_key', line: 5, message: 'got "a;b"' },
+  { name: 'hash_key query name with =', text: hashed('    hash_key: query:a=b'), path: 'pools.web.hash_key', line: 5, message: 'query parameter name must not contain "&", "=", "#" or blanks, got "a=b"' },
+  { name: 'hash_key query name with &', text: hashed('    hash_key: query:a&b'), path: 'pools.web.hash_key', line: 5, message: 'got "a&b"' },
+  { name: 'hash_key query name with #', text: hashed('    hash_key: query:a#b'), path: 'pools.web.hash_key', line: 5, message: 'got "a#b"' },
+  { name: 'hash_key query name with a blank', text: hashed('    hash_key: "query:a b"'), path: 'pools.web.hash_key', line: 5, message: 'got "a b"' },
+  {
+    name: 'hash_balance_factor below 1',
+    text: hashed('    hash_balance_factor: 0.5'),
+    path: 'pools.web.hash_balance_factor',
+    line: 5,
+    col: 26,
+    message: 'must be 0 (off) or at least 1, got 0.5: below 1 the backends together could not take the average load',
+  },
+  {
+    name: 'hash_balance_factor as a percentage',
+    text: hashed('    hash_balance_factor: 125'),
+    path: 'pools.web.hash_balance_factor',
+    line: 5,
+    message: 'must be at most 100, got 125: it is a factor, not a percentage (1.25 lets a backend take 125% of the average)',
+  },
+  {
+    name: 'hash_balance_factor with a % sign',
+    text: hashed('    hash_balance_factor: 125%'),
+    path: 'pools.web.hash_balance_factor',
+    line: 5,
+    message: 'expected 0 (off) or a number from 1 to 100, like 1.25, got string "125%"',
+  },
+  { name: 'hash_balance_factor negative', text: hashed('    hash_balance_factor: -1'), path: 'pools.web.hash_balance_factor', line: 5, message: 'got number -1' },
+  { name: 'hash_balance_factor infinite', text: hashed('    hash_balance_factor: .inf'), path: 'pools.web.hash_balance_factor', line: 5, message: 'got number Infinity' },
+  { name: 'hash_balance_factor true', text: hashed('    hash_balance_factor: true'), path: 'pools.web.hash_balance_factor', line: 5, message: 'got boolean true' },
+  { name: 'ewma_decay without unit', text: pool('    algorithm: ewma', '    ewma_decay: 10'), path: 'pools.web.ewma_decay', line: 5, col: 17, message: 'needs a unit: ms, s, m or h' },
+  { name: 'ewma_decay 0s', text: pool('    algorithm: ewma', '    ewma_decay: 0s'), path: 'pools.web.ewma_decay', line: 5, message: 'must be greater than 0' },
+  { name: 'ewma_decay a mapping', text: pool('    algorithm: ewma', '    ewma_decay: { s: 10 }'), path: 'pools.web.ewma_decay', line: 5, message: 'expected a duration like "2s", got a mapping' },
+  { name: 'sticky: true', text: pool('    sticky: true'), path: 'pools.web.sticky', line: 4, col: 13, message: 'expected false or a mapping like { cookie: lb, ttl: 1h }, got boolean true' },
+  { name: 'sticky: a bare cookie name', text: pool('    sticky: lb'), path: 'pools.web.sticky', line: 4, message: 'got string "lb"' },
+  { name: 'sticky as a list', text: pool('    sticky: [lb]'), path: 'pools.web.sticky', line: 4, message: 'got a list' },
+  { name: 'sticky without a cookie', text: pool('    sticky: { ttl: 1h }'), path: 'pools.web.sticky.cookie', line: 4, col: 13, message: 'is required: the name of the cookie that keeps a client on its backend' },
+  { name: 'sticky with nothing under it', text: pool('    sticky:', '      # cookie: lb'), path: 'pools.web.sticky.cookie', line: 4, message: 'is required' },
+  { name: 'unknown sticky key', text: pool('    sticky:', '      cookie: lb', '      max_age: 1h'), path: 'pools.web.sticky.max_age', line: 6, col: 7, message: 'unknown key "max_age"; allowed keys: cookie, ttl' },
+  { name: 'sticky cookie with a blank', text: pool('    sticky: { cookie: "lb id" }'), path: 'pools.web.sticky.cookie', line: 4, col: 23, message: `cookie name (an RFC 6265 token) may only use ${TOKEN_CHARS}, got "lb id"` },
+  { name: 'sticky cookie with =', text: pool('    sticky: { cookie: "a=b" }'), path: 'pools.web.sticky.cookie', line: 4, message: 'got "a=b"' },
+  { name: 'sticky cookie empty', text: pool('    sticky: { cookie: "" }'), path: 'pools.web.sticky.cookie', line: 4, message: 'must not be empty' },
+  { name: 'sticky cookie a number', text: pool('    sticky: { cookie: 5 }'), path: 'pools.web.sticky.cookie', line: 4, message: 'expected a cookie name, got number 5' },
+  { name: 'sticky ttl without unit', text: pool('    sticky: { cookie: lb, ttl: 30 }'), path: 'pools.web.sticky.ttl', line: 4, col: 32, message: 'needs a unit: ms, s, m or h (e.g. "30ms" or "30s")' },
+  {
+    name: 'sticky ttl not in whole seconds',
+    text: pool('    sticky: { cookie: lb, ttl: 1500ms }'),
+    path: 'pools.web.sticky.ttl',
+    line: 4,
+    message: `must be a whole number of seconds (a cookie's Max-Age counts seconds), got "1500ms"`,
+  },
+  {
+    name: 'sticky ttl beyond 400 days',
+    text: pool('    sticky: { cookie: lb, ttl: 9601h }'),
+    path: 'pools.web.sticky.ttl',
+    line: 4,
+    message: 'must be at most 9600h (400 days, the longest a browser keeps a cookie), got "9601h"',
+  },
+  { name: 'sticky ttl negative', text: pool('    sticky: { cookie: lb, ttl: -1h }'), path: 'pools.web.sticky.ttl', line: 4, message: 'expected a duration like "500ms", "2s" or "1m", got string "-1h"' },
+  { name: 'sticky ttl false', text: pool('    sticky: { cookie: lb, ttl: false }'), path: 'pools.web.sticky.ttl', line: 4, message: 'got boolean false' },
+  { name: 'sticky ttl with an unknown unit', text: pool('    sticky: { cookie: lb, ttl: 1d }'), path: 'pools.web.sticky.ttl', line: 4, message: 'unknown duration unit "d"' },
+  { name: 'queue timeout without unit', text: lines('timeouts:', '  queue: 1') + POOL, path: 'timeouts.queue', line: 2, col: 10, message: 'needs a unit: ms, s, m or h' },
   { name: 'drain timeout 0s', text: lines('timeouts:', '  drain: 0s') + POOL, path: 'timeouts.drain', line: 2, message: 'must be greater than 0' },
   { name: 'drain timeout beyond Node timers', text: lines('timeouts:', '  drain: 40000m') + POOL, path: 'timeouts.drain', line: 2, message: 'longest timer Node supports' },
-  { name: 'duration without unit', text: lines('timeouts:', '  connect: 2') + POOL, path: 'timeouts.connect', line: 2, col: 12, message: 'needs a unit: ms, s or m' },
-  { name: 'duration with unknown unit', text: lines('timeouts:', '  response: 1h') + POOL, path: 'timeouts.response', line: 2, message: 'unknown duration unit "h"' },
+  { name: 'duration without unit', text: lines('timeouts:', '  connect: 2') + POOL, path: 'timeouts.connect', line: 2, col: 12, message: 'needs a unit: ms, s, m or h' },
+  { name: 'duration with unknown unit', text: lines('timeouts:', '  response: 1H') + POOL, path: 'timeouts.response', line: 2, message: 'unknown duration unit "H"' },
+  { name: 'hours beyond Node timers', text: lines('timeouts:', '  idle: 597h') + POOL, path: 'timeouts.idle', line: 2, message: 'longest timer Node supports' },
   { name: 'zero duration', text: lines('timeouts:', '  idle: 0s') + POOL, path: 'timeouts.idle', line: 2, message: 'must be greater than 0' },
   { name: 'duration beyond Node timers', text: lines('timeouts:', '  idle: 40000m') + POOL, path: 'timeouts.idle', line: 2, message: 'longest timer Node supports' },
   { name: 'bad size', text: lines('limits:', '  max_body: 10xb') + POOL, path: 'limits.max_body', line: 2, col: 13, message: 'unknown size unit "xb"' },
@@ -239,6 +375,29 @@ describe('parseConfig reports mistakes', () => {
     ]);
   });
 
+  it('reports every mistake in the balancing settings', () => {
+    const found = problems(
+      hashed('    hash_key: header:a b', '    hash_balance_factor: 0.9', '    ewma_decay: 5s', '    sticky:', '      cookie: a;b', '      ttl: 1.5s'),
+    );
+    expect(found.map((p) => `${p.line}:${p.col} ${p.path}`)).toEqual([
+      '5:15 pools.web.hash_key',
+      '6:26 pools.web.hash_balance_factor',
+      '7:5 pools.web.ewma_decay',
+      '9:15 pools.web.sticky.cookie',
+      '10:12 pools.web.sticky.ttl',
+    ]);
+  });
+
+  it('reports both the algorithm a key belongs to and a wrong value of it', () => {
+    const found = problems(pool('    hash_key: "header:"', '    ewma_decay: 10'));
+    expect(found.map((p) => `${p.line}:${p.col} ${p.path}: ${p.message}`)).toEqual([
+      '4:5 pools.web.hash_key: only used with algorithm: consistent-hash; this pool uses round-robin (the default)',
+      '4:15 pools.web.hash_key: header needs a name after the colon, like header:x-user-id (got "header:")',
+      '5:5 pools.web.ewma_decay: only used with algorithm: ewma; this pool uses round-robin (the default)',
+      '5:17 pools.web.ewma_decay: needs a unit: ms, s, m or h (e.g. "10ms" or "10s")',
+    ]);
+  });
+
   it('reports both a bad URL and a bad weight in the same backend', () => {
     const found = problems(lines('pools:', '  web:', '    backends:', '      - { url: ftp://a, weight: 0 }'));
     expect(found.map((p) => p.path)).toEqual(['pools.web.backends[0].url', 'pools.web.backends[0].weight']);
@@ -276,6 +435,10 @@ describe('parseConfig accepts valid files', () => {
           slowStartMs: 0,
           retries: 2,
           retryBudget: 0.2,
+          hashKey: null,
+          hashBalanceFactor: 0,
+          ewmaDecayMs: 10_000,
+          sticky: null,
         },
       ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
@@ -387,6 +550,75 @@ describe('parseConfig accepts valid files', () => {
     expect(c.pools[0]).toEqual({ name: 'web', algorithm: 'round-robin', backends: [{ url: 'http://a:80', host: 'a', port: 80, weight: 1 }], ...POOL_SETTINGS, ...expected });
   });
 
+  // The balancing settings of each algorithm when none is given.
+  const NO_HASH = { hashKey: null, hashBalanceFactor: 0, ewmaDecayMs: 10_000, sticky: null } as const;
+  const HASH_DEFAULTS = { hashKey: { kind: 'path', name: '' }, hashBalanceFactor: 0, ewmaDecayMs: 10_000, sticky: null } as const;
+  const algorithmDefaults: Array<[PoolConfig['algorithm'], Partial<PoolConfig>]> = [
+    ['round-robin', NO_HASH],
+    ['least-connections', NO_HASH],
+    ['random', NO_HASH],
+    ['p2c', NO_HASH],
+    ['ewma', NO_HASH],
+    ['consistent-hash', HASH_DEFAULTS],
+  ];
+  it.each(algorithmDefaults)('reads algorithm: %s with its defaults', (algorithm, expected) => {
+    const c = config(pool(`    algorithm: ${algorithm}`));
+    expect(c.pools[0]).toEqual({ name: 'web', algorithm, backends: [{ url: 'http://a:80', host: 'a', port: 80, weight: 1 }], ...POOL_SETTINGS, ...expected });
+  });
+
+  // Each balancing setting, on a pool of the algorithm it belongs to: [what, algorithm, lines, the pool's settings then].
+  const balancing: Array<[string, PoolConfig['algorithm'], string[], Partial<PoolConfig>]> = [
+    ['hash_key: path', 'consistent-hash', ['    hash_key: path'], { hashKey: { kind: 'path', name: '' } }],
+    ['hash_key: ip', 'consistent-hash', ['    hash_key: ip'], { hashKey: { kind: 'ip', name: '' } }],
+    ['hash_key: header:NAME (lower-cased)', 'consistent-hash', ['    hash_key: header:X-User-Id'], { hashKey: { kind: 'header', name: 'x-user-id' } }],
+    ['hash_key: header:NAME with every token character', 'consistent-hash', ["    hash_key: \"header:a!#$%&'*+-.^_`|~9\""], { hashKey: { kind: 'header', name: "a!#$%&'*+-.^_`|~9" } }],
+    ['hash_key with blanks around (trimmed)', 'consistent-hash', ['    hash_key: " header : X-Forwarded-For "'], { hashKey: { kind: 'header', name: 'x-forwarded-for' } }],
+    ['hash_key: cookie:NAME (as written)', 'consistent-hash', ['    hash_key: cookie:SessionID'], { hashKey: { kind: 'cookie', name: 'SessionID' } }],
+    ['hash_key: query:NAME (as written)', 'consistent-hash', ['    hash_key: query:userId'], { hashKey: { kind: 'query', name: 'userId' } }],
+    ['hash_key: query:NAME with brackets', 'consistent-hash', ['    hash_key: query:ids[]'], { hashKey: { kind: 'query', name: 'ids[]' } }],
+    ['hash_balance_factor: 0 (off)', 'consistent-hash', ['    hash_balance_factor: 0'], { hashBalanceFactor: 0 }],
+    ['hash_balance_factor: 1', 'consistent-hash', ['    hash_balance_factor: 1'], { hashBalanceFactor: 1 }],
+    ['hash_balance_factor: 1.25', 'consistent-hash', ['    hash_balance_factor: 1.25'], { hashBalanceFactor: 1.25 }],
+    ['hash_balance_factor: 100', 'consistent-hash', ['    hash_balance_factor: 100'], { hashBalanceFactor: 100 }],
+    [
+      'every consistent-hash setting',
+      'consistent-hash',
+      ['    hash_key: header:x-user-id', '    hash_balance_factor: 1.5', '    sticky: { cookie: lb }'],
+      { hashKey: { kind: 'header', name: 'x-user-id' }, hashBalanceFactor: 1.5, sticky: { cookie: 'lb', ttlMs: HOUR } },
+    ],
+    ['ewma_decay: 30s', 'ewma', ['    ewma_decay: 30s'], { ewmaDecayMs: 30_000 }],
+    ['ewma_decay: 500ms', 'ewma', ['    ewma_decay: 500ms'], { ewmaDecayMs: 500 }],
+    ['ewma_decay: 1.5m', 'ewma', ['    ewma_decay: 1.5m'], { ewmaDecayMs: 90_000 }],
+    ['ewma_decay: 1h', 'ewma', ['    ewma_decay: 1h'], { ewmaDecayMs: HOUR }],
+    ['sticky: false (off)', 'round-robin', ['    sticky: false'], { sticky: null }],
+    ['sticky with the default ttl (1h)', 'round-robin', ['    sticky: { cookie: lb }'], { sticky: { cookie: 'lb', ttlMs: HOUR } }],
+    ['sticky ttl: 0 (a session cookie)', 'least-connections', ['    sticky:', '      cookie: lb', '      ttl: 0'], { sticky: { cookie: 'lb', ttlMs: 0 } }],
+    ['sticky ttl: 0s (a session cookie)', 'random', ['    sticky: { cookie: lb, ttl: 0s }'], { sticky: { cookie: 'lb', ttlMs: 0 } }],
+    ['sticky ttl: 30m', 'p2c', ['    sticky: { cookie: __Host-lb, ttl: 30m }'], { sticky: { cookie: '__Host-lb', ttlMs: 1_800_000 } }],
+    ['sticky ttl: 1.5h', 'ewma', ['    sticky: { cookie: LB_ID, ttl: 1.5h }'], { sticky: { cookie: 'LB_ID', ttlMs: 5_400_000 } }],
+    ['sticky ttl: 9600h (400 days, the most)', 'round-robin', ['    sticky: { cookie: lb, ttl: 9600h }'], { sticky: { cookie: 'lb', ttlMs: 9600 * HOUR } }],
+  ];
+  it.each(balancing)('reads %s', (_what, algorithm, settingLines, expected) => {
+    const c = config(pool(`    algorithm: ${algorithm}`, ...settingLines));
+    const defaults = algorithm === 'consistent-hash' ? HASH_DEFAULTS : NO_HASH;
+    expect(c.pools[0]).toEqual({ name: 'web', algorithm, backends: [{ url: 'http://a:80', host: 'a', port: 80, weight: 1 }], ...POOL_SETTINGS, ...defaults, ...expected });
+  });
+
+  it('reads balancing settings through YAML anchors and aliases', () => {
+    const c = config(
+      lines(
+        'pools:',
+        '  a: { algorithm: consistent-hash, backends: [http://x], hash_key: &k cookie:sid, sticky: &s { cookie: lb, ttl: 2h } }',
+        '  b: { algorithm: consistent-hash, backends: [http://y], hash_key: *k, sticky: *s }',
+        'routes: [{ pool: a }, { path_prefix: /b, pool: b }]',
+      ),
+    );
+    for (const p of c.pools) {
+      expect(p.hashKey).toEqual({ kind: 'cookie', name: 'sid' });
+      expect(p.sticky).toEqual({ cookie: 'lb', ttlMs: 2 * HOUR });
+    }
+  });
+
   it('reads pool settings through YAML anchors and aliases', () => {
     const c = config(
       lines(
@@ -451,11 +683,11 @@ describe('parseConfig accepts valid files', () => {
     ]);
   });
 
-  it('config/corelb.yaml uses two pools and routes', () => {
+  it('config/corelb.yaml uses three pools and routes to each', () => {
     const r = loadConfigFile(join(root, 'config/corelb.yaml'));
     if (!r.ok) throw new Error('corelb.yaml does not load');
-    expect(r.config.pools).toHaveLength(2);
-    expect(r.config.routes.length).toBeGreaterThanOrEqual(2);
+    expect(r.config.pools.map((p) => p.name)).toEqual(['web', 'api', 'users']);
+    expect(new Set(r.config.routes.map((route) => route.pool))).toEqual(new Set(['web', 'api', 'users']));
   });
 
   it('config/corelb.yaml spells out every pool setting and timeout (so `corelb check` reads them)', () => {
@@ -465,6 +697,20 @@ describe('parseConfig accepts valid files', () => {
     const [web, api] = r.config.pools;
     expect(web).toMatchObject({ health: HEALTH, passive: POOL_SETTINGS.passive, slowStartMs: 30_000, retries: 2, retryBudget: 0.2 });
     expect(api?.health).toEqual(HEALTH);
+  });
+
+  it('config/corelb.yaml shows sticky sessions and a bounded consistent-hash pool', () => {
+    const r = loadConfigFile(join(root, 'config/corelb.yaml'));
+    if (!r.ok) throw new Error('corelb.yaml does not load');
+    const [web, , users] = r.config.pools;
+    expect(web?.sticky).toEqual({ cookie: 'corelb_web', ttlMs: HOUR });
+    expect(users).toMatchObject({ algorithm: 'consistent-hash', hashKey: { kind: 'header', name: 'x-user-id' }, hashBalanceFactor: 1.25, sticky: null });
+  });
+
+  it('config/corelb.yaml documents every pool key and algorithm', () => {
+    const text = readFileSync(join(root, 'config/corelb.yaml'), 'utf8');
+    for (const key of POOL_KEYS) expect(text).toMatch(new RegExp(`^ +#? ?${key}:`, 'm'));
+    for (const algorithm of ALGORITHMS) expect(text).toMatch(new RegExp(`^ +# +${algorithm} `, 'm'));
   });
 });
 

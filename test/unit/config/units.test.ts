@@ -10,6 +10,11 @@ describe('parseDuration', () => {
     ['1.5s', 1500],
     ['1.1s', 1100],
     ['0.5m', 30_000],
+    ['1h', 3_600_000],
+    ['1.5h', 5_400_000],
+    ['0.25h', 900_000],
+    ['0h', 0],
+    ['2 h', 7_200_000],
     ['0s', 0],
     ['10 ms', 10],
     [' 3s ', 3000],
@@ -19,10 +24,14 @@ describe('parseDuration', () => {
   });
 
   const bad: Array<[unknown, string]> = [
-    [500, 'needs a unit: ms, s or m'],
-    ['500', 'needs a unit: ms, s or m'],
-    ['2h', 'unknown duration unit "h"'],
+    [500, 'needs a unit: ms, s, m or h (e.g. "500ms" or "500s")'],
+    ['500', 'needs a unit: ms, s, m or h (got string "500")'],
+    ['2d', 'unknown duration unit "d" in "2d": use ms, s, m or h'],
     ['2S', 'unknown duration unit "S"'],
+    ['2H', 'unknown duration unit "H"'],
+    ['1hr', 'unknown duration unit "hr"'],
+    ['0.0000001h', 'not a whole number of milliseconds'],
+    ['9999999999999h', 'too large'],
     ['0.5ms', 'not a whole number of milliseconds'],
     ['-1s', 'expected a duration'],
     ['s', 'expected a duration'],
@@ -84,6 +93,7 @@ describe('formatDuration', () => {
     [1500, '1500ms'],
     [0, '0ms'],
     [300_000, '5m'],
+    [3_600_000, '60m'],
   ];
   it.each(cases)('%d ms -> %s, which parseDuration reads back', (ms, text) => {
     expect(formatDuration(ms)).toBe(text);
