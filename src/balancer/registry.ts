@@ -3,7 +3,9 @@
 
 import type { Algorithm } from '../config/types.js';
 import type { PoolLayout } from '../shared/layout.js';
+import { ConsistentHash } from './consistent-hash.js';
 import { LeastConnections } from './least-connections.js';
+import { buildMaglevTable } from './maglev.js';
 import { RoundRobin } from './round-robin.js';
 import type { BalancerFactory } from './types.js';
 
@@ -17,10 +19,16 @@ export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.fr
   random: notYet('random'),
   p2c: notYet('p2c'),
   ewma: notYet('ewma'),
-  'consistent-hash': notYet('consistent-hash'),
+  'consistent-hash': (state, pool, opts) => new ConsistentHash(state, pool, opts),
 });
 
-/** The shared-buffer layout of one pool for `algorithm`. */
-export function poolLayout(algorithm: Algorithm, weights: readonly number[]): PoolLayout {
+/**
+ * The shared-buffer layout of one pool for `algorithm`, from its backends in order. Backends are
+ * identified by URL: the consistent-hash table places them by it, so a key keeps its backend
+ * across reloads and in every process.
+ */
+export function poolLayout(algorithm: Algorithm, backends: readonly { readonly url: string; readonly weight: number }[]): PoolLayout {
+  const weights = backends.map((b) => b.weight);
+  if (algorithm === 'consistent-hash') return { weights, table: buildMaglevTable(backends.map((b) => b.url), weights) };
   return { weights };
 }

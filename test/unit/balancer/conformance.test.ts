@@ -31,7 +31,8 @@ function poolConfig(algorithm: string, weights: number[]) {
 }
 
 function setup(algorithm: (typeof ALGORITHMS)[number], weights: number[]) {
-  const state = SharedState.create({ pools: [{ weights: [7] }, poolLayout(algorithm, weights)] }); // pool 1 is tested; pool 0 shifts indexes
+  const backends = weights.map((weight, k) => ({ url: `http://127.0.0.1:${20000 + k}`, weight })); // as poolConfig names them
+  const state = SharedState.create({ pools: [{ weights: [7] }, poolLayout(algorithm, backends)] }); // pool 1 is tested; pool 0 shifts indexes
   const balancer = balancers[algorithm](state, 1, { pool: poolConfig(algorithm, weights), seed: 12345 });
   const first = state.poolFirstBackend(1);
   const ctx: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };

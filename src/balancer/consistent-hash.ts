@@ -1,0 +1,120 @@
+// Owns `consistent-hash`: a request's key hash picks its backend from the pool's Maglev table
+// (built by the primary, see maglev.ts), so one key goes to one backend in every worker, and a
+// key moves only when its own backend cannot take it.
+//
+// - The key's home is table[hash % M]. When the home is down or draining, is the `avoid` hint,
+//   is full (maxInflight) or over the bounded-load cap, the pick walks a probe sequence fixed by
+//   the hash: table[(hash + k * step) % M], step also from the hash (M is prime, so any step
+//   1..M-1 visits every entry). Table entries are weight-proportional, so a down backend's keys
+//   spread over the others by weight, and keys whose home is fine never look at the others.
+// - The walk is bounded (PROBES entries), then a scan of the pool's backends from a hash-fixed
+//   start guarantees that any acceptable backend is found: O(PROBES + backends) per pick at worst.
+// - Bounded load (hashBalanceFactor f > 0, "consistent hashing with bounded loads", Mirrokni et
+//   al.): with T requests in flight on the available backends, backend i's cap is
+//   ceil(f * (T + 1) * w_i / W), W the sum of the available backends' configured weights; with
+//   equal weights that is ceil(f * (T + 1) / n). A backend at or over its cap is skipped. The
+//   cap is a preference: when every acceptable backend is over it, the first one the walk met
+//   is taken rather than failing the request. Workers read the counters without a lock, so
+//   concurrent picks can overshoot a cap by the number of racing workers at most. Measuring T
+//   reads each backend's counter once per keyed pick, so it costs O(backends) only when on.
+// - Slow start does not thin a returning backend's keys: consistency matters more than the ramp
+//   here (thinning by chance would send one key to two backends), so it takes its keys at once;
+//   bounded-load caps use configured weights for the same reason.
+// - No key (ctx.hash === -1): weighted round-robin over the pool's shared schedule, exactly as
+//   the round-robin algorithm (including its slow-start ramp), so weights are exact.
+
+import type { SharedState } from '../shared/layout.js';
+import { fmix32 } from './hash.js';
+import { RoundRobin } from './round-robin.js';
+import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
+
+/** Table entries tried before scanning the backends: ample unless most of the pool is unavailable. */
+const PROBES = 32;
+/** Mixes the key hash into an independent step, so two keys with one home do not share a walk. */
+const STEP_SALT = 0x9e3779b9;
+
+export class ConsistentHash implements Balancer {
+  private readonly state: SharedState;
+  private readonly pool: number;
+  private readonly first: number;
+  private readonly count: number;
+  private readonly size: number;
+  private readonly factor: number;
+  private readonly noKey: RoundRobin;
+  // Per-pick scratch (a worker runs one pick at a time): fields rather than a result object.
+  private capLoad = 0; // f * (T + 1), or 0 when bounded load is off
+  private capWeight = 1; // W
+  private overCap = NONE; // first acceptable backend that was over its cap
+  private avoided = NONE; // the avoid hint, when it was otherwise acceptable
+
+  constructor(state: SharedState, pool: number, opts: BalancerOptions) {
+    this.state = state;
+    this.pool = pool;
+    this.first = state.poolFirstBackend(pool);
+    this.count = state.poolBackendCount(pool);
+    this.size = state.tableLength(pool);
+    this.factor = opts.pool.hashBalanceFactor > 0 ? opts.pool.hashBalanceFactor : 0;
+    this.noKey = new RoundRobin(state, pool);
+  }
+
+  pick(ctx: PickContext): BackendIndex {
+    const { state, pool, size } = this;
+    if (ctx.hash < 0 || size === 0) return this.noKey.pick(ctx);
+    const hash = ctx.hash >>> 0;
+    this.overCap = NONE;
+    this.avoided = NONE;
+    if (this.factor > 0) this.measureLoad();
+
+    let pos = hash % size;
+    const step = size > 1 ? (fmix32(hash ^ STEP_SALT) % (size - 1)) + 1 : 0;
+    for (let k = 0; k < PROBES; k++) {
+      const i = state.tableAt(pool, pos);
+      if (this.take(i, ctx)) return i;
+      pos += step;
+      if (pos >= size) pos -= size;
+    }
+    // Most of the pool is unavailable: every backend once, from a start fixed by the hash.
+    const start = hash % this.count;
+    for (let k = 0; k < this.count; k++) {
+      const i = this.first + ((start + k) % this.count);
+      if (this.take(i, ctx)) return i;
+    }
+    if (this.overCap !== NONE && state.tryAcquireInflight(this.overCap, ctx.maxInflight)) return this.overCap;
+    if (this.avoided !== NONE && state.tryAcquireInflight(this.avoided, ctx.maxInflight)) return this.avoided;
+    return NONE;
+  }
+
+  /** Takes an in-flight slot on `i` when it may serve this key now; remembers second choices. */
+  private take(i: BackendIndex, ctx: PickContext): boolean {
+    const state = this.state;
+    if (!state.available(i)) return false;
+    if (i === ctx.avoid) {
+      this.avoided = i;
+      return false;
+    }
+    // ceil(f * (T + 1) * w / W), divided last so that whole caps come out whole
+    if (this.capLoad > 0 && state.inflight(i) >= Math.ceil((this.capLoad * state.weight(i)) / this.capWeight)) {
+      if (this.overCap === NONE) this.overCap = i;
+      return false;
+    }
+    return state.tryAcquireInflight(i, ctx.maxInflight);
+  }
+
+  /** Sets capLoad = f * (T + 1) and capWeight = W over the available backends (capLoad 0: none). */
+  private measureLoad(): void {
+    const state = this.state;
+    let inflight = 0;
+    let weight = 0;
+    for (let i = this.first; i < this.first + this.count; i++) {
+      if (!state.available(i)) continue;
+      inflight += state.inflight(i);
+      weight += state.weight(i);
+    }
+    this.capLoad = weight > 0 ? this.factor * (inflight + 1) : 0;
+    this.capWeight = weight > 0 ? weight : 1;
+  }
+
+  observe(): void {
+    // not latency-aware
+  }
+}
