@@ -70,6 +70,14 @@ export class BackendHealth {
     if (opts.slowStartMs === 0) this.slowStartSince = 0;
   }
 
+  /**
+   * The failure counter starts again from 0 (a reload lays out a new buffer): samples of the old
+   * one are no baseline for the new one, whose difference would read as ~2^32 failures.
+   */
+  restartCounters(): void {
+    this.resetWindow();
+  }
+
   /** One active probe's result. */
   onProbe(ok: boolean, detail: string, now: number): void {
     const h = this.opts.health;
@@ -114,7 +122,9 @@ export class BackendHealth {
     const values = this.sampleValues;
     times.push(now);
     values.push(failures);
-    while (times.length > 1 && times[0]! < now - p.windowMs) {
+    // The sample before the current one stays as the baseline even when it is older than the
+    // window: a window shorter than the tick, or a tick a little late, would count nothing.
+    while (times.length > 2 && times[0]! < now - p.windowMs) {
       times.shift();
       values.shift();
     }

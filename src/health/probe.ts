@@ -45,6 +45,7 @@ export function probe(host: string, port: number, check: HealthCheckConfig): Pro
 /** Runs `probe` for one backend every interval (the next one starts when the last has ended). */
 export class Prober {
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private stopped = false;
   private check: HealthCheckConfig;
 
@@ -57,7 +58,10 @@ export class Prober {
     this.check = check;
   }
 
+  /** Starts the loop once: a later call (a reload restarts every prober) changes nothing. */
   start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
     // spread the first probes over one interval so a big pool is not checked in one burst
     this.schedule(Math.floor(Math.random() * this.check.intervalMs));
   }

@@ -70,6 +70,7 @@ export class Publisher {
   }
 
   private adopt(config: Config, state: SharedState): void {
+    const previous = this.state;
     this.state = state;
     const entries: Entry[] = [];
     const now = Date.now();
@@ -83,6 +84,7 @@ export class Publisher {
           this.records.set(key, health);
         } else {
           health.reconfigure(optionsOf(pool));
+          if (state !== previous) health.restartCounters();
         }
         const prober = this.probers.get(key);
         if (pool.health === null) {

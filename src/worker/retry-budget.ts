@@ -7,29 +7,36 @@
 export const RESERVE = 10;
 /** Tokens a busy pool can save up: bounds a burst of retries after a long calm. */
 const CAP = 100;
+/**
+ * Tokens are counted in millionths, in integers: adding 0.1 ten times in floating point gives
+ * 0.9999999999999999, which would make 10% of 10 requests no retry at all.
+ */
+const UNIT = 1_000_000;
 
 export class RetryBudget {
+  /** Millionths of a token each request deposits. */
   private readonly ratio: number;
   /** `retry_budget: 0%` means no budgeted retries at all, reserve included. */
   private readonly reserve: number;
+  /** In millionths of a token. */
   private tokens: number;
 
   constructor(ratio: number) {
-    this.ratio = ratio;
-    this.reserve = ratio > 0 ? RESERVE : 0;
+    this.ratio = Math.round(ratio * UNIT);
+    this.reserve = ratio > 0 ? RESERVE * UNIT : 0;
     this.tokens = this.reserve;
   }
 
   /** A request arrived (its first attempt). */
   deposit(): void {
     const t = this.tokens + this.ratio;
-    this.tokens = t > CAP ? CAP : t;
+    this.tokens = t > CAP * UNIT ? CAP * UNIT : t;
   }
 
   /** True (and spent) when a retry may be made now. */
   withdraw(): boolean {
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < UNIT) return false;
+    this.tokens -= UNIT;
     return true;
   }
 

@@ -1,15 +1,21 @@
 // One conformance suite that every balancing algorithm runs (Hono's routers are the model).
+import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { balancers, poolLayout } from '../../../src/balancer/registry.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { NONE, type PickContext } from '../../../src/balancer/types.js';
-import { BackendState, SharedState } from '../../../src/shared/layout.js';
+import { BackendState, SharedState, WEIGHT_SCALE } from '../../../src/shared/layout.js';
 import { ALGORITHMS } from '../../../src/config/types.js';
 
 /** Heap growth over `n` calls of `fn`, after a warm-up; see the semi-space setting in vitest.config.ts. */
 function heapGrowth(fn: () => unknown, n: number): number {
   for (let k = 0; k < 10_000; k++) fn(); // warm up and let the JIT settle
-  globalThis.gc?.();
+  if (globalThis.gc === undefined) throw new Error('the allocation check needs --expose-gc (test/vitest.config.ts)');
+  globalThis.gc();
+  // Garbage is only seen while no scavenge runs: there must be room for far more than n calls'
+  // worth of it, or a check could pass because its garbage was collected mid-measurement.
+  const room = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_available_size ?? 0;
+  expect(room, 'free young generation (--min-semi-space-size in test/vitest.config.ts)').toBeGreaterThan(16 * 1024 * 1024);
   const before = process.memoryUsage().heapUsed;
   for (let k = 0; k < n; k++) fn();
   return process.memoryUsage().heapUsed - before;
@@ -94,6 +100,26 @@ describe.each(ALGORITHMS)('balancer conformance: %s', (algorithm) => {
     const counts = [0, 0, 0];
     for (let n = 0; n < 10_000; n++) counts[pickOnce() - first]!++;
     weights.forEach((w, k) => expect(Math.abs(counts[k]! / 10_000 - w / 10)).toBeLessThan(0.01));
+  });
+
+  // Slow start: the middle backend of three ramps up. Picks are held, not released, as under real
+  // concurrency: least-connections weighs in-flight requests by effective weight (with every slot
+  // free it would only follow the schedule), and round-robin thins the backend's turns.
+  it.each([
+    [0.1, 0.01, 0.1], // 10% of its weight: clearly less than its third, but some
+    [1, 1 / 3 - 0.01, 1 / 3 + 0.01], // 100%: its full share within 1%
+  ])('a slow-starting backend at %d of its weight gets between %d and %d of 10,000 picks', (ramp, low, high) => {
+    const weights = [2, 2, 2];
+    const { state, balancer, first, ctx } = setup(algorithm, weights);
+    state.setState(first + 1, BackendState.SlowStart);
+    state.setEffectiveWeight(first + 1, Math.round(weights[1]! * WEIGHT_SCALE * ramp));
+    const counts = [0, 0, 0];
+    for (let n = 0; n < 10_000; n++) counts[balancer.pick(ctx) - first]!++; // held: never released
+    const share = counts[1]! / 10_000;
+    expect(share).toBeGreaterThan(low);
+    expect(share).toBeLessThan(high);
+    expect(Math.abs(counts[0]! - counts[2]!) / 10_000).toBeLessThan(0.01); // the others split the rest evenly
+    expect(counts[0]! + counts[1]! + counts[2]!).toBe(10_000);
   });
 
   it('does not allocate per pick', () => {
