@@ -1,14 +1,14 @@
-// Owns `consistent-hash`: a request's key hash picks its backend from the pool's Maglev table
-// (built by the primary, see maglev.ts), so one key goes to one backend in every worker, and a
-// key moves only when its own backend cannot take it.
+// Owns `consistent-hash`: a request's key hash picks its backend on the pool's hash ring (built
+// by the primary, see ring.ts), so one key goes to one backend in every worker, and a key moves
+// only when its own backend cannot take it (or leaves the config).
 //
-// - The key's home is table[hash % M]. When the home is down or draining, is the `avoid` hint,
-//   is full (maxInflight) or over the bounded-load cap, the pick walks a probe sequence fixed by
-//   the hash: table[(hash + k * step) % M], step also from the hash (M is prime, so any step
-//   1..M-1 visits every entry). Table entries are weight-proportional, so a down backend's keys
-//   spread over the others by weight, and keys whose home is fine never look at the others.
-// - The walk is bounded (PROBES entries), then a scan of the pool's backends from a hash-fixed
-//   start guarantees that any acceptable backend is found: O(PROBES + backends) per pick at worst.
+// - The key's home is the owner of the first ring point at or after its hash. When the home is
+//   down or draining, is the `avoid` hint, is full (maxInflight) or over the bounded-load cap,
+//   the pick walks on clockwise, point by point: the next points belong to backends in
+//   proportion to their weights, so a down backend's keys spread over the others by weight, and
+//   keys whose home is fine never look at the others.
+// - The walk is bounded (PROBES points), then a scan of the pool's backends from a hash-fixed
+//   start guarantees that any acceptable backend is found: O(log points + PROBES + backends).
 // - Bounded load (hashBalanceFactor f > 0, "consistent hashing with bounded loads", Mirrokni et
 //   al.): with T requests in flight on the available backends, backend i's cap is
 //   ceil(f * (T + 1) * w_i / W), W the sum of the available backends' configured weights; with
@@ -24,14 +24,11 @@
 //   the round-robin algorithm (including its slow-start ramp), so weights are exact.
 
 import type { SharedState } from '../shared/layout.js';
-import { fmix32 } from './hash.js';
 import { RoundRobin } from './round-robin.js';
 import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
 
-/** Table entries tried before scanning the backends: ample unless most of the pool is unavailable. */
+/** Ring points tried before scanning the backends: ample unless most of the pool is unavailable. */
 const PROBES = 32;
-/** Mixes the key hash into an independent step, so two keys with one home do not share a walk. */
-const STEP_SALT = 0x9e3779b9;
 
 export class ConsistentHash implements Balancer {
   private readonly state: SharedState;
@@ -52,7 +49,7 @@ export class ConsistentHash implements Balancer {
     this.pool = pool;
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
-    this.size = state.tableLength(pool);
+    this.size = state.ringLength(pool);
     this.factor = opts.pool.hashBalanceFactor > 0 ? opts.pool.hashBalanceFactor : 0;
     this.noKey = new RoundRobin(state, pool);
   }
@@ -65,13 +62,13 @@ export class ConsistentHash implements Balancer {
     this.avoided = NONE;
     if (this.factor > 0) this.measureLoad();
 
-    let pos = hash % size;
-    const step = size > 1 ? (fmix32(hash ^ STEP_SALT) % (size - 1)) + 1 : 0;
-    for (let k = 0; k < PROBES; k++) {
-      const i = state.tableAt(pool, pos);
-      if (this.take(i, ctx)) return i;
-      pos += step;
-      if (pos >= size) pos -= size;
+    let pos = state.ringSearch(pool, hash);
+    let last = NONE;
+    for (let k = 0; k < PROBES && k < size; k++) {
+      const i = state.ringOwner(pool, pos);
+      if (i !== last && this.take(i, ctx)) return i; // a run of one backend's points is judged once
+      last = i;
+      if (++pos === size) pos = 0;
     }
     // Most of the pool is unavailable: every backend once, from a start fixed by the hash.
     const start = hash % this.count;

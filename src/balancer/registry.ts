@@ -5,7 +5,7 @@ import type { Algorithm } from '../config/types.js';
 import type { PoolLayout } from '../shared/layout.js';
 import { ConsistentHash } from './consistent-hash.js';
 import { LeastConnections } from './least-connections.js';
-import { buildMaglevTable } from './maglev.js';
+import { buildRing } from './ring.js';
 import { RoundRobin } from './round-robin.js';
 import type { BalancerFactory } from './types.js';
 
@@ -29,6 +29,6 @@ export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.fr
  */
 export function poolLayout(algorithm: Algorithm, backends: readonly { readonly url: string; readonly weight: number }[]): PoolLayout {
   const weights = backends.map((b) => b.weight);
-  if (algorithm === 'consistent-hash') return { weights, table: buildMaglevTable(backends.map((b) => b.url), weights) };
+  if (algorithm === 'consistent-hash') return { weights, ring: buildRing(backends.map((b) => b.url), weights) };
   return { weights };
 }

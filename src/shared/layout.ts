@@ -13,7 +13,8 @@
 //   per pool (3 lines):          A: schedule offset/length, first backend, count, table offset/length
 //                                B: weighted round-robin cursor    C: pool event counters
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
-//   table region:                each consistent-hash pool's lookup table (backend index)
+//   table region:                each consistent-hash pool's ring: owners (backend index), then
+//                                the points (unsigned 32-bit ring positions, ascending)
 //
 // A reload lays out a new buffer (with a higher generation); workers switch to it at a request
 // boundary and requests already in flight finish on the old one.
@@ -101,7 +102,8 @@ export const enum BackendState {
  */
 export interface PoolLayout {
   readonly weights: readonly number[];
-  readonly table?: readonly number[];
+  /** Consistent-hash ring: owner (position within the pool) and position of every point. */
+  readonly ring?: { readonly owners: readonly number[]; readonly points: readonly number[] };
 }
 export interface LayoutSpec {
   readonly pools: readonly PoolLayout[];
@@ -185,7 +187,7 @@ export class SharedState {
     for (const p of spec.pools) {
       backends += p.weights.length;
       scheduleWords += scheduleLength(p.weights);
-      tableWords += p.table?.length ?? 0;
+      tableWords += 2 * (p.ring?.owners.length ?? 0);
     }
     const pools = spec.pools.length;
     let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords + tableWords;
@@ -211,11 +213,15 @@ export class SharedState {
       w[pb + P_FIRST_BACKEND] = first;
       w[pb + P_BACKEND_COUNT] = p.weights.length;
       for (let k = 0; k < schedule.length; k++) w[state.scheduleBase + schedOffset + k] = first + schedule[k]!;
-      const table = p.table ?? [];
+      const owners = p.ring?.owners ?? [];
+      const points = p.ring?.points ?? [];
       w[pb + P_TABLE_OFFSET] = tableOffset;
-      w[pb + P_TABLE_LENGTH] = table.length;
-      for (let k = 0; k < table.length; k++) w[state.tableBase + tableOffset + k] = first + table[k]!;
-      tableOffset += table.length;
+      w[pb + P_TABLE_LENGTH] = owners.length;
+      for (let k = 0; k < owners.length; k++) {
+        w[state.tableBase + tableOffset + k] = first + owners[k]!;
+        w[state.tableBase + tableOffset + owners.length + k] = points[k]! | 0;
+      }
+      tableOffset += 2 * owners.length;
       p.weights.forEach((weight, bi) => {
         const bb = state.backendsBase + (first + bi) * BACKEND_WORDS;
         w[bb + B_STATE] = BackendState.Up;
@@ -364,13 +370,31 @@ export class SharedState {
     for (let i = first; i < end; i++) if (this.available(i)) return true;
     return false;
   }
-  /** Length of the pool's hash lookup table (0 when the pool has none). */
-  tableLength(pool: number): number {
+  /** Points on the pool's consistent-hash ring (0 when the pool has none). */
+  ringLength(pool: number): number {
     return this.words[this.p(pool) + P_TABLE_LENGTH]!;
   }
-  /** Backend index at `pos` (0 <= pos < tableLength) of the pool's hash lookup table. */
-  tableAt(pool: number, pos: number): number {
-    return this.words[this.tableBase + this.words[this.p(pool) + P_TABLE_OFFSET]! + pos]!;
+  /** Backend index owning ring point `k` (0 <= k < ringLength). */
+  ringOwner(pool: number, k: number): number {
+    return this.words[this.tableBase + this.words[this.p(pool) + P_TABLE_OFFSET]! + k]!;
+  }
+  /**
+   * First ring point at or after `hash` (unsigned), wrapping to 0 past the last: a binary search
+   * over the ascending points, O(log points), no allocation.
+   */
+  ringSearch(pool: number, hash: number): number {
+    const pb = this.p(pool);
+    const n = this.words[pb + P_TABLE_LENGTH]!;
+    const base = this.tableBase + this.words[pb + P_TABLE_OFFSET]! + n;
+    const words = this.uwords;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (words[base + mid]! < hash) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === n ? 0 : lo;
   }
   /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
   nextCursor(pool: number): number {
