@@ -11,7 +11,7 @@ import { SharedState } from '../shared/layout.js';
 import type { ControlMessage, ServeTask } from '../worker/serve.js';
 
 export function layoutFor(config: Config, generation = 1): SharedState {
-  return SharedState.create({ pools: config.pools.map((p) => poolLayout(p.algorithm, p.backends)) }, generation);
+  return SharedState.create({ pools: config.pools.map((p) => poolLayout(p.algorithm, p.backends)), workers: config.workers }, generation);
 }
 
 /** How long a reload waits for every worker to switch before it reports them as late. */

@@ -7,14 +7,18 @@
 // another's line (false sharing is the main cost of shared counters at high core counts).
 //
 //   line 0                       header: magic, layout version, counts, generation
-//   per backend (3 lines):       A: state, weight, effective weight, pool
-//                                B: hot counters (in flight, requests, latency EWMA and its stamp)
+//   per backend (4 lines):       A: state, weight, effective weight, pool
+//                                B: hot counters (in flight, requests, latency EWMA and its stamp,
+//                                   answers by status class)
 //                                C: failure counters (written by workers on failures only)
+//                                D: response-time histogram (buckets, sum in µs as two words)
 //   per pool (3 lines):          A: schedule offset/length, first backend, count, table offset/length
 //                                B: weighted round-robin cursor    C: pool event counters
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
 //   table region:                each consistent-hash pool's ring: owners (backend index), then
 //                                the points (unsigned 32-bit ring positions, ascending)
+//   per worker (1 line):         requests accepted, requests in flight (each written by its
+//                                worker only)
 //
 // A reload lays out a new buffer (with a higher generation); workers switch to it at a request
 // boundary and requests already in flight finish on the old one.
@@ -31,6 +35,8 @@ const H_POOLS = 3;
 const H_SCHEDULE_WORDS = 4;
 const H_GENERATION = 5;
 const H_TABLE_WORDS = 6;
+const H_WORKERS = 7;
+const H_NO_POOL_STATUS = 8; // 5 words: requests answered before a pool was chosen (400, 404, 413), by class
 
 // backend words, line A (read-mostly)
 const B_STATE = 0;
@@ -42,11 +48,25 @@ const B_INFLIGHT = LINE + 0;
 const B_REQUESTS = LINE + 1; // wraps at 2^32: read as unsigned
 const B_EWMA_US = LINE + 2; // latency EWMA in µs (ewma balancer)
 const B_EWMA_STAMP = LINE + 3; // coarse ms (low 32 bits of Date.now()) of its last update
+const B_STATUS = LINE + 4; // 5 words: client requests answered, by status class 1xx..5xx
 // backend words, line C (failure counters, one per FailureKind, then totals)
 const B_FAILURES = 2 * LINE;
 const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count
 const B_RETRIED = 2 * LINE + 9; // requests retried elsewhere after failing on this backend
-const BACKEND_WORDS = 3 * LINE;
+// backend words, line D: latency histogram
+const B_HISTOGRAM = 3 * LINE; // LATENCY_BUCKETS_US.length + 1 words (the last is +Inf)
+const B_LATENCY_SUM_LO = 3 * LINE + 14; // sum of observations in µs, low and high 32 bits
+const B_LATENCY_SUM_HI = 3 * LINE + 15;
+const BACKEND_WORDS = 4 * LINE;
+
+/** Upper bounds (µs) of the response-time histogram buckets; one more bucket counts the rest. */
+export const LATENCY_BUCKETS_US: readonly number[] = [1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+const LATENCY_BUCKETS = LATENCY_BUCKETS_US.length + 1;
+
+// worker words
+const W_REQUESTS = 0;
+const W_INFLIGHT = 1;
+const WORKER_WORDS = LINE;
 
 // pool words
 const P_SCHEDULE_OFFSET = 0;
@@ -57,6 +77,7 @@ const P_TABLE_OFFSET = 4;
 const P_TABLE_LENGTH = 5;
 const P_CURSOR = LINE + 0;
 const P_EVENTS = 2 * LINE; // one counter per PoolEvent
+const P_STATUS = 2 * LINE + 8; // 5 words: requests answered without a backend, by status class
 const POOL_WORDS = 3 * LINE;
 
 /**
@@ -107,6 +128,8 @@ export interface PoolLayout {
 }
 export interface LayoutSpec {
   readonly pools: readonly PoolLayout[];
+  /** Worker threads that count into their own line (default 1). */
+  readonly workers?: number;
 }
 
 /** Words needed for a pool's smooth weighted round-robin table: sum of weights / gcd. */
@@ -153,6 +176,12 @@ export function smoothSchedule(weights: readonly number[]): number[] {
   return out;
 }
 
+/** 0 for 1xx ... 4 for 5xx; -1 outside 100-599. */
+export function statusClass(status: number): number {
+  const c = ((status / 100) | 0) - 1;
+  return c >= 0 && c <= 4 ? c : -1;
+}
+
 export class SharedState {
   readonly buffer: SharedArrayBuffer;
   readonly words: Int32Array;
@@ -163,6 +192,8 @@ export class SharedState {
   private readonly poolsBase: number;
   private readonly scheduleBase: number;
   private readonly tableBase: number;
+  private readonly workersBase: number;
+  readonly workerCount: number;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -177,6 +208,9 @@ export class SharedState {
     this.poolsBase = this.backendsBase + this.backendCount * BACKEND_WORDS;
     this.scheduleBase = this.poolsBase + this.poolCount * POOL_WORDS;
     this.tableBase = this.scheduleBase + this.words[H_SCHEDULE_WORDS]!;
+    // worker lines start on a line boundary, so no worker shares its line with other data
+    this.workersBase = Math.ceil((this.tableBase + this.words[H_TABLE_WORDS]!) / LINE) * LINE;
+    this.workerCount = this.words[H_WORKERS]!;
   }
 
   /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
@@ -190,8 +224,9 @@ export class SharedState {
       tableWords += 2 * (p.ring?.owners.length ?? 0);
     }
     const pools = spec.pools.length;
+    const workers = Math.max(1, spec.workers ?? 1);
     let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords + tableWords;
-    words = Math.ceil(words / LINE) * LINE;
+    words = Math.ceil(words / LINE) * LINE + workers * WORKER_WORDS;
     const buffer = new SharedArrayBuffer(words * 4);
     const w = new Int32Array(buffer);
     w[H_MAGIC] = MAGIC;
@@ -201,6 +236,7 @@ export class SharedState {
     w[H_SCHEDULE_WORDS] = scheduleWords;
     w[H_GENERATION] = generation;
     w[H_TABLE_WORDS] = tableWords;
+    w[H_WORKERS] = workers;
     const state = new SharedState(buffer);
     let first = 0;
     let schedOffset = 0;
@@ -320,6 +356,71 @@ export class SharedState {
     const b = this.b(i);
     if (Atomics.compareExchange(this.words, b + B_EWMA_US, seen, micros) === seen) Atomics.store(this.uwords, b + B_EWMA_STAMP, stamp >>> 0);
   }
+  /** A client request finished with `status`, answered by (or last tried on) backend `i`. */
+  countStatus(i: number, status: number): void {
+    const c = statusClass(status);
+    if (c >= 0) Atomics.add(this.words, this.b(i) + B_STATUS + c, 1);
+  }
+  /** Client requests backend `i` answered with status class `c` (0 = 1xx ... 4 = 5xx). */
+  statusCount(i: number, c: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_STATUS + c);
+  }
+  /** A client request of `pool` answered without any backend (503 none, 400, 413, ...). */
+  countPoolStatus(pool: number, status: number): void {
+    const c = statusClass(status);
+    if (c >= 0) Atomics.add(this.words, this.p(pool) + P_STATUS + c, 1);
+  }
+  poolStatusCount(pool: number, c: number): number {
+    return Atomics.load(this.uwords, this.p(pool) + P_STATUS + c);
+  }
+  /** A request answered before a pool was chosen: malformed, too large, or matching no route. */
+  countNoPoolStatus(status: number): void {
+    const c = statusClass(status);
+    if (c >= 0) Atomics.add(this.words, H_NO_POOL_STATUS + c, 1);
+  }
+  noPoolStatusCount(c: number): number {
+    return Atomics.load(this.uwords, H_NO_POOL_STATUS + c);
+  }
+
+  /** Backend `i` sent response headers `micros` after it was picked. */
+  recordLatency(i: number, micros: number): void {
+    const b = this.b(i);
+    let k = 0;
+    while (k < LATENCY_BUCKETS - 1 && micros > LATENCY_BUCKETS_US[k]!) k++;
+    Atomics.add(this.words, b + B_HISTOGRAM + k, 1);
+    const us = micros >>> 0;
+    const before = Atomics.add(this.uwords, b + B_LATENCY_SUM_LO, us);
+    if (before + us > 0xffffffff) Atomics.add(this.uwords, b + B_LATENCY_SUM_HI, 1); // carry
+  }
+  /** Observations in bucket `k` (not cumulative; k = LATENCY_BUCKETS_US.length is +Inf). */
+  latencyBucket(i: number, k: number): number {
+    return Atomics.load(this.uwords, this.b(i) + B_HISTOGRAM + k);
+  }
+  /** Sum of all observations, µs. */
+  latencySumMicros(i: number): number {
+    const b = this.b(i);
+    return Atomics.load(this.uwords, b + B_LATENCY_SUM_HI) * 2 ** 32 + Atomics.load(this.uwords, b + B_LATENCY_SUM_LO);
+  }
+
+  // ---- workers (each writes only its own line)
+  private wk(worker: number): number {
+    return this.workersBase + (worker % this.workerCount) * WORKER_WORDS;
+  }
+  workerRequestStarted(worker: number): void {
+    const w = this.wk(worker);
+    Atomics.add(this.words, w + W_REQUESTS, 1);
+    Atomics.add(this.words, w + W_INFLIGHT, 1);
+  }
+  workerRequestFinished(worker: number): void {
+    Atomics.sub(this.words, this.wk(worker) + W_INFLIGHT, 1);
+  }
+  workerRequests(worker: number): number {
+    return Atomics.load(this.uwords, this.wk(worker) + W_REQUESTS);
+  }
+  workerInflight(worker: number): number {
+    return Atomics.load(this.words, this.wk(worker) + W_INFLIGHT);
+  }
+
   /** Count a failed attempt on backend `i`; every kind also counts for passive checks. */
   countFailure(i: number, kind: FailureKind): void {
     const b = this.b(i);

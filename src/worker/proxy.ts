@@ -120,6 +120,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private stickyCookie: string | null = null;
   /** When the current attempt's backend was picked (ms, performance.now), for its latency. */
   private sentAt = 0;
+  /** ms from picking the backend to its response headers (-1: none arrived). */
+  private upstreamMs = -1;
   private readonly remote: string;
   private conn: UpstreamConnection | null = null;
   /** Request body chunks read before the upstream was ready. */
@@ -154,6 +156,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       }
     });
     ctx.requestStarted();
+    this.gen.state.workerRequestStarted(ctx.workerId);
     this.started = ctx.accessLog ? performance.now() : 0;
     const method = req.getCaseSensitiveMethod();
     this.method = method;
@@ -410,7 +413,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.status = status;
     const gen = this.gen;
     if (status >= 500) gen.state.countFailure(this.backend, FailureKind.Status5xx);
-    gen.balancers[this.pool]!.observe(this.backend, performance.now() - this.sentAt);
+    const upstreamMs = performance.now() - this.sentAt;
+    this.upstreamMs = upstreamMs;
+    gen.balancers[this.pool]!.observe(this.backend, upstreamMs);
+    gen.state.recordLatency(this.backend, upstreamMs * 1000);
     const res = this.res;
     res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
     for (let i = 0; i < headers.length; i += 2) {
@@ -689,10 +695,17 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.phase = Phase.Done;
     const ctx = this.ctx;
     if (this.lingering === null) ctx.unwatch(this);
+    const state = this.gen.state;
     if (this.backend !== NONE) {
-      this.gen.state.releaseInflight(this.backend);
+      state.releaseInflight(this.backend);
       ctx.slotFreed();
     }
+    // counted once per client request, on the backend that answered (or failed last)
+    const counted = this.backend !== NONE ? this.backend : this.lastFailed;
+    if (counted !== NONE) state.countStatus(counted, this.status);
+    else if (this.pool >= 0) state.countPoolStatus(this.pool, this.status);
+    else state.countNoPoolStatus(this.status);
+    state.workerRequestFinished(ctx.workerId);
     this.queue = null;
     this.pending = null;
     if (ctx.accessLog) {
@@ -705,6 +718,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
           backend: this.backendUrl(),
           bytesIn: this.bytesIn,
           bytesOut: this.bytesOut,
+          upstreamMs: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,
           durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
         },
         'access',
