@@ -4,21 +4,20 @@
 import type { Algorithm } from '../config/types.js';
 import type { PoolLayout } from '../shared/layout.js';
 import { ConsistentHash } from './consistent-hash.js';
+import { Ewma } from './ewma.js';
 import { LeastConnections } from './least-connections.js';
+import { PowerOfTwo } from './p2c.js';
+import { Random } from './random.js';
 import { buildRing } from './ring.js';
 import { RoundRobin } from './round-robin.js';
 import type { BalancerFactory } from './types.js';
 
-const notYet = (name: string): BalancerFactory => () => {
-  throw new Error(`algorithm ${name} is not available yet`);
-};
-
 export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.freeze({
   'round-robin': (state, pool) => new RoundRobin(state, pool),
   'least-connections': (state, pool) => new LeastConnections(state, pool),
-  random: notYet('random'),
-  p2c: notYet('p2c'),
-  ewma: notYet('ewma'),
+  random: (state, pool, opts) => new Random(state, pool, opts),
+  p2c: (state, pool, opts) => new PowerOfTwo(state, pool, opts),
+  ewma: (state, pool, opts) => new Ewma(state, pool, opts),
   'consistent-hash': (state, pool, opts) => new ConsistentHash(state, pool, opts),
 });
 

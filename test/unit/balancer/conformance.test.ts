@@ -36,10 +36,11 @@ function poolConfig(algorithm: string, weights: number[]) {
   return r.config.pools[0]!;
 }
 
-function setup(algorithm: (typeof ALGORITHMS)[number], weights: number[]) {
+/** `extra`: options only some algorithms read (ewma's injectable clock). */
+function setup(algorithm: (typeof ALGORITHMS)[number], weights: number[], extra: { now?: () => number; seed?: number } = {}) {
   const backends = weights.map((weight, k) => ({ url: `http://127.0.0.1:${20000 + k}`, weight })); // as poolConfig names them
   const state = SharedState.create({ pools: [{ weights: [7] }, poolLayout(algorithm, backends)] }); // pool 1 is tested; pool 0 shifts indexes
-  const balancer = balancers[algorithm](state, 1, { pool: poolConfig(algorithm, weights), seed: 12345 });
+  const balancer = balancers[algorithm](state, 1, { pool: poolConfig(algorithm, weights), seed: 12345, ...extra });
   const first = state.poolFirstBackend(1);
   const ctx: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
   /** Pick and release at once, as a request that finishes before the next starts. */
@@ -156,5 +157,182 @@ describe('least-connections specifics', () => {
       state.releaseInflight(i);
     }
     expect([...picks].sort()).toEqual([first + 1, first + 2]); // ties broken round-robin, never b0
+  });
+});
+
+/** Picks (released at once) per backend of the pool, over `n` picks. */
+function shares(pickOnce: () => number, first: number, count: number, n: number): number[] {
+  const counts = new Array<number>(count).fill(0);
+  for (let k = 0; k < n; k++) counts[pickOnce() - first]!++;
+  return counts.map((c) => c / n);
+}
+
+/** Hold `n` in-flight slots on backend `i` (load from requests that have not finished). */
+function hold(state: SharedState, i: number, n: number): void {
+  for (let k = 0; k < n; k++) state.tryAcquireInflight(i, 0);
+}
+
+describe.each(['random', 'p2c', 'ewma'] as const)('randomised specifics: %s', (algorithm) => {
+  it('thins a slow-starting backend to about its effective share', () => {
+    const { state, first, pickOnce } = setup(algorithm, [1, 1]);
+    state.setState(first, BackendState.SlowStart);
+    state.setEffectiveWeight(first, 100); // 10% of weight 1
+    const [slow] = shares(pickOnce, first, 2, 10_000);
+    expect(slow).toBeGreaterThan(0.02);
+    expect(slow).toBeLessThan(0.15);
+  });
+
+  it('draws differently per seed (workers are not in lock-step)', () => {
+    const a = setup(algorithm, [1, 1, 1, 1], { seed: 1 });
+    const b = setup(algorithm, [1, 1, 1, 1], { seed: 2 });
+    const seqA = Array.from({ length: 32 }, () => a.pickOnce() - a.first).join('');
+    const seqB = Array.from({ length: 32 }, () => b.pickOnce() - b.first).join('');
+    expect(seqA).not.toBe(seqB);
+  });
+});
+
+describe('p2c specifics', () => {
+  it('prefers the less loaded of two', () => {
+    const { state, first, pickOnce } = setup('p2c', [1, 1, 1]);
+    hold(state, first, 4);
+    hold(state, first + 1, 2);
+    // pairs {0,1} -> 1, {0,2} -> 2, {1,2} -> 2: the busiest never wins a comparison
+    const [b0, b1, b2] = shares(pickOnce, first, 3, 6_000);
+    expect(b0).toBe(0);
+    expect(Math.abs(b1! - 1 / 3)).toBeLessThan(0.05);
+    expect(Math.abs(b2! - 2 / 3)).toBeLessThan(0.05);
+  });
+
+  it('compares in-flight requests per weight', () => {
+    const { state, first, pickOnce } = setup('p2c', [1, 3]);
+    hold(state, first, 1);
+    hold(state, first + 1, 2); // 1/1 vs 2/3: the heavier one is less loaded
+    expect(shares(pickOnce, first, 2, 1_000)).toEqual([0, 1]);
+    hold(state, first + 1, 2); // 1/1 vs 4/3
+    expect(shares(pickOnce, first, 2, 1_000)).toEqual([1, 0]);
+  });
+
+  it('takes the only available backend however loaded', () => {
+    const { state, first, pickOnce } = setup('p2c', [1, 1]);
+    state.setState(first, BackendState.Down);
+    hold(state, first + 1, 50);
+    expect(pickOnce()).toBe(first + 1);
+  });
+});
+
+describe('ewma specifics', () => {
+  const T0 = 1_700_000_000_000; // low 32 bits wrap somewhere in between: stamps are unsigned differences
+  function clocked(weights: number[]) {
+    const clock = { t: T0 };
+    return { clock, ...setup('ewma', weights, { now: () => clock.t }) };
+  }
+
+  it('a backend 50x slower than the others gets under 15% of 10,000 picks', () => {
+    const { balancer, first, pickOnce } = clocked([1, 1, 1]);
+    balancer.observe(first, 50);
+    balancer.observe(first + 1, 1);
+    balancer.observe(first + 2, 1);
+    const [slow] = shares(pickOnce, first, 3, 10_000);
+    expect(slow).toBeLessThan(0.15);
+  });
+
+  it('probes a slow backend again as time passes, and gives it its share back once it recovered', () => {
+    const { clock, balancer, first, pickOnce } = clocked([1, 1, 1]);
+    balancer.observe(first, 50);
+    balancer.observe(first + 1, 1);
+    balancer.observe(first + 2, 1);
+    // Every backend now answers in 1 ms; 10 ms pass between requests (100 s in all), and every
+    // response is observed, as the proxy does. Only picked backends learn that.
+    const picks: number[] = [];
+    for (let n = 0; n < 10_000; n++) {
+      clock.t += 10;
+      const i = pickOnce();
+      balancer.observe(i, 1);
+      picks.push(i - first);
+    }
+    const back = picks.indexOf(0);
+    expect(back).toBeGreaterThan(0); // avoided at first...
+    expect(back).toBeLessThan(6_000); // ...but probed within 60 s (50 ms decays below 1 ms after ~39 s at tau 10 s)
+    const tail = picks.slice(-3_000);
+    expect(tail.filter((k) => k === 0).length / tail.length).toBeGreaterThan(0.2);
+  });
+
+  it('peak rule: one slow sample raises the EWMA at once; a fast one lowers it by 1 - exp(-dt/tau)', () => {
+    const { clock, state, balancer, first } = clocked([1, 1]);
+    balancer.observe(first, 1);
+    expect(state.ewmaMicros(first)).toBe(1_000); // first sample: taken as is
+    clock.t += 1_000;
+    balancer.observe(first, 100);
+    expect(state.ewmaMicros(first)).toBe(100_000);
+    clock.t += 1_000; // tau = 10 s: w = exp(-0.1)
+    balancer.observe(first, 1);
+    const w = Math.exp(-0.1);
+    expect(state.ewmaMicros(first)).toBe(Math.round(100_000 * w + 1_000 * (1 - w)));
+    expect(state.ewmaStamp(first)).toBe((clock.t >>> 0));
+  });
+
+  it('cost grows with in-flight requests per weight', () => {
+    const { state, balancer, first, pickOnce } = clocked([1, 2]);
+    balancer.observe(first, 1);
+    balancer.observe(first + 1, 1);
+    hold(state, first, 1); // costs 1 ms * (1 + 1/1) vs 1 ms * (1 + 0/2)
+    expect(shares(pickOnce, first, 2, 1_000)).toEqual([0, 1]);
+    hold(state, first + 1, 2); // 2 vs 1 + 2/2: a tie, so the weighted first draw decides
+    const [b0] = shares(pickOnce, first, 2, 3_000);
+    expect(Math.abs(b0! - 1 / 3)).toBeLessThan(0.01);
+    hold(state, first + 1, 2); // 2 vs 1 + 4/2 = 3
+    expect(shares(pickOnce, first, 2, 1_000)).toEqual([1, 0]);
+  });
+
+  it('keeps weighted shares between idle backends of equal latency (none starves)', () => {
+    const { clock, state, balancer, first, ctx } = clocked([5, 3, 2]);
+    const counts = [0, 0, 0];
+    let jitter = 0;
+    for (let n = 0; n < 20_000; n++) {
+      clock.t += 1;
+      const i = balancer.pick(ctx);
+      state.releaseInflight(i);
+      jitter = (jitter * 7 + 3) % 11; // latencies 1.00..1.10 ms: noise, not a difference
+      balancer.observe(i, 1 + jitter / 100);
+      if (n >= 10_000) counts[i - first]!++;
+    }
+    [0.5, 0.3, 0.2].forEach((share, k) => expect(Math.abs(counts[k]! / 10_000 - share)).toBeLessThan(0.02));
+  });
+
+  it('tries a never-measured backend while it is idle, one request at a time', () => {
+    const { state, balancer, first, pickOnce } = clocked([1, 1, 1]);
+    balancer.observe(first, 1);
+    balancer.observe(first + 1, 1);
+    // idle and unmeasured: costs 0, wins every comparison it is in (2 pairs of 3)
+    expect(Math.abs(shares(pickOnce, first, 3, 3_000)[2]! - 2 / 3)).toBeLessThan(0.05);
+    hold(state, first + 2, 1); // its first request has not answered yet: it loses every comparison
+    expect(shares(pickOnce, first, 3, 3_000)[2]).toBe(0);
+  });
+
+  it('reads a stamp a few ms ahead (another thread\'s clock) as no time passed', () => {
+    const { clock, state, balancer, first } = clocked([1, 1]);
+    balancer.observe(first, 50);
+    clock.t -= 3;
+    balancer.observe(first, 1); // w = 1: the fast sample has no weight yet, and 50 ms is not decayed away
+    expect(state.ewmaMicros(first)).toBe(50_000);
+  });
+
+  it('ignores samples it cannot use', () => {
+    const { state, balancer, first } = clocked([1, 1]);
+    balancer.observe(NONE, 5);
+    balancer.observe(first + 5, 5);
+    balancer.observe(first, Number.NaN);
+    balancer.observe(first, -1);
+    expect(state.ewmaMicros(first)).toBe(0);
+    balancer.observe(first, 1e12); // clamped to the word, not wrapped
+    expect(state.ewmaMicros(first)).toBe(0x7fffffff);
+  });
+
+  it('observe does not allocate, and neither does a pick over measured backends', () => {
+    const { balancer, first, pickOnce } = setup('ewma', [3, 2, 1]); // the real (coarse) clock
+    let n = 0;
+    const observe = () => balancer.observe(first + (n++ % 3), 0.5 + (n & 7));
+    expect(heapGrowth(observe, 100_000)).toBeLessThan(1024 * 1024);
+    expect(heapGrowth(pickOnce, 100_000)).toBeLessThan(1024 * 1024);
   });
 });

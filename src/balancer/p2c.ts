@@ -1,0 +1,47 @@
+// Owns `p2c`: power of two choices. Two weighted random draws of distinct available backends;
+// the one with fewer in-flight requests (across all workers) per effective weight wins, ties go
+// to the first draw. Comparing two instead of scanning all keeps a pick O(1) and, unlike
+// least-connections, stops every worker from piling onto the same momentarily-idlest backend.
+// With no load (all in-flight counts 0) every comparison ties, so shares follow the weights.
+
+import type { SharedState } from '../shared/layout.js';
+import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
+import { WeightedDraw } from './weighted-draw.js';
+
+export class PowerOfTwo implements Balancer {
+  private readonly state: SharedState;
+  private readonly draw: WeightedDraw;
+
+  constructor(state: SharedState, pool: number, opts: BalancerOptions) {
+    this.state = state;
+    this.draw = new WeightedDraw(state, pool, opts.seed);
+  }
+
+  pick(ctx: PickContext): BackendIndex {
+    const { state, draw } = this;
+    // Another worker may fill the winner between the comparison and the acquire: draw again,
+    // a bounded number of times, then fall back to the scan.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const a = draw.candidate(ctx, NONE);
+      if (a === NONE) break;
+      const b = draw.candidate(ctx, a);
+      let win = a;
+      let lose = b;
+      // inflight(b) / weight(b) < inflight(a) / weight(a), without division. An idle `a` cannot
+      // lose, so the other three shared reads (about 17 ns each: Atomics.load is a call on
+      // Node 20) are skipped in the common unloaded case.
+      const ia = b === NONE ? 0 : state.inflight(a);
+      if (ia > 0 && state.inflight(b) * state.effectiveWeight(a) < ia * state.effectiveWeight(b)) {
+        win = b;
+        lose = a;
+      }
+      if (state.tryAcquireInflight(win, ctx.maxInflight)) return win;
+      if (lose !== NONE && state.tryAcquireInflight(lose, ctx.maxInflight)) return lose;
+    }
+    return draw.scan(ctx);
+  }
+
+  observe(): void {
+    // not latency-aware
+  }
+}
