@@ -28,8 +28,8 @@
 
 import { WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 import { coarseNow, startClock } from './clock.js';
-import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
-import { WeightedDraw } from './weighted-draw.js';
+import { PowerOfTwo } from './p2c.js';
+import type { BackendIndex, BalancerOptions } from './types.js';
 
 /** Largest storable latency (Int32 word): about 35 minutes in µs. */
 const MAX_MICROS = 0x7fffffff;
@@ -52,17 +52,14 @@ export interface EwmaOptions extends BalancerOptions {
   readonly now?: () => number;
 }
 
-export class Ewma implements Balancer {
-  private readonly state: SharedState;
-  private readonly draw: WeightedDraw;
+export class Ewma extends PowerOfTwo {
   /** An injected clock, or null for the thread's coarse clock (read directly: no call to box a double). */
   private readonly clock: (() => number) | null;
   /** 1 / τ in 1/ms; 0 τ would mean "no memory", so it decays everything at once. */
   private readonly invTau: number;
 
   constructor(state: SharedState, pool: number, opts: EwmaOptions) {
-    this.state = state;
-    this.draw = new WeightedDraw(state, pool, opts.seed);
+    super(state, pool, opts);
     this.clock = opts.now ?? null;
     if (this.clock === null) startClock();
     const tau = opts.pool.ewmaDecayMs;
@@ -88,7 +85,7 @@ export class Ewma implements Balancer {
   }
 
   /** True when `b` costs clearly less than `a` (see the formula at the top), without dividing. */
-  private cheaper(b: BackendIndex, a: BackendIndex): boolean {
+  protected override cheaper(b: BackendIndex, a: BackendIndex): boolean {
     const { state } = this;
     const stamp = this.stamp();
     const la = this.latency(a, stamp);
@@ -104,29 +101,11 @@ export class Ewma implements Balancer {
     return 9 * lb * (ib * WEIGHT_SCALE + wb) * wa < 8 * la * (ia * WEIGHT_SCALE + wa) * wb;
   }
 
-  pick(ctx: PickContext): BackendIndex {
-    const { state, draw } = this;
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const a = draw.candidate(ctx, NONE);
-      if (a === NONE) break;
-      const b = draw.candidate(ctx, a);
-      let win = a;
-      let lose = b;
-      if (b !== NONE && this.cheaper(b, a)) {
-        win = b;
-        lose = a;
-      }
-      if (state.tryAcquireInflight(win, ctx.maxInflight)) return win;
-      if (lose !== NONE && state.tryAcquireInflight(lose, ctx.maxInflight)) return lose;
-    }
-    return draw.scan(ctx);
-  }
-
   /**
    * One sample: `ms` from pick to response head. One compare-exchange, no retry: if another
    * worker updated this backend in between, this sample is dropped (an average can afford it).
    */
-  observe(backend: BackendIndex, ms: number): void {
+  override observe(backend: BackendIndex, ms: number): void {
     if (!(ms >= 0) || !this.draw.owns(backend)) return; // NaN, negative, foreign index: ignore
     const { state } = this;
     let rtt = ms * 1000;

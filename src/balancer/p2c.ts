@@ -8,13 +8,28 @@ import type { SharedState } from '../shared/layout.js';
 import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
 import { WeightedDraw } from './weighted-draw.js';
 
+/**
+ * The P2C template: ewma (ewma.ts) is this class with another `cheaper`, as undici's dispatchers
+ * differ in one picker.
+ */
 export class PowerOfTwo implements Balancer {
-  private readonly state: SharedState;
-  private readonly draw: WeightedDraw;
+  protected readonly state: SharedState;
+  protected readonly draw: WeightedDraw;
 
   constructor(state: SharedState, pool: number, opts: BalancerOptions) {
     this.state = state;
     this.draw = new WeightedDraw(state, pool, opts.seed);
+  }
+
+  /**
+   * True when `b` should win over `a`: inflight(b) / weight(b) < inflight(a) / weight(a), without
+   * division. An idle `a` cannot lose, so the other three shared reads (about 17 ns each:
+   * Atomics.load is a call on Node 20) are skipped in the common unloaded case.
+   */
+  protected cheaper(b: BackendIndex, a: BackendIndex): boolean {
+    const state = this.state;
+    const ia = state.inflight(a);
+    return ia > 0 && state.inflight(b) * state.effectiveWeight(a) < ia * state.effectiveWeight(b);
   }
 
   pick(ctx: PickContext): BackendIndex {
@@ -27,11 +42,7 @@ export class PowerOfTwo implements Balancer {
       const b = draw.candidate(ctx, a);
       let win = a;
       let lose = b;
-      // inflight(b) / weight(b) < inflight(a) / weight(a), without division. An idle `a` cannot
-      // lose, so the other three shared reads (about 17 ns each: Atomics.load is a call on
-      // Node 20) are skipped in the common unloaded case.
-      const ia = b === NONE ? 0 : state.inflight(a);
-      if (ia > 0 && state.inflight(b) * state.effectiveWeight(a) < ia * state.effectiveWeight(b)) {
+      if (b !== NONE && this.cheaper(b, a)) {
         win = b;
         lose = a;
       }
@@ -41,7 +52,7 @@ export class PowerOfTwo implements Balancer {
     return draw.scan(ctx);
   }
 
-  observe(): void {
+  observe(_backend: BackendIndex, _ms: number): void {
     // not latency-aware
   }
 }

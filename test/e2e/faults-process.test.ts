@@ -3,24 +3,17 @@
 // costs no other request; SIGTERM under load lets every accepted request finish with 2xx, the
 // only client errors being refused connections once the listen socket is closed, and exits 0.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb } from '../helpers/corelb.js';
+import { stopEverything } from '../helpers/cleanup.js';
+import { corelbConfig, startCorelb } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
-import { describeLoad, sleep, startLoad, stopAllLoads, windowOf } from '../helpers/load.js';
-import { startOriginProcess, stopAllOriginProcesses, type OriginProcess } from '../helpers/origin-process.js';
+import { describeLoad, sleep, startLoad, windowOf } from '../helpers/load.js';
+import { startOriginProcess, type OriginProcess } from '../helpers/origin-process.js';
 
 const T = 60_000;
 const THROW_PATH = '/__corelb_test/throw';
 
-afterEach(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await stopAllOriginProcesses();
-});
-afterAll(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await stopAllOriginProcesses();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 async function threeBackends(delayMs = 0): Promise<OriginProcess[]> {
   return Promise.all(['b1', 'b2', 'b3'].map((id) => startOriginProcess({ id, mode: delayMs > 0 ? 'delay' : 'ok', delayMs })));

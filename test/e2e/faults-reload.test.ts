@@ -4,23 +4,16 @@
 // rejected with its problem (FILE:LINE:COL path: message) and the running config keeps serving.
 import { writeFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, toYaml, type ConfigSpec } from '../helpers/corelb.js';
+import { stopEverything } from '../helpers/cleanup.js';
+import { corelbConfig, startCorelb, toYaml, type ConfigSpec } from '../helpers/corelb.js';
 import { logTime, stateLines, waitForState } from '../helpers/fault-logs.js';
-import { describeLoad, sleep, startLoad, stopAllLoads, windowOf } from '../helpers/load.js';
-import { startOriginProcess, stopAllOriginProcesses } from '../helpers/origin-process.js';
+import { describeLoad, sleep, startLoad, windowOf } from '../helpers/load.js';
+import { startOriginProcess } from '../helpers/origin-process.js';
 
 const T = 60_000;
 
-afterEach(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await stopAllOriginProcesses();
-});
-afterAll(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await stopAllOriginProcesses();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 describe('SIGHUP reload under load', () => {
   it('adds a backend and removes one with no failed request; a broken file is rejected and the running config keeps serving', async () => {
