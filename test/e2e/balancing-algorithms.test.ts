@@ -131,6 +131,45 @@ describe('consistent-hash', () => {
   }, 60_000);
 });
 
+describe('consistent-hash keys', () => {
+  it.each([
+    { hashKey: 'path', path: (k: string) => `/item/${k}`, headers: () => ({}) },
+    { hashKey: 'query:u', path: (k: string) => `/item?x=1&u=${k}`, headers: () => ({}) },
+    { hashKey: 'cookie:u', path: () => '/item', headers: (k: string) => ({ cookie: `a=1; u=${k}` }) },
+    { hashKey: 'header:x-tenant', path: () => '/item', headers: (k: string) => ({ 'x-tenant': k }) },
+  ])('hash_key $hashKey: one key, one backend (fresh connections, workers: 2); keys spread', async ({ hashKey, path, headers }) => {
+    const { origins } = await delayedOrigins(3);
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: { algorithm: 'consistent-hash', hash_key: hashKey, backends: origins.map((o) => o.url) } } }));
+    const owners = new Map<string, Set<string>>();
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        Array.from({ length: 24 }, async (_, n) => {
+          const key = `k${n}`;
+          const r = await request(`${lb.url}${path(key)}`, { headers: headers(key) });
+          expect(r.status).toBe(200);
+          const set = owners.get(key) ?? new Set<string>();
+          set.add(String(r.headers['x-backend']));
+          owners.set(key, set);
+        }),
+      );
+    }
+    for (const [key, set] of owners) expect([...set], key).toHaveLength(1);
+    expect(new Set([...owners.values()].map((s) => [...s][0])).size).toBeGreaterThanOrEqual(2);
+  }, 30_000);
+
+  it('hash_key ip: every request from one client address goes to one backend; a request without the key is balanced round-robin', async () => {
+    const { origins } = await delayedOrigins(3);
+    const lb = await startCorelb(corelbConfig({ workers: 2, pools: { web: { algorithm: 'consistent-hash', hash_key: 'ip', backends: origins.map((o) => o.url) } } }));
+    const seen = new Set<string>();
+    for (let n = 0; n < 20; n++) seen.add(String((await request(`${lb.url}/x${n}`)).headers['x-backend']));
+    expect(seen.size).toBe(1);
+    const lb2 = await startCorelb(corelbConfig({ workers: 1, pools: { web: { algorithm: 'consistent-hash', hash_key: 'header:x-none', backends: origins.map((o) => o.url) } } }));
+    const keyless = new Set<string>();
+    for (let n = 0; n < 6; n++) keyless.add(String((await request(`${lb2.url}/y`)).headers['x-backend']));
+    expect(keyless.size).toBe(3);
+  }, 30_000);
+});
+
 describe('sticky cookies', () => {
   it('hold across workers, and fall back (with a new cookie) when their backend is gone', async () => {
     const { origins } = await delayedOrigins(3);
