@@ -13,12 +13,15 @@
 //   --scenarios a,b     scenarios to run (default get-2B); see SCENARIOS below
 //   --no-upstream-client  skip the upstream-client comparison at the end
 //   --dist DIR          the corelb build to run (default dist/; used by corelb targets and upstream-client)
+//   --access-log        instead of the usual targets: corelb workers=1 with log.access false, true
+//                       to a file in a temp dir, and true to stdout (a pipe this runner drains);
+//                       results in results/access-log.{md,json}
 //   --help
 //
 // Every number comes from one run on a shared machine: compare rows of the same run.
 
 import { fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -29,6 +32,7 @@ import {
   fmt,
   freePort,
   probe,
+  sleep,
   spawnUntilReady,
   startOrigin,
   stopChild,
@@ -47,6 +51,7 @@ function parseArgs(argv) {
     scenarios: ['get-2B'],
     upstreamClient: true,
     quick: false,
+    accessLog: false,
     dist: path.join(REPO_ROOT, 'dist'),
   };
   let durationSet = false;
@@ -70,12 +75,13 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--scenarios') o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--no-upstream-client') o.upstreamClient = false;
+    else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node native-free-bench/run.js [--quick] [--duration N] [--warmup N] [--connections N]\n' +
           '       [--only direct,corelb-w1,corelb-w2] [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
-          '       [--no-upstream-client] [--dist DIR (default dist/)]\n',
+          '       [--no-upstream-client] [--dist DIR (default dist/)] [--access-log]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
@@ -131,20 +137,45 @@ function directTarget() {
   };
 }
 
-function corelbTarget(workers, dist) {
+const ACCESS_LABELS = { off: '', file: ', access log to a file', stdout: ', access log to stdout (pipe)' };
+
+/** Waits for the `ready` line in a log file (log.file: nothing comes on stdout). */
+async function spawnUntilLogFileReady(cmd, args, file, { timeoutMs, label }) {
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  const until = Date.now() + timeoutMs;
+  while (!(existsSync(file) && readFileSync(file, 'utf8').includes('"msg":"ready"'))) {
+    if (exited) throw new Error(`${label}: exited before ready (code ${exited.code}, signal ${exited.signal})\n${stderr}`);
+    if (Date.now() > until) {
+      child.kill('SIGKILL');
+      throw new Error(`${label}: not ready after ${timeoutMs} ms\n${stderr}`);
+    }
+    await sleep(50);
+  }
+  return { child };
+}
+
+/** access: 'off' (log.access false), 'file' (true, log.file in the temp dir), 'stdout' (true). */
+function corelbTarget(workers, dist, access = 'off') {
   return {
-    name: `corelb-w${workers}`,
-    label: `corelb workers=${workers}`,
+    name: `corelb-w${workers}${access === 'off' ? '' : `-access-${access}`}`,
+    label: `corelb workers=${workers}${ACCESS_LABELS[access]}`,
     pid: 0,
     url: '',
     child: null,
     dir: '',
+    logFile: null,
     async start(ctx) {
       const cli = path.join(dist, 'cli.js');
       if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
       const port = await freePort();
       this.dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-'));
       const file = path.join(this.dir, 'corelb.yaml');
+      this.logFile = access === 'file' ? path.join(this.dir, 'corelb.log') : null;
       writeFileSync(
         file,
         [
@@ -152,7 +183,7 @@ function corelbTarget(workers, dist) {
           `workers: ${workers}`,
           // info, not warn: the "ready" line is logged at info (pino level 30) and a warn level
           // filters it out. With access: false nothing is logged per request at info.
-          'log: { level: info, access: false }',
+          `log: { level: info, access: ${access !== 'off'}${this.logFile ? `, file: ${JSON.stringify(this.logFile)}` : ''} }`,
           'timeouts: { connect: 2s, response: 30s, idle: 60s }',
           'pools:',
           '  web:',
@@ -162,17 +193,24 @@ function corelbTarget(workers, dist) {
           '',
         ].join('\n'),
       );
-      const { child } = await spawnUntilReady(process.execPath, [cli, 'start', '--config', file], {
-        isReady: (line) => line.includes('"msg":"ready"'),
-        timeoutMs: 30000,
-        label: this.label,
-      });
+      const args = [cli, 'start', '--config', file];
+      const { child } = this.logFile
+        ? await spawnUntilLogFileReady(process.execPath, args, this.logFile, { timeoutMs: 30000, label: this.label })
+        : await spawnUntilReady(process.execPath, args, {
+            isReady: (line) => line.includes('"msg":"ready"'),
+            timeoutMs: 30000,
+            label: this.label,
+          });
       this.child = child;
       this.pid = child.pid;
       this.url = `http://127.0.0.1:${port}`;
       // Keep draining its stdout/stderr so a chatty proxy never blocks on a full pipe.
       child.stdout.resume();
       child.stderr.resume();
+    },
+    /** Size of the log file so far (a check that the lines were written), or null. */
+    logBytes() {
+      return this.logFile && existsSync(this.logFile) ? statSync(this.logFile).size : null;
     },
     async stop() {
       let res = null;
@@ -283,6 +321,11 @@ function ratioLines(rows, scenarios) {
     add('req/s corelb workers=1 / direct', w1, d, 'rps');
     add('req/s corelb workers=2 / direct', w2, d, 'rps');
     add('req/s corelb workers=2 / workers=1', w2, w1, 'rps');
+    for (const access of ['file', 'stdout']) {
+      const on = get(`corelb-w1-access-${access}`);
+      add(`CPU/req corelb workers=1, access log to ${access} / access log off`, on, w1, 'cpuUsPerReq');
+      add(`req/s corelb workers=1, access log to ${access} / access log off`, on, w1, 'rps');
+    }
   }
   return { lines, ratios };
 }
@@ -336,7 +379,10 @@ function runUpstreamClient(origin, quick, dist) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const allTargets = [directTarget(), corelbTarget(1, opts.dist), corelbTarget(2, opts.dist)];
+  const allTargets = opts.accessLog
+    ? [corelbTarget(1, opts.dist), corelbTarget(1, opts.dist, 'file'), corelbTarget(1, opts.dist, 'stdout')]
+    : [directTarget(), corelbTarget(1, opts.dist), corelbTarget(2, opts.dist)];
+  if (opts.accessLog) opts.upstreamClient = false;
   const targets = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
   if (targets.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);
 
@@ -412,10 +458,13 @@ async function main() {
               non2xx: r.non2xx,
               statusCodes: r.statusCodeStats,
             });
+            const logBytes = target.logBytes?.() ?? null;
+            if (logBytes !== null) row.logFileBytes = logBytes;
             process.stdout.write(
               `  ${sname}: ${fmt(row.rps, 0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
                 `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, autocannon ${fmt(row.loadGenCpuCores, 2)}), ` +
-                `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}\n`,
+                `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}` +
+                `${logBytes === null ? '' : `, log file ${fmt(logBytes / (1024 * 1024), 1)} MB so far`}\n`,
             );
           } catch (err) {
             row.error = String(err && err.message ? err.message : err);
@@ -479,9 +528,11 @@ async function main() {
 
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
-  writeFileSync(path.join(resultsDir, 'latest.md'), md + '\n');
-  process.stdout.write(`\nwrote native-free-bench/results/latest.json and latest.md\n`);
+  // the access-log comparison keeps its own files: it must not replace the main table
+  const base = opts.accessLog ? 'access-log' : 'latest';
+  writeFileSync(path.join(resultsDir, `${base}.json`), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
+  writeFileSync(path.join(resultsDir, `${base}.md`), md + '\n');
+  process.stdout.write(`\nwrote native-free-bench/results/${base}.json and ${base}.md\n`);
   process.exitCode = rows.some((r) => r.error) ? 1 : 0;
 }
 

@@ -89,8 +89,9 @@ const isDataPlane = process.env.CORELB_DATA_PLANE === '1';
  * it was SIGKILLed) stops this process gracefully instead of leaving it orphaned.
  */
 function superviseFromParent(lifecycle: Lifecycle): void {
-  // SIGHUP is the Lifecycle's (reload); these two are placeholders until log files can be reopened
-  for (const s of ['SIGUSR1', 'SIGUSR2'] as const) process.on(s, () => undefined);
+  // SIGHUP and SIGUSR1 are the Lifecycle's (reload, reopen logs); SIGUSR2 has no meaning yet, but
+  // the supervisor passes it on and its default action would kill this process
+  process.on('SIGUSR2', () => undefined);
   process.on('disconnect', () => lifecycle.requestStop('supervisor gone'));
 }
 
@@ -110,8 +111,9 @@ async function main(): Promise<void> {
   const file = args.config ?? (args.command === 'demo' ? join(root, 'config/demo.yaml') : 'config/corelb.yaml');
   const config = loadOrExit(file);
   if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config);
-  const log = createLogger(config.log.level);
-  const lifecycle = new Lifecycle(log);
+  const output = createLogger(config.log.level, config.log.file);
+  const log = output.log;
+  const lifecycle = new Lifecycle(log, output.reopen);
   if (isDataPlane) superviseFromParent(lifecycle);
   let closeDemo: (() => Promise<void>) | undefined;
   if (args.command === 'demo') {

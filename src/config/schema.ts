@@ -1,7 +1,9 @@
 // Owns the top level of the config file: which sections exist, their defaults, and the scalar
 // sections (listen, workers, log, timeouts, limits). Pools and routes live in pools.ts.
 
+import { accessSync, constants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { validatePools, validateRoutes } from './pools.js';
 import { normaliseListenHost } from './names.js';
 import type { Config, LogLevel } from './types.js';
@@ -18,7 +20,7 @@ export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits',
 export const DEFAULTS = Object.freeze({
   listen: Object.freeze({ host: '127.0.0.1', port: 8080 }),
   workers: 'auto' as const,
-  log: Object.freeze({ level: 'info' as LogLevel, access: false }),
+  log: Object.freeze({ level: 'info' as LogLevel, access: false, file: null as string | null }),
   timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
   limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
 });
@@ -89,9 +91,10 @@ function validateWorkers(walk: Walk, f: Field | undefined, opts: ValidateOptions
 }
 
 function validateLog(walk: Walk, f: Field | undefined): Config['log'] {
-  const e = section(walk, f, ['level', 'access']);
+  const e = section(walk, f, ['level', 'access', 'file']);
   let level: LogLevel = DEFAULTS.log.level;
   let access: boolean = DEFAULTS.log.access;
+  let file: string | null = DEFAULTS.log.file;
   const levelField = e?.get('level');
   if (levelField !== undefined) {
     const expected = `one of ${LOG_LEVELS.join(', ')}`;
@@ -104,7 +107,47 @@ function validateLog(walk: Walk, f: Field | undefined): Config['log'] {
   }
   const accessField = e?.get('access');
   if (accessField !== undefined) access = walk.boolean(accessField) ?? access;
-  return { level, access };
+  const fileField = e?.get('file');
+  // `file:` with nothing after it (or null) is stdout, the default
+  if (fileField !== undefined && !walk.isNull(fileField)) {
+    const raw = walk.string(fileField, 'a file path');
+    if (raw !== undefined) {
+      if (raw.length === 0) walk.report(fileField.at, fileField.path, 'must not be empty (leave log.file out to log to stdout)');
+      else {
+        const why = logFileProblem(resolve(raw));
+        if (why === null) file = resolve(raw);
+        else walk.report(fileField.at, fileField.path, why);
+      }
+    }
+  }
+  return { level, access, file };
+}
+
+/**
+ * Why the log file could not be opened for appending, or null. Checked here, at load time, so
+ * that `corelb check`, a start and a reload all say so at the field, instead of the processes
+ * failing later when they open it. The file itself may not exist yet: it is created (never its
+ * directory: a missing directory is a typo more often than a wish).
+ */
+function logFileProblem(file: string): string | null {
+  const dir = dirname(file);
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+  } catch {
+    return `directory ${dir} does not exist`;
+  }
+  let exists = true;
+  try {
+    if (statSync(file).isDirectory()) return `${file} is a directory, not a file`;
+  } catch {
+    exists = false;
+  }
+  try {
+    accessSync(exists ? file : dir, constants.W_OK);
+  } catch {
+    return exists ? `${file} is not writable` : `cannot create ${file}: directory ${dir} is not writable`;
+  }
+  return null;
 }
 
 function duration(walk: Walk, f: Field | undefined, fallback: number): number {

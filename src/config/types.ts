@@ -90,7 +90,12 @@ export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   /** Resolved: 'auto' becomes os.availableParallelism(). */
   readonly workers: number;
-  readonly log: { readonly level: LogLevel; readonly access: boolean };
+  readonly log: {
+    readonly level: LogLevel;
+    readonly access: boolean;
+    /** Absolute path (relative ones are resolved against the working directory); null = stdout. */
+    readonly file: string | null;
+  };
   readonly timeouts: {
     readonly connectMs: number;
     readonly responseMs: number;

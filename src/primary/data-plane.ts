@@ -27,6 +27,8 @@ export class DataPlane {
   private stopping: Promise<void> | null = null;
   /** Per worker: resolves the pending reload's acknowledgement. */
   private readonly reloadAcks = new Map<number, (ok: boolean) => void>();
+  /** Per worker: the pending log reopens' acknowledgements, oldest first. */
+  private readonly reopenAcks = new Map<number, ((ok: boolean) => void)[]>();
 
   constructor(config: Config, log: Logger) {
     this.config = config;
@@ -56,6 +58,7 @@ export class DataPlane {
               up = true;
               resolve();
             } else if (m.type === 'reloaded') this.ack(workerId, true);
+            else if (m.type === 'logs-reopened') this.reopenAcks.get(workerId)?.shift()?.(m.ok);
             else if (m.type === 'error') {
               if (up) this.ack(workerId, false);
               else reject(new Error(m.message));
@@ -94,6 +97,32 @@ export class DataPlane {
             resolve(ok);
           });
           c.postMessage({ type: 'reload', config, buffer: state.buffer } satisfies ControlMessage);
+        }),
+    );
+    const results = await Promise.all(acks);
+    return results.filter(Boolean).length;
+  }
+
+  /**
+   * SIGUSR1: every worker reopens its log destination by path. Resolves with how many confirmed
+   * within RELOAD_ACK_MS.
+   */
+  async reopenLogs(): Promise<number> {
+    if (this.stopping !== null) return 0;
+    const acks = this.controls.map(
+      (c, workerId) =>
+        new Promise<boolean>((resolve) => {
+          let queue = this.reopenAcks.get(workerId);
+          if (queue === undefined) this.reopenAcks.set(workerId, (queue = []));
+          // a late answer still takes its own entry (answers come in order), so it never
+          // confirms a later request; the timeout only stops the wait
+          const timer = setTimeout(() => resolve(false), RELOAD_ACK_MS);
+          const settle = (ok: boolean): void => {
+            clearTimeout(timer);
+            resolve(ok);
+          };
+          queue.push(settle);
+          c.postMessage({ type: 'reopen-logs' } satisfies ControlMessage);
         }),
     );
     const results = await Promise.all(acks);

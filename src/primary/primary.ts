@@ -1,7 +1,7 @@
 // Owns the primary thread's run of the data plane: start the workers and the publisher (health
 // checks and shared state) for a validated config, announce readiness, reload on SIGHUP, and
 // turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
-// immediate stop.
+// immediate stop, and reopen the log files on SIGUSR1.
 
 import type { Logger } from 'pino';
 import { formatProblem, loadConfigFile } from '../config/index.js';
@@ -53,13 +53,16 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
       return { ok: false, problems };
     }
     let next = result.config;
-    // the listen socket and the thread count belong to the running workers
+    // the listen socket and the thread count belong to the running workers; the log file is
+    // opened by the supervisor, the primary and every worker, and stdout cannot be reopened as a
+    // file (nor the reverse), so it stays what the processes were started with
     const kept: string[] = [];
     if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
     if (next.workers !== current.workers) kept.push('workers');
+    if (next.log.file !== current.log.file) kept.push('log.file');
     if (kept.length > 0) {
-      log.warn({ fields: kept }, `${kept.join(' and ')} change only on restart: the running values are kept`);
-      next = Object.freeze({ ...next, listen: current.listen, workers: current.workers });
+      log.warn({ fields: kept }, `${kept.join(', ')} change only on restart: the running values are kept`);
+      next = Object.freeze({ ...next, listen: current.listen, workers: current.workers, log: Object.freeze({ ...next.log, file: current.log.file }) });
     }
     generation++;
     const state = layoutFor(next, generation);
@@ -94,22 +97,26 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
  * drain and exit 0, SIGQUIT stops at once, also when they arrive while the workers are still
  * starting (the stop then runs as soon as they are up). SIGHUP reloads the config file. An
  * exception that reaches the primary stops the workers first: exiting while they hold uWS sockets
- * would abort the process.
+ * would abort the process. SIGUSR1 reopens log.file in the primary and in every worker (log
+ * rotation), then logs `logs reopened` (into the new file).
  */
 export class Lifecycle {
   private readonly log: Logger;
+  private readonly reopenLog: () => Promise<void>;
   private proxy: RunningProxy | null = null;
   private onStopped: (() => Promise<void>) | undefined;
   private requested: string | null = null;
   private immediate = false;
   private stopping = false;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, reopenLog: () => Promise<void>) {
     this.log = log;
+    this.reopenLog = reopenLog;
     process.on('SIGTERM', () => this.request('SIGTERM'));
     process.on('SIGINT', () => this.request('SIGINT'));
     process.on('SIGQUIT', () => this.request('SIGQUIT', true));
     process.on('SIGHUP', () => this.reload());
+    process.on('SIGUSR1', () => this.reopenLogs());
     process.on('uncaughtException', (err) => {
       log.fatal({ err }, 'uncaught exception in the primary: stopping');
       this.stop(1);
@@ -136,6 +143,25 @@ export class Lifecycle {
     }
     this.log.info({ signal: 'SIGHUP' }, 'reloading configuration');
     proxy.reload().catch((err: unknown) => this.log.error({ err }, 'reload failed'));
+  }
+
+  private reopenLogs(): void {
+    const own = this.reopenLog().then(
+      () => true,
+      (err: unknown) => {
+        this.log.error({ err }, 'cannot reopen the log file: still writing to the old one');
+        return false;
+      },
+    );
+    // while starting there are no control ports yet; the workers open the file when they start
+    const dataPlane = this.proxy?.dataPlane;
+    const workers = dataPlane === undefined ? Promise.resolve(0) : dataPlane.reopenLogs();
+    void Promise.all([own, workers]).then(([primary, confirmed]) => {
+      const expected = this.proxy?.config.workers ?? 0;
+      const fields = { signal: 'SIGUSR1', primary, workers: confirmed };
+      if (primary && confirmed === expected) this.log.info(fields, 'logs reopened');
+      else this.log.warn({ ...fields, expected }, 'logs reopened, but not by every writer: some still write to the old file');
+    });
   }
 
   private request(signal: string, immediate = false): void {

@@ -31,16 +31,22 @@ export function isReadyMessage(m: unknown): boolean {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready';
 }
 
-/** Runs the supervisor for a config file that has already been validated. Never returns. */
+/**
+ * Runs the supervisor for a config file that has already been validated. Never returns. It logs
+ * where the data plane does (log.file, like nginx's master and its error log), so a rotation
+ * reopens its file too.
+ */
 export function runSupervisor(file: string, config: Config): void {
-  const log = createLogger(config.log.level).child({ role: 'supervisor' });
-  new Supervisor(file, config.timeouts.drainMs + STOP_GRACE_EXTRA_MS, log).start();
+  const output = createLogger(config.log.level, config.log.file);
+  const log = output.log.child({ role: 'supervisor' });
+  new Supervisor(file, config.timeouts.drainMs + STOP_GRACE_EXTRA_MS, log, output.reopen).start();
 }
 
 class Supervisor {
   private readonly file: string;
   private readonly stopGraceMs: number;
   private readonly log: Logger;
+  private readonly reopenLog: () => Promise<void>;
   private child: ChildProcess | null = null;
   /** Set once any data plane has said ready: only then is a crash worth a restart. */
   private everReady = false;
@@ -51,10 +57,11 @@ class Supervisor {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(file: string, stopGraceMs: number, log: Logger) {
+  constructor(file: string, stopGraceMs: number, log: Logger, reopenLog: () => Promise<void>) {
     this.file = file;
     this.stopGraceMs = stopGraceMs;
     this.log = log;
+    this.reopenLog = reopenLog;
   }
 
   start(): void {
@@ -131,6 +138,9 @@ class Supervisor {
   }
 
   private forward(signal: NodeJS.Signals): void {
+    if (signal === 'SIGUSR1') {
+      this.reopenLog().catch((err: unknown) => this.log.error({ err }, 'cannot reopen the log file: still writing to the old one'));
+    }
     if (this.child === null) {
       this.log.info({ signal }, 'no data plane running: signal not passed on');
       return;

@@ -719,7 +719,9 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
           bytesIn: this.bytesIn,
           bytesOut: this.bytesOut,
           upstreamMs: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,
-          durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
+          // null for a request that began before a reload turned the access log on: its start
+          // was not taken (no clock read per request while the access log is off)
+          durationMs: this.started === 0 ? null : Math.round((performance.now() - this.started) * 1000) / 1000,
         },
         'access',
       );

@@ -13,20 +13,27 @@ export interface ServeTask {
   readonly workerId: number;
   readonly config: Config;
   readonly buffer: SharedArrayBuffer;
-  /** Receives {type:'stop', graceMs} from the primary; the worker answers {type:'listening'}. */
+  /** Receives stop / reload / reopen-logs from the primary; the worker answers on it too. */
   readonly control: MessagePort;
 }
 
 export type ControlMessage =
   | { type: 'stop'; graceMs: number }
   | { type: 'reload'; config: Config; buffer: SharedArrayBuffer }
+  /** SIGUSR1: reopen log.file by its path (after a rotation renamed it); answered logs-reopened. */
+  | { type: 'reopen-logs' }
+  | { type: 'logs-reopened'; ok: boolean }
   | { type: 'listening' }
   | { type: 'reloaded'; generation: number }
   | { type: 'error'; message: string };
 
 export default async function serve(task: ServeTask): Promise<{ workerId: number }> {
   const { workerId, config, control } = task;
-  const log = createLogger(config.log.level).child({ worker: workerId });
+  // log.file is fixed for the life of the process (a reload keeps it), so this thread's
+  // destination is too; reopen-logs only swaps the descriptor behind it. Batched: this thread
+  // logs per request (see src/log.ts).
+  const output = createLogger(config.log.level, config.log.file, true);
+  const log = output.log.child({ worker: workerId });
   // Catch everything in this thread: an uncaught exception in a worker would abort the process.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception in worker'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in worker'));
@@ -56,6 +63,15 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
           stopRequested = true;
           resolve(m.graceMs);
         }
+      }
+      else if (m.type === 'reopen-logs') {
+        output.reopen().then(
+          () => control.postMessage({ type: 'logs-reopened', ok: true } satisfies ControlMessage),
+          (err: unknown) => {
+            log.error({ err }, 'cannot reopen the log file: still writing to the old one');
+            control.postMessage({ type: 'logs-reopened', ok: false } satisfies ControlMessage);
+          },
+        );
       }
       else if (m.type === 'reload') {
         try {

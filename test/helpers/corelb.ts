@@ -2,9 +2,10 @@
 // gives tests its logs, its RSS and a way to stop it. That process is the supervisor; it forks the
 // data plane, whose pid is the one of its latest `ready` log line. Every started supervisor and
 // data plane is tracked and SIGKILLed by `stopAllCorelb()` (call it in afterAll) and on the test
-// process's exit.
+// process's exit. With `log.file` in the config, the logs are in that file, not on stdout:
+// startCorelb then waits for `ready` there, and tests read it with readLogFile.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,7 +80,7 @@ export interface ConfigSpec {
   port?: number;
   host?: string;
   workers?: number | 'auto';
-  log?: { level?: string; access?: boolean };
+  log?: { level?: string; access?: boolean; file?: string };
   timeouts?: { connect?: string; response?: string; idle?: string; queue?: string; drain?: string };
   limits?: { max_body?: string | number; max_connections_per_backend?: number };
   /** A pool is either a list of backend URLs or a full spec. */
@@ -100,7 +101,7 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
   const cfg: Record<string, unknown> = {
     listen: { host: spec.host ?? '127.0.0.1', port: spec.port ?? 0 },
     workers: spec.workers ?? 2,
-    log: { level: spec.log?.level ?? 'info', access: spec.log?.access ?? false },
+    log: { level: spec.log?.level ?? 'info', access: spec.log?.access ?? false, ...(spec.log?.file !== undefined && { file: spec.log.file }) },
     timeouts: { connect: '2s', response: '30s', idle: '60s', ...spec.timeouts },
     limits: { max_body: '10mb', max_connections_per_backend: 0, ...spec.limits },
     pools,
@@ -111,6 +112,35 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
 
 export function toYaml(cfg: unknown): string {
   return YAML.stringify(cfg);
+}
+
+/** The lines of a log file (log.file), parsed like logs(); [] while the file does not exist. */
+export function readLogFile(file: string): LogLine[] {
+  if (!existsSync(file)) return [];
+  const out: LogLine[] = [];
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    try {
+      const v = JSON.parse(line) as unknown;
+      out.push(v !== null && typeof v === 'object' ? (v as LogLine) : { raw: line });
+    } catch {
+      out.push({ raw: line });
+    }
+  }
+  return out;
+}
+
+/** Polls a log file until a line matches; rejects after timeoutMs or once `gone()` says so. */
+export async function waitForLogFile(file: string, pred: (l: LogLine) => boolean, timeoutMs = 10_000, gone: () => boolean = () => false): Promise<LogLine> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = readLogFile(file).find(pred);
+    if (found !== undefined) return found;
+    if (gone()) throw new Error(`corelb exited before the awaited line in ${file}`);
+    if (Date.now() > until) throw new Error(`no matching line in ${file} within ${timeoutMs} ms:\n${readLogFile(file).slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 // ---- process tracking -------------------------------------------------------------------------
@@ -205,14 +235,18 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
   let yamlText: string;
   let port: number;
   let host: string;
+  /** log.file (resolved as corelb resolves it: from its working directory, REPO_ROOT) or null. */
+  let logFile: string | null = null;
   if (typeof config === 'string') {
     yamlText = config;
-    const parsed = YAML.parse(config) as { listen?: { host?: string; port?: number } };
+    const parsed = YAML.parse(config) as { listen?: { host?: string; port?: number }; log?: { file?: unknown } };
+    if (typeof parsed?.log?.file === 'string') logFile = path.resolve(REPO_ROOT, parsed.log.file);
     port = Number(parsed?.listen?.port);
     host = parsed?.listen?.host ?? '127.0.0.1';
     if (!Number.isInteger(port) || port <= 0) throw new Error('startCorelb: YAML text must set listen.port');
   } else {
-    const cfg = structuredClone(config) as { listen?: { host?: string; port?: number } };
+    const cfg = structuredClone(config) as { listen?: { host?: string; port?: number }; log?: { file?: unknown } };
+    if (typeof cfg.log?.file === 'string') logFile = path.resolve(REPO_ROOT, cfg.log.file);
     cfg.listen ??= {};
     cfg.listen.host ??= '127.0.0.1';
     if (!cfg.listen.port) cfg.listen.port = await freePort();
@@ -334,7 +368,12 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
   }
 
   try {
-    await waitForLog((l) => l.msg === 'ready', opts.readyTimeoutMs ?? 15_000);
+    const isReady = (l: LogLine): boolean => l.msg === 'ready';
+    if (logFile === null) await waitForLog(isReady, opts.readyTimeoutMs ?? 15_000);
+    else {
+      const ready = await waitForLogFile(logFile, isReady, opts.readyTimeoutMs ?? 15_000, () => exitResult !== null);
+      if (typeof ready.pid === 'number') dataPlanes.add(ready.pid);
+    }
   } catch (err) {
     if (!exitResult) proc.kill('SIGKILL');
     throw err;
@@ -358,8 +397,9 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
   }
 
   function dataPlanePid(): number {
-    for (let i = lines.length - 1; i >= 0; i--) {
-      const l = lines[i]!;
+    const all = logFile === null ? lines : readLogFile(logFile);
+    for (let i = all.length - 1; i >= 0; i--) {
+      const l = all[i]!;
       if (l.msg === 'ready' && typeof l.pid === 'number') return l.pid;
     }
     throw new Error('dataPlanePid: no ready line yet');

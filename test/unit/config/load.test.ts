@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALGORITHMS, checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
 import type { Config, ConfigProblem, PoolConfig } from '../../../src/config/index.js';
@@ -32,6 +32,10 @@ const hashed = (...settings: string[]): string => pool('    algorithm: consisten
 const TOKEN_CHARS = "letters, digits and !#$%&'*+-.^_`|~";
 const HASH_KEY_FORMS = 'expected path, ip, header:NAME, cookie:NAME or query:NAME (like "header:x-user-id")';
 const HOUR = 3_600_000;
+/** A directory for log.file cases: one existing file, one missing subdirectory. */
+const LOG_DIR = mkdtempSync(join(tmpdir(), 'corelb-logfile-'));
+const A_FILE = join(LOG_DIR, 'plain-file');
+writeFileSync(A_FILE, '');
 const HEALTH = { path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, expectMin: 200, expectMax: 399 } as const;
 
 function problems(text: string): readonly ConfigProblem[] {
@@ -312,6 +316,11 @@ const mistakes: Mistake[] = [
   { name: 'workers fractional', text: lines('workers: 2.5') + POOL, path: 'workers', line: 1, message: 'got number 2.5' },
   { name: 'bad log level', text: lines('log:', '  level: loud') + POOL, path: 'log.level', line: 2, col: 10, message: 'expected one of fatal, error, warn, info, debug, trace, silent, got string "loud"' },
   { name: 'log access not a boolean', text: lines('log:', '  access: yes') + POOL, path: 'log.access', line: 2, message: 'expected true or false, got string "yes"' },
+  { name: 'log file not a string', text: lines('log:', '  file: 5') + POOL, path: 'log.file', line: 2, col: 9, message: 'expected a file path, got number 5' },
+  { name: 'log file empty', text: lines('log:', '  file: ""') + POOL, path: 'log.file', line: 2, col: 9, message: 'must not be empty' },
+  { name: 'log file in a missing directory', text: lines('log:', `  file: ${join(LOG_DIR, 'nope', 'x.log')}`) + POOL, path: 'log.file', line: 2, col: 9, message: `directory ${join(LOG_DIR, 'nope')} does not exist` },
+  { name: 'log file under a file', text: lines('log:', `  file: ${join(A_FILE, 'x.log')}`) + POOL, path: 'log.file', line: 2, message: `${A_FILE} is not a directory` },
+  { name: 'log file is a directory', text: lines('log:', `  file: ${LOG_DIR}`) + POOL, path: 'log.file', line: 2, message: `${LOG_DIR} is a directory, not a file` },
   { name: 'document not a mapping', text: lines('- pools'), path: '', line: 1, message: 'expected a mapping, got a list' },
 ];
 
@@ -422,7 +431,7 @@ describe('parseConfig accepts valid files', () => {
     expect(c).toEqual({
       listen: { host: '127.0.0.1', port: 8080 },
       workers: 4,
-      log: { level: 'info', access: false },
+      log: { level: 'info', access: false, file: null },
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
       limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
       pools: [
@@ -447,7 +456,7 @@ describe('parseConfig accepts valid files', () => {
 
   it('treats an empty section (everything commented out) as defaults', () => {
     const c = config(lines('log:', '  # level: debug', 'timeouts:', 'limits:', 'routes:') + POOL);
-    expect(c.log).toEqual({ level: 'info', access: false });
+    expect(c.log).toEqual({ level: 'info', access: false, file: null });
     expect(c.timeouts.connectMs).toBe(2000);
     expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web' }]);
   });
@@ -464,9 +473,21 @@ describe('parseConfig accepts valid files', () => {
     );
     expect(c.listen).toEqual({ host: '::', port: 9000 });
     expect(c.workers).toBe(3);
-    expect(c.log).toEqual({ level: 'debug', access: true });
+    expect(c.log).toEqual({ level: 'debug', access: true, file: null });
     expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
     expect(c.limits).toEqual({ maxBodyBytes: 512 * 1024, maxConnectionsPerBackend: 64 });
+  });
+
+  it.each([
+    ['absent', [], null],
+    ['null', ['  file: null'], null],
+    ['empty (file:)', ['  file:'], null],
+    ['a new file in an existing directory', [`  file: ${join(LOG_DIR, 'corelb.log')}`], join(LOG_DIR, 'corelb.log')],
+    ['an existing file', [`  file: ${A_FILE}`], A_FILE],
+    ['a relative path, resolved against the working directory', ['  file: corelb-test.log'], resolve('corelb-test.log')],
+  ])('reads log.file: %s', (_what, fileLines, expected) => {
+    const c = config(lines('log:', '  level: info', ...fileLines) + POOL);
+    expect(c.log.file).toBe(expected);
   });
 
   it('accepts the shorthand and the long backend forms, and normalises URLs', () => {
