@@ -17,10 +17,10 @@ export interface LogOutput {
 }
 
 /**
- * Worker threads log per request (access lines, request errors): their lines are written in
- * batches, one write from BATCH_BYTES on or every BATCH_FLUSH_MS when fewer came, instead of one
- * write system call per line (about 5 µs CPU per line saved). The primary and the supervisor log
- * rarely and write each line at once.
+ * Access lines (one per request, from worker threads) are written in batches: one write from
+ * BATCH_BYTES on or every BATCH_FLUSH_MS when fewer came, instead of one write system call per
+ * line (about 5 µs CPU per line saved). Every other logger writes each line at once: an error
+ * line must be there when its response is.
  */
 const BATCH_BYTES = 2048;
 const BATCH_FLUSH_MS = 200;

@@ -136,6 +136,8 @@ export class WorkerContext {
   /** The newest generation: new requests start in it. */
   current: Generation;
   accessLog: boolean;
+  /** Where access lines go: batched writes (src/log.ts), unlike `log`. */
+  readonly accessLogger: Logger;
   /** Coarse clock (ms), advanced by the tick. */
   now = Date.now();
   /** Set once the primary asked this worker to stop: responses carry Connection: close. */
@@ -157,8 +159,9 @@ export class WorkerContext {
   private retired: Generation[] = [];
   private queueRun: NodeJS.Immediate | null = null;
 
-  constructor(config: Config, state: SharedState, log: Logger, workerId: number) {
+  constructor(config: Config, state: SharedState, log: Logger, workerId: number, accessLogger: Logger = log) {
     this.log = log;
+    this.accessLogger = accessLogger;
     this.workerId = workerId;
     this.accessLog = config.log.access;
     this.current = this.build(config, state);
@@ -194,6 +197,7 @@ export class WorkerContext {
     this.current = this.build(config, state);
     this.accessLog = config.log.access;
     this.log.level = config.log.level;
+    this.accessLogger.level = config.log.level;
     if (old.serveQueues()) this.retired.push(old);
   }
 

@@ -709,7 +709,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.queue = null;
     this.pending = null;
     if (ctx.accessLog) {
-      ctx.log.info(
+      ctx.accessLogger.info(
         {
           reqId: this.requestId,
           method: this.method,

@@ -30,16 +30,19 @@ export type ControlMessage =
 export default async function serve(task: ServeTask): Promise<{ workerId: number }> {
   const { workerId, config, control } = task;
   // log.file is fixed for the life of the process (a reload keeps it), so this thread's
-  // destination is too; reopen-logs only swaps the descriptor behind it. Batched: this thread
-  // logs per request (see src/log.ts).
-  const output = createLogger(config.log.level, config.log.file, true);
+  // destination is too; reopen-logs only swaps the descriptor behind it. Access lines go through
+  // their own batched destination (one write per batch, see src/log.ts); every other line is
+  // written at once, so an error is in the log when its response is on the wire.
+  const output = createLogger(config.log.level, config.log.file);
+  const access = createLogger(config.log.level, config.log.file, true);
   const log = output.log.child({ worker: workerId });
+  const accessLog = access.log.child({ worker: workerId });
   // Catch everything in this thread: an uncaught exception in a worker would abort the process.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception in worker'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in worker'));
 
   const state = SharedState.attach(task.buffer);
-  const ctx = new WorkerContext(config, state, log, workerId);
+  const ctx = new WorkerContext(config, state, log, workerId, accessLog);
   const server = new FrontServer(ctx);
   try {
     await server.listen(config.listen.host, config.listen.port);
@@ -65,7 +68,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
         }
       }
       else if (m.type === 'reopen-logs') {
-        output.reopen().then(
+        Promise.all([output.reopen(), access.reopen()]).then(
           () => control.postMessage({ type: 'logs-reopened', ok: true } satisfies ControlMessage),
           (err: unknown) => {
             log.error({ err }, 'cannot reopen the log file: still writing to the old one');
@@ -93,6 +96,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   ctx.close();
   server.close();
   control.close();
+  await new Promise<void>((resolve) => accessLog.flush(() => resolve()));
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return { workerId };
 }
