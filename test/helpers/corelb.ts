@@ -85,6 +85,7 @@ export interface ConfigSpec {
   /** A pool is either a list of backend URLs or a full spec. */
   pools: Record<string, BackendSpec[] | PoolSpec>;
   routes?: { host?: string; path_prefix: string; pool: string }[];
+  admin?: { host?: string; port: number; token?: string };
 }
 
 /** Builds the config object (YAML-ready) with test-friendly defaults. */
@@ -106,6 +107,7 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
     pools,
   };
   if (spec.routes) cfg.routes = spec.routes;
+  if (spec.admin) cfg.admin = spec.admin;
   return cfg;
 }
 
