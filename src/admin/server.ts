@@ -291,7 +291,10 @@ function serveDashboard(_server: AdminServer, ex: Exchange): void {
 }
 
 function serveEvents(server: AdminServer, ex: Exchange): void {
-  server.openStream(ex.res);
+  if (ex.req.method === 'HEAD') {
+    ex.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+    ex.res.end();
+  } else server.openStream(ex.res);
 }
 
 function serveMetrics(server: AdminServer, ex: Exchange): void {

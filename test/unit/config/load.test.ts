@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALGORITHMS, checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
 import type { Config, ConfigProblem, PoolConfig } from '../../../src/config/index.js';
+import { ADMIN_KEYS } from '../../../src/config/admin-settings.js';
 import { POOL_KEYS } from '../../../src/config/pools.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -748,6 +749,14 @@ describe('parseConfig accepts valid files', () => {
     const [web, , users] = r.config.pools;
     expect(web?.sticky).toEqual({ cookie: 'corelb_web', ttlMs: HOUR });
     expect(users).toMatchObject({ algorithm: 'consistent-hash', hashKey: { kind: 'header', name: 'x-user-id' }, hashBalanceFactor: 1.25, sticky: null });
+  });
+
+  it('config/corelb.yaml documents every admin key, with the admin server on loopback', () => {
+    const r = loadConfigFile(join(root, 'config/corelb.yaml'));
+    if (!r.ok) throw new Error('corelb.yaml does not load');
+    expect(r.config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: null });
+    const text = readFileSync(join(root, 'config/corelb.yaml'), 'utf8');
+    for (const key of ADMIN_KEYS) expect(text).toMatch(new RegExp(`^  #? ?${key}:`, 'm'));
   });
 
   it('config/corelb.yaml documents every pool key and algorithm', () => {
