@@ -141,6 +141,7 @@ async function main(): Promise<void> {
       `\ncorelb demo: ${config.workers} workers in front of ${config.pools[0]?.backends.length ?? 0} demo backends\n` +
         `  try:  curl -s ${url}hello     (repeat it: the backend changes round-robin)\n` +
         `        for i in 1 2 3 4 5 6; do curl -s ${url}; done\n` +
+        (config.admin === null ? '' : `  dashboard: http://${config.admin.host}:${config.admin.port}/   metrics: http://${config.admin.host}:${config.admin.port}/metrics\n`) +
         `  stop: Ctrl-C\n\n`,
     );
   }

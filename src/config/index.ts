@@ -1,7 +1,7 @@
 // Owns the public face of src/config: what the rest of corelb imports. Pure: no sockets, timers
 // or shared memory anywhere below.
 
-export type { Algorithm, BackendConfig, Config, ConfigProblem, HealthCheckConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig } from './types.js';
+export type { AdminConfig, Algorithm, BackendConfig, Config, ConfigProblem, HealthCheckConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig } from './types.js';
 export { ALGORITHMS } from './types.js';
 export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
 export { formatProblem } from './format.js';

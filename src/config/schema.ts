@@ -1,9 +1,11 @@
 // Owns the top level of the config file: which sections exist, their defaults, and the scalar
-// sections (listen, workers, log, timeouts, limits). Pools and routes live in pools.ts.
+// sections (listen, workers, log, timeouts, limits). Pools and routes live in pools.ts, the admin
+// section in admin-settings.ts.
 
 import { accessSync, constants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { validateAdmin } from './admin-settings.js';
 import { validatePools, validateRoutes } from './pools.js';
 import { normaliseListenHost } from './names.js';
 import type { Config, LogLevel } from './types.js';
@@ -14,7 +16,7 @@ import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
 export { MAX_TIMEOUT_MS };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'pools', 'routes'] as const;
+export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'pools', 'routes', 'admin'] as const;
 
 /** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
 export const DEFAULTS = Object.freeze({
@@ -46,13 +48,14 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
   const log = validateLog(walk, top.get('log'));
   const timeouts = validateTimeouts(walk, top.get('timeouts'));
   const limits = validateLimits(walk, top.get('limits'));
+  const admin = validateAdmin(walk, top.get('admin'), listen);
 
   const poolsField = top.get('pools');
   const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined);
   const routes = validateRoutes(walk, top.get('routes'), pools, poolsField);
 
   if (walk.problems.length > 0 || pools === undefined || routes === undefined) return undefined;
-  return { listen, workers, log, timeouts, limits, pools: pools.pools, routes };
+  return { listen, workers, log, timeouts, limits, pools: pools.pools, routes, admin };
 }
 
 /** Entries of an optional section; an empty one (`log:` with everything commented out) is absent. */

@@ -110,6 +110,16 @@ export interface Config {
   readonly pools: readonly PoolConfig[];
   /** In match order. With one pool and no routes in the file, one catch-all route to it. */
   readonly routes: readonly RouteConfig[];
+  /** The admin server (metrics, status, actions, dashboard); null: none (`admin:` absent). */
+  readonly admin: AdminConfig | null;
+}
+
+export interface AdminConfig {
+  /** Default 127.0.0.1; a non-loopback host requires a token. */
+  readonly host: string;
+  readonly port: number;
+  /** Every request must carry `Authorization: Bearer <token>`; null: no token asked. */
+  readonly token: string | null;
 }
 
 /** One thing wrong with a config file, located in it (1-based line and column). */

@@ -1,10 +1,13 @@
-// Owns the primary thread's run of the data plane: start the workers and the publisher (health
-// checks and shared state) for a validated config, announce readiness, reload on SIGHUP, and
+// Owns the primary thread's run of the data plane: start the workers, the publisher (health
+// checks and shared state) and the admin server for a validated config, announce readiness,
+// reload on SIGHUP (or an admin request), publish admin weight overrides the way a reload does,
 // turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
 // immediate stop, and reopen the log files on SIGUSR1.
 
 import type { Logger } from 'pino';
-import { formatProblem, loadConfigFile } from '../config/index.js';
+import { AdminServer } from '../admin/server.js';
+import { Counters } from '../admin/counters.js';
+import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
 import { Publisher } from './publisher.js';
@@ -13,15 +16,45 @@ export type ReloadResult =
   | { readonly ok: true; readonly generation: number; readonly workers: number }
   | { readonly ok: false; readonly problems: readonly string[] };
 
+export type WeightResult =
+  | { readonly ok: true; readonly generation: number; readonly changed: readonly { readonly pool: string; readonly from: number; readonly to: number }[] }
+  | { readonly ok: false; readonly error: string };
+
 export interface RunningProxy {
   readonly dataPlane: DataPlane;
   readonly publisher: Publisher;
+  /** Counters across generations, for the admin server. */
+  readonly counters: Counters;
   /** The config now in effect. */
   readonly config: Config;
   /** Re-read the config file and apply it, or keep the running one and report why not. */
   reload(): Promise<ReloadResult>;
+  /**
+   * Admin: publish the running config with backend `url`'s weight set to `weight`, in `pool` or
+   * (null) in every pool that has it: a new generation, so balancers rebuild their schedules. A
+   * reload from the file drops the override.
+   */
+  setWeight(pool: string | null, url: string, weight: number): Promise<WeightResult>;
   /** Stop: in-flight requests get up to graceMs (default timeouts.drain) to finish. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** `config` with backend `url`'s weight set in `pool` (null: every pool), and what changed. */
+function withWeight(config: Config, pool: string | null, url: string, weight: number): { config: Config; changed: { pool: string; from: number; to: number }[]; found: boolean } {
+  const changed: { pool: string; from: number; to: number }[] = [];
+  let found = false;
+  const pools = config.pools.map((p) => {
+    if (pool !== null && p.name !== pool) return p;
+    const backends = p.backends.map((b) => {
+      if (b.url !== url) return b;
+      found = true;
+      if (b.weight === weight) return b;
+      changed.push({ pool: p.name, from: b.weight, to: weight });
+      return { ...b, weight };
+    });
+    return { ...p, backends };
+  });
+  return { config: changed.length === 0 ? config : deepFreeze({ ...config, pools }), changed, found };
 }
 
 function poolSummary(config: Config): unknown {
@@ -39,17 +72,36 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
   }
   const publisher = new Publisher(config, dataPlane.state, log);
   publisher.start();
-  log.info({ listen: `${config.listen.host}:${config.listen.port}`, workers: config.workers, pools: poolSummary(config) }, 'ready');
+  const counters = new Counters(config, dataPlane.state);
 
   let current = config;
   let generation = 1;
-  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, generation, workers: config.workers });
+  // reloads and weight changes, one at a time, in order
+  let queue: Promise<unknown> = Promise.resolve();
+  function serial<T>(f: () => Promise<T>): Promise<T> {
+    const next = queue.then(f, f);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Lay `next` out as the next generation and switch every worker to it. Returns the workers that confirmed. */
+  async function publish(next: Config): Promise<number> {
+    generation++;
+    const state = layoutFor(next, generation);
+    publisher.swap(next, state);
+    counters.publish(next, state);
+    const confirmed = await dataPlane.publish(next, state);
+    current = next;
+    if (confirmed < next.workers) log.error({ generation, confirmed, workers: next.workers }, 'reload: not every worker confirmed the new configuration');
+    return confirmed;
+  }
 
   async function applyReload(): Promise<ReloadResult> {
     const result = loadConfigFile(file);
     if (!result.ok) {
       const problems = result.problems.map(formatProblem);
       log.error({ file, problems }, 'reload rejected');
+      counters.noteReload(false, problems);
       return { ok: false, problems };
     }
     let next = result.config;
@@ -60,36 +112,67 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
     if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
     if (next.workers !== current.workers) kept.push('workers');
     if (next.log.file !== current.log.file) kept.push('log.file');
+    if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) kept.push('admin');
     if (kept.length > 0) {
       log.warn({ fields: kept }, `${kept.join(', ')} change only on restart: the running values are kept`);
-      next = Object.freeze({ ...next, listen: current.listen, workers: current.workers, log: Object.freeze({ ...next.log, file: current.log.file }) });
+      next = Object.freeze({
+        ...next,
+        listen: current.listen,
+        workers: current.workers,
+        admin: current.admin,
+        log: Object.freeze({ ...next.log, file: current.log.file }),
+      });
     }
-    generation++;
-    const state = layoutFor(next, generation);
-    publisher.swap(next, state);
-    const confirmed = await dataPlane.publish(next, state);
-    current = next;
-    if (confirmed < next.workers) log.error({ generation, confirmed, workers: next.workers }, 'reload: not every worker confirmed the new configuration');
+    const confirmed = await publish(next);
+    counters.noteReload(true);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
     return { ok: true, generation, workers: confirmed };
   }
 
-  return {
+  async function applyWeight(pool: string | null, url: string, weight: number): Promise<WeightResult> {
+    const r = withWeight(current, pool, url, weight);
+    if (!r.found) return { ok: false, error: `no backend ${url}${pool === null ? '' : ` in pool ${pool}`}` };
+    if (r.changed.length > 0) await publish(r.config);
+    return { ok: true, generation, changed: r.changed };
+  }
+
+  const proxy: RunningProxy = {
     dataPlane,
     publisher,
+    counters,
     get config() {
       return current;
     },
     reload() {
       // one at a time, in order: two quick SIGHUPs apply the file twice, never interleaved
-      reloading = reloading.then(applyReload, applyReload);
-      return reloading;
+      return serial(applyReload);
     },
-    stop(graceMs = current.timeouts.drainMs) {
+    setWeight(pool, url, weight) {
+      return serial(() => applyWeight(pool, url, weight));
+    },
+    async stop(graceMs = current.timeouts.drainMs) {
+      await admin?.close();
       publisher.stop();
       return dataPlane.stop(graceMs);
     },
   };
+
+  let admin: AdminServer | null = null;
+  if (config.admin !== null) {
+    const server = new AdminServer(proxy, config.admin, log);
+    try {
+      await server.listen();
+      admin = server;
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message } }, `cannot start: ${(err as Error).message}`);
+      publisher.stop();
+      await dataPlane.stop(0);
+      throw err;
+    }
+  }
+  const adminUrl = config.admin === null ? undefined : admin!.url;
+  log.info({ listen: `${config.listen.host}:${config.listen.port}`, workers: config.workers, pools: poolSummary(config), admin: adminUrl }, 'ready');
+  return proxy;
 }
 
 /**

@@ -151,11 +151,14 @@ export class Publisher {
     e.published = s;
   }
 
-  /** Admin: drain or enable a backend by URL (in every pool that has it). Returns matches. */
-  setDraining(url: string, on: boolean): number {
+  /**
+   * Admin: drain or enable a backend by URL, in `pool` only or (null) in every pool that has it.
+   * Returns how many pool backends matched.
+   */
+  setDraining(url: string, on: boolean, pool: string | null = null): number {
     let n = 0;
     for (const e of this.entries) {
-      if (e.url !== url) continue;
+      if (e.url !== url || (pool !== null && e.pool.name !== pool)) continue;
       e.health.setDraining(on);
       n++;
     }

@@ -86,6 +86,7 @@ export interface ConfigSpec {
   /** A pool is either a list of backend URLs or a full spec. */
   pools: Record<string, BackendSpec[] | PoolSpec>;
   routes?: { host?: string; path_prefix: string; pool: string }[];
+  admin?: { host?: string; port: number; token?: string };
 }
 
 /** Builds the config object (YAML-ready) with test-friendly defaults. */
@@ -107,6 +108,7 @@ export function corelbConfig(spec: ConfigSpec): Record<string, unknown> {
     pools,
   };
   if (spec.routes) cfg.routes = spec.routes;
+  if (spec.admin) cfg.admin = spec.admin;
   return cfg;
 }
 

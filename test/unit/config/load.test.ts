@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALGORITHMS, checkCommand, formatProblem, loadConfigFile, parseConfig } from '../../../src/config/index.js';
 import type { Config, ConfigProblem, PoolConfig } from '../../../src/config/index.js';
+import { ADMIN_KEYS } from '../../../src/config/admin-settings.js';
 import { POOL_KEYS } from '../../../src/config/pools.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -322,6 +323,35 @@ const mistakes: Mistake[] = [
   { name: 'log file under a file', text: lines('log:', `  file: ${join(A_FILE, 'x.log')}`) + POOL, path: 'log.file', line: 2, message: `${A_FILE} is not a directory` },
   { name: 'log file is a directory', text: lines('log:', `  file: ${LOG_DIR}`) + POOL, path: 'log.file', line: 2, message: `${LOG_DIR} is a directory, not a file` },
   { name: 'document not a mapping', text: lines('- pools'), path: '', line: 1, message: 'expected a mapping, got a list' },
+  { name: 'unknown admin key', text: lines('admin:', '  port: 9090', '  tokn: x') + POOL, path: 'admin.tokn', line: 3, col: 3, message: 'unknown key "tokn"; allowed keys: host, port, token' },
+  { name: 'admin without a port', text: lines('admin:', '  host: 127.0.0.1') + POOL, path: 'admin.port', line: 2, col: 3, message: 'is required: the port of the admin server' },
+  { name: 'admin with nothing under it', text: lines('admin:') + POOL, path: 'admin.port', line: 1, message: 'is required' },
+  { name: 'admin as a number', text: lines('admin: 9090') + POOL, path: 'admin', line: 1, col: 8, message: 'expected a mapping, got number 9090' },
+  { name: 'admin port 0', text: lines('admin: { port: 0 }') + POOL, path: 'admin.port', line: 1, col: 16, message: 'expected an integer from 1 to 65535, got number 0' },
+  { name: 'admin port as a string', text: lines('admin: { port: "9090" }') + POOL, path: 'admin.port', line: 1, message: 'got string "9090"' },
+  {
+    name: 'admin port the same as listen.port',
+    text: lines('listen: { port: 8080 }', 'admin: { port: 8080 }') + POOL,
+    path: 'admin.port',
+    line: 2,
+    col: 16,
+    message: 'must differ from listen.port (8080): admin (127.0.0.1) and listen (127.0.0.1) may share an address',
+  },
+  { name: 'admin port the same as the default listen.port', text: lines('admin: { port: 8080 }') + POOL, path: 'admin.port', line: 1, message: 'must differ from listen.port (8080)' },
+  { name: 'admin port the same as listen.port on a wildcard', text: lines('listen: { host: 0.0.0.0, port: 80 }', 'admin: { host: 127.0.0.2, port: 80 }') + POOL, path: 'admin.port', line: 2, message: 'must differ from listen.port (80)' },
+  { name: 'admin host with a port', text: lines('admin: { host: "127.0.0.1:9090", port: 9090 }') + POOL, path: 'admin.host', line: 1, col: 16, message: 'without a port' },
+  {
+    name: 'admin on a public address without a token',
+    text: lines('admin:', '  host: 0.0.0.0', '  port: 9090') + POOL,
+    path: 'admin.token',
+    line: 2,
+    col: 9,
+    message: 'is required when admin.host is not a loopback address (got 0.0.0.0)',
+  },
+  { name: 'admin on a host name without a token', text: lines('admin: { host: admin.example.com, port: 9090 }') + POOL, path: 'admin.token', line: 1, message: 'not a loopback address (got admin.example.com)' },
+  { name: 'admin token too short', text: lines('admin:', '  port: 9090', '  token: secret') + POOL, path: 'admin.token', line: 3, col: 10, message: 'must be at least 16 characters long, got 6' },
+  { name: 'admin token a number', text: lines('admin: { port: 9090, token: 12345678901234567 }') + POOL, path: 'admin.token', line: 1, message: 'expected a string of at least 16 characters, got number' },
+  { name: 'admin token with a blank', text: lines('admin: { port: 9090, token: "0123456789 abcdef" }') + POOL, path: 'admin.token', line: 1, message: 'visible ASCII characters (no blanks)' },
 ];
 
 describe('parseConfig reports mistakes', () => {
@@ -451,7 +481,21 @@ describe('parseConfig accepts valid files', () => {
         },
       ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
+      admin: null,
     });
+  });
+
+  const admins: Array<[string, string[], Config['admin']]> = [
+    ['admin on loopback, no token', ['admin: { port: 9090 }'], { host: '127.0.0.1', port: 9090, token: null }],
+    ['admin on ::1', ['admin: { host: "::1", port: 9090 }'], { host: '::1', port: 9090, token: null }],
+    ['admin on localhost', ['admin: { host: LocalHost, port: 9090 }'], { host: 'localhost', port: 9090, token: null }],
+    ['admin on 127.0.0.2', ['admin: { host: 127.0.0.2, port: 9090 }'], { host: '127.0.0.2', port: 9090, token: null }],
+    ['admin with a token', ['admin:', '  port: 9090', '  token: 0123456789abcdef'], { host: '127.0.0.1', port: 9090, token: '0123456789abcdef' }],
+    ['admin on every address with a token', ['admin: { host: 0.0.0.0, port: 9090, token: "s3cr3t-t0ken-0123" }'], { host: '0.0.0.0', port: 9090, token: 's3cr3t-t0ken-0123' }],
+    ['admin on the listen port of another address', ['listen: { host: 127.0.0.1, port: 8080 }', 'admin: { host: 127.0.0.2, port: 8080 }'], { host: '127.0.0.2', port: 8080, token: null }],
+  ];
+  it.each(admins)('reads %s', (_what, adminLines, expected) => {
+    expect(config(lines(...adminLines) + POOL).admin).toEqual(expected);
   });
 
   it('treats an empty section (everything commented out) as defaults', () => {
@@ -726,6 +770,14 @@ describe('parseConfig accepts valid files', () => {
     const [web, , users] = r.config.pools;
     expect(web?.sticky).toEqual({ cookie: 'corelb_web', ttlMs: HOUR });
     expect(users).toMatchObject({ algorithm: 'consistent-hash', hashKey: { kind: 'header', name: 'x-user-id' }, hashBalanceFactor: 1.25, sticky: null });
+  });
+
+  it('config/corelb.yaml documents every admin key, with the admin server on loopback', () => {
+    const r = loadConfigFile(join(root, 'config/corelb.yaml'));
+    if (!r.ok) throw new Error('corelb.yaml does not load');
+    expect(r.config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: null });
+    const text = readFileSync(join(root, 'config/corelb.yaml'), 'utf8');
+    for (const key of ADMIN_KEYS) expect(text).toMatch(new RegExp(`^  #? ?${key}:`, 'm'));
   });
 
   it('config/corelb.yaml documents every pool key and algorithm', () => {

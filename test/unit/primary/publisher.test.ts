@@ -258,6 +258,19 @@ describe('Publisher: drain', () => {
     ]);
   });
 
+  it('setDraining with a pool drains the URL in that pool only', () => {
+    const c = config(
+      lines('pools:', `  web: { backends: [${A}, ${B}] }`, `  api: { backends: [${A}] }`, 'routes: [{ pool: web }, { path_prefix: /api, pool: api }]'),
+    );
+    const state = layout(c);
+    const { pub } = publisher(c, state);
+    expect(pub.setDraining(A, true, 'api')).toBe(1);
+    expect([state.state(0), state.state(1), state.state(2)]).toEqual([Up, Up, Draining]);
+    expect(pub.setDraining(B, true, 'api')).toBe(0);
+    expect(pub.setDraining(A, false, 'api')).toBe(1);
+    expect([state.state(0), state.state(1), state.state(2)]).toEqual([Up, Up, Up]);
+  });
+
   it('a draining backend counts as unavailable: its pool\'s other backend is then never ejected', async () => {
     const c = config(lines('pools:', '  web:', `    backends: [${A}, ${B}]`, '    passive: { failures: 1, window: 1s, eject: 5s }'));
     const state = layout(c);
