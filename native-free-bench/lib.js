@@ -2,7 +2,8 @@
 // Linux only (/proc). Plain ESM, no dependencies.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
@@ -226,21 +227,128 @@ export function probe(url, { method = 'GET', timeoutMs = 5000 } = {}) {
   });
 }
 
-/** Start native-free-bench/origin.js on a free port. Returns { child, pid, port, url, stop }. */
-export async function startOrigin() {
-  const port = await freePort();
-  const { child } = await spawnUntilReady(process.execPath, [path.join(BENCH_DIR, 'origin.js'), String(port)], {
+/**
+ * Start native-free-bench/origin.js, one process listening on `nPorts` free ports.
+ * Returns { child, pid, port, url, ports, urls, stop }: port/url are the first port's.
+ */
+export async function startOrigin(nPorts = 1) {
+  const ports = [];
+  while (ports.length < nPorts) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const { child } = await spawnUntilReady(process.execPath, [path.join(BENCH_DIR, 'origin.js'), ports.join(',')], {
     isReady: (l) => l.trim() === 'ready',
     timeoutMs: 10000,
     label: 'origin',
   });
+  child.stdout.resume();
+  child.stderr.resume();
+  const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   return {
     child,
     pid: child.pid,
-    port,
-    url: `http://127.0.0.1:${port}`,
+    port: ports[0],
+    url: urls[0],
+    ports,
+    urls,
     stop: () => stopChild(child, 3000),
   };
+}
+
+/**
+ * Spawn a server that prints no "ready" line (nginx, HAProxy) and wait until `url` answers a
+ * probe with any HTTP status. Rejects (after SIGKILL) on exit or after `timeoutMs`.
+ * Returns { child, output } like spawnUntilReady; stdout/stderr keep being drained into `output`.
+ */
+export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = [];
+    const remember = (prefix) => (d) => {
+      for (const line of String(d).split('\n')) {
+        if (!line) continue;
+        tail.push(prefix + line);
+        if (tail.length > 40) tail.shift();
+      }
+    };
+    child.stdout.on('data', remember(''));
+    child.stderr.on('data', remember('[stderr] '));
+    let done = false;
+    const started = Date.now();
+    const fail = (msg) => {
+      if (done) return;
+      done = true;
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+      reject(new Error(`${label}: ${msg}\n--- last output ---\n${tail.join('\n')}`));
+    };
+    child.on('error', (err) => fail(`spawn failed: ${err.message}`));
+    child.on('exit', (code, sig) => fail(`exited before listening (code ${code}, signal ${sig})`));
+    const attempt = () => {
+      if (done) return;
+      probe(url, { timeoutMs: 1000 }).then(
+        () => {
+          if (done) return;
+          done = true;
+          resolve({ child, output: tail });
+        },
+        () => {
+          if (Date.now() - started > timeoutMs) fail(`not listening on ${url} after ${timeoutMs} ms`);
+          else setTimeout(attempt, 100);
+        },
+      );
+    };
+    setTimeout(attempt, 50);
+  });
+}
+
+/**
+ * Full path of an executable found on PATH or in `extraDirs` (nginx and HAProxy live in
+ * /usr/sbin on Debian, which a non-root PATH often lacks), or null.
+ */
+export function findExecutable(name, extraDirs = ['/usr/sbin', '/usr/local/sbin', '/sbin']) {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...extraDirs];
+  for (const d of dirs) {
+    const full = path.join(d, name);
+    try {
+      accessSync(full, fsConstants.X_OK);
+      return full;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Where a package would be loaded from (bare specifier, normal Node resolution: the project's
+ * node_modules, then NODE_PATH), or null when it is not installed.
+ */
+export function resolvePackage(specifier) {
+  try {
+    return requireHere.resolve(specifier);
+  } catch {
+    return null;
+  }
+}
+
+/** The soft "Max open files" limit of this process (children inherit it), or NaN. */
+export function openFilesLimit() {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const v = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    return v === 'unlimited' ? Infinity : Number(v);
+  } catch {
+    return NaN;
+  }
 }
 
 export function fmt(n, digits = 1) {

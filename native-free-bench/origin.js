@@ -1,11 +1,16 @@
 // A fast origin for benchmarks, in its own process, on uWebSockets.js.
 //
-//   node native-free-bench/origin.js PORT [HOST]
+//   node native-free-bench/origin.js PORT[,PORT...] [HOST]
+//
+// One process, one uWS App listening on every port given (the `algorithms` scenario balances
+// over three ports of this one process, so its CPU is still one process tree).
 //
 //   GET  /          -> 200, body "ok" (2 bytes), keep-alive
+//   GET  /k/ANY     -> 200, body "ok" (paths for consistent-hash keys)
 //   GET  /bytes/N   -> 200, N bytes of 'x', streamed with tryEnd/onWritable backpressure
 //                      from one preallocated buffer (N may exceed the buffer: it is re-sliced)
-//   POST /sink      -> consumes the body, answers its length in decimal
+//   POST /sink      -> consumes the body (any size, 1 MiB in the post-1MiB scenario), answers
+//                      its length in decimal
 //   anything else   -> 404
 //
 // Prints the single line `ready` on stdout once listening. SIGTERM/SIGINT -> exit 0.
@@ -13,10 +18,10 @@
 
 import uWS from 'uWebSockets.js';
 
-const port = Number(process.argv[2]);
+const ports = String(process.argv[2] ?? '').split(',').map(Number);
 const host = process.argv[3] ?? '127.0.0.1';
-if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-  process.stderr.write('usage: node native-free-bench/origin.js PORT [HOST]\n');
+if (ports.some((port) => !Number.isInteger(port) || port <= 0 || port > 65535)) {
+  process.stderr.write('usage: node native-free-bench/origin.js PORT[,PORT...] [HOST]\n');
   process.exit(2);
 }
 
@@ -67,6 +72,10 @@ app.get('/', (res) => {
   res.end('ok');
 });
 
+app.get('/k/*', (res) => {
+  res.end('ok');
+});
+
 app.get('/bytes/:n', (res, req) => {
   try {
     const s = req.getParameter(0);
@@ -110,19 +119,20 @@ app.any('/*', (res) => {
   res.writeStatus('404 Not Found').end('not found\n');
 });
 
-let listenSocket = null;
-app.listen(host, port, (token) => {
-  if (!token) {
-    process.stderr.write(`origin: cannot listen on ${host}:${port}\n`);
-    process.exit(1);
-  }
-  listenSocket = token;
-  process.stdout.write('ready\n');
-});
+const listenSockets = [];
+for (const port of ports) {
+  app.listen(host, port, (token) => {
+    if (!token) {
+      process.stderr.write(`origin: cannot listen on ${host}:${port}\n`);
+      process.exit(1);
+    }
+    listenSockets.push(token);
+    if (listenSockets.length === ports.length) process.stdout.write('ready\n');
+  });
+}
 
 function stop() {
-  if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-  listenSocket = null;
+  for (const token of listenSockets.splice(0)) uWS.us_listen_socket_close(token);
   // Main thread, no workers: exiting with open uWS sockets is fine here.
   process.exit(0);
 }

@@ -1,27 +1,31 @@
-// corelb benchmark runner: one origin, several targets measured one after another.
+// corelb benchmark runner: one origin, corelb and its peers measured one after another, the
+// same load against each, every number from the same run.
 //
 //   npm run bench                       (= npm run build --silent && node native-free-bench/run.js)
 //   node native-free-bench/run.js --quick
-//   node native-free-bench/run.js --duration 20 --only direct,corelb-w1
+//   node native-free-bench/run.js --scenarios get-2B --only corelb-w1,nginx --duration 10
 //
 // Flags:
-//   --duration N        measured seconds per target and scenario (default 10)
-//   --quick             3 s measured, 1 s warm-up, smaller upstream-client count
-//   --warmup N          warm-up seconds before each measured window (default 2; 1 with --quick)
-//   --connections N     keep-alive connections (default 64); pipelining is always 1
-//   --only a,b          only these targets (names as printed)
-//   --scenarios a,b     scenarios to run (default get-2B); see SCENARIOS below
+//   --duration N          measured seconds per row (default 5; 2 with --quick)
+//   --warmup N            warm-up seconds before each measured window (default 1; 0.5 with --quick)
+//   --quick               shorter rows and a smaller upstream-client count
+//   --connections N       keep-alive connections of get-2B, new-conn and algorithms (default 64)
+//   --idle-connections N  connections of idle-10k (default 10000)
+//   --only a,b            only these targets (names as printed: direct, corelb-w1, corelb-w2,
+//                         nginx, haproxy, node-http-proxy, fastify-proxy, corelb-alg-<algorithm>)
+//   --scenarios a,b       scenarios to run (default: all of DEFAULT_SCENARIOS); see SCENARIOS
 //   --no-upstream-client  skip the upstream-client comparison at the end
-//   --dist DIR          the corelb build to run (default dist/; used by corelb targets and upstream-client)
-//   --access-log        instead of the usual targets: corelb workers=1 with log.access false, true
-//                       to a file in a temp dir, and true to stdout (a pipe this runner drains);
-//                       results in results/access-log.{md,json}
+//   --no-peers            only direct and corelb targets
+//   --dist DIR            the corelb build to run (default dist/)
+//   --render FILE         no measuring: redo results/latest.md and latest.svg from a saved latest.json
 //   --help
 //
-// Every number comes from one run on a shared machine: compare rows of the same run.
+// Every target is started fresh for each scenario (so peak RSS of one scenario never carries
+// another's buffers) and stopped after it. Every number comes from one run on a shared machine:
+// compare rows of the same run.
 
-import { fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -29,29 +33,139 @@ import {
   REPO_ROOT,
   RssSampler,
   clockTicks,
+  findExecutable,
   fmt,
   freePort,
+  openFilesLimit,
   probe,
+  resolvePackage,
   sleep,
+  spawnUntilListening,
   spawnUntilReady,
   startOrigin,
   stopChild,
   treeCpuMicros,
+  treeRssBytes,
 } from './lib.js';
+
+const MiB = 1024 * 1024;
+const ALGORITHMS = ['round-robin', 'least-connections', 'random', 'p2c', 'ewma', 'consistent-hash'];
+/** Paths the algorithms scenario cycles through (distinct keys for consistent-hash, hash_key path). */
+const KEY_PATHS = Array.from({ length: 64 }, (_, i) => `/k/${i}`);
+
+// ---------------------------------------------------------------- scenarios
+
+/**
+ * What the load generator sends. `mode`: autocannon (keep-alive), new-conn or idle (own clients
+ * in load-child.js). `connections(opts)`: how many. `mib`: 'down' (response bytes) or 'up'
+ * (request body bytes) for a MiB/s column. `check` validates one probe before measuring.
+ */
+const SCENARIOS = {
+  'get-2B': {
+    what: 'GET /, 2-byte body, keep-alive',
+    method: 'GET',
+    path: '/',
+    connections: (o) => o.connections,
+    check: (r) => r.status === 200 && r.body === 'ok',
+  },
+  'get-1MiB': {
+    what: 'GET /bytes/1048576, 1 MiB responses, keep-alive',
+    method: 'GET',
+    path: '/bytes/1048576',
+    connections: () => 8,
+    mib: 'down',
+    check: (r) => r.status === 200 && r.body.length === MiB,
+  },
+  'post-1MiB': {
+    what: 'POST /sink with a 1 MiB body, short answer, keep-alive',
+    method: 'POST',
+    path: '/sink',
+    bodyBytes: MiB,
+    connections: () => 8,
+    mib: 'up',
+    check: (r) => r.status === 200,
+    probeMethod: 'GET',
+    probePath: '/',
+  },
+  'conns-1000': {
+    what: 'GET /, 2-byte body, 1,000 keep-alive connections at once',
+    method: 'GET',
+    path: '/',
+    connections: () => 1000,
+    check: (r) => r.status === 200 && r.body === 'ok',
+  },
+  'new-conn': {
+    what: 'GET / with Connection: close, a new TCP connection per request (own client)',
+    mode: 'new-conn',
+    method: 'GET',
+    path: '/',
+    connections: (o) => o.connections,
+    check: (r) => r.status === 200 && r.body === 'ok',
+  },
+  algorithms: {
+    what: 'corelb workers=1 over 3 origin ports, GET /k/0../k/63 (64 keys), keep-alive',
+    method: 'GET',
+    path: KEY_PATHS[0],
+    requests: KEY_PATHS.map((p) => ({ method: 'GET', path: p })),
+    connections: (o) => o.connections,
+    check: (r) => r.status === 200 && r.body === 'ok',
+  },
+  'idle-10k': {
+    what: 'N idle keep-alive connections (one GET each), RSS held, then one more GET on each',
+    mode: 'idle',
+    method: 'GET',
+    path: '/',
+    connections: (o) => o.idleConnections,
+    idleSec: 3,
+    check: (r) => r.status === 200 && r.body === 'ok',
+  },
+  // not in the default set
+  'get-16KiB': {
+    what: 'GET /bytes/16384, keep-alive',
+    method: 'GET',
+    path: '/bytes/16384',
+    connections: (o) => o.connections,
+    mib: 'down',
+    check: (r) => r.status === 200 && r.body.length === 16384,
+  },
+  'get-256KiB': {
+    what: 'GET /bytes/262144, keep-alive',
+    method: 'GET',
+    path: '/bytes/262144',
+    connections: (o) => o.connections,
+    mib: 'down',
+    check: (r) => r.status === 200 && r.body.length === 262144,
+  },
+  'post-4KiB': {
+    what: 'POST /sink with a 4 KiB body, keep-alive',
+    method: 'POST',
+    path: '/sink',
+    bodyBytes: 4096,
+    connections: (o) => o.connections,
+    mib: 'up',
+    check: (r) => r.status === 200,
+    probeMethod: 'GET',
+    probePath: '/',
+  },
+};
+const DEFAULT_SCENARIOS = ['get-2B', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'algorithms', 'idle-10k'];
+/** Scenarios every "main" target runs (direct runs them except idle-10k). */
+const MAIN = new Set(['get-2B', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'get-16KiB', 'get-256KiB', 'post-4KiB']);
 
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
   const o = {
-    duration: 10,
-    warmup: 2,
+    duration: 5,
+    warmup: 1,
     connections: 64,
+    idleConnections: 10000,
     pipelining: 1,
     only: null,
-    scenarios: ['get-2B'],
+    scenarios: DEFAULT_SCENARIOS,
     upstreamClient: true,
+    peers: true,
     quick: false,
-    accessLog: false,
     dist: path.join(REPO_ROOT, 'dist'),
   };
   let durationSet = false;
@@ -72,59 +186,49 @@ function parseArgs(argv) {
     else if (a === '--warmup') (o.warmup = Number(next())), (warmupSet = true);
     else if (a === '--quick') o.quick = true;
     else if (a === '--connections') o.connections = Math.floor(num(next(), a));
+    else if (a === '--idle-connections') o.idleConnections = Math.floor(num(next(), a));
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--scenarios') o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--no-upstream-client') o.upstreamClient = false;
-    else if (a === '--access-log') o.accessLog = true;
+    else if (a === '--no-peers') o.peers = false;
     else if (a === '--dist') o.dist = path.resolve(next());
+    else if (a === '--render') o.render = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node native-free-bench/run.js [--quick] [--duration N] [--warmup N] [--connections N]\n' +
-          '       [--only direct,corelb-w1,corelb-w2] [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
-          '       [--no-upstream-client] [--dist DIR (default dist/)] [--access-log]\n',
+          '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
+          '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
+          '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +
+          '       node native-free-bench/run.js --render results/latest.json   (redo latest.md and latest.svg, no measuring)\n' +
+          `default scenarios: ${DEFAULT_SCENARIOS.join(',')}\n`,
       );
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
   }
   if (o.quick) {
-    if (!durationSet) o.duration = 3;
-    if (!warmupSet) o.warmup = 1;
+    if (!durationSet) o.duration = 2;
+    if (!warmupSet) o.warmup = 0.5;
   }
   if (!Number.isFinite(o.warmup) || o.warmup < 0) throw new Error('--warmup: must be >= 0');
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}; known: ${Object.keys(SCENARIOS).join(', ')}`);
   return o;
 }
 
-// ---------------------------------------------------------------- scenarios
-
-/** What the load generator sends. `check` validates one probe response before measuring. */
-const SCENARIOS = {
-  'get-2B': { method: 'GET', path: '/', check: (r) => r.status === 200 && r.body === 'ok', what: 'GET /, 2-byte body' },
-  'get-16KiB': { method: 'GET', path: '/bytes/16384', check: (r) => r.status === 200 && r.body.length === 16384, what: 'GET /bytes/16384' },
-  'get-256KiB': { method: 'GET', path: '/bytes/262144', check: (r) => r.status === 200 && r.body.length === 262144, what: 'GET /bytes/262144' },
-  'post-4KiB': {
-    method: 'POST',
-    path: '/sink',
-    body: 'x'.repeat(4096),
-    headers: { 'content-type': 'application/octet-stream' },
-    check: (r) => r.status === 200,
-    probeMethod: 'GET',
-    probePath: '/',
-    what: 'POST /sink, 4 KiB body',
-  },
-};
-
 // ---------------------------------------------------------------- targets
 //
-// A target is { name, label, start(ctx), stop(), pid, url, procNote }.
-// start() must leave `pid` (the process whose CPU and RSS are measured, descendants included)
-// and `url` (base URL to load) set. stop() returns { code, signal, killed } or null.
-// More peers (nginx, HAProxy, other node proxies) slot in as further descriptors.
+// A target is { name, label, group, runs(scenario), unavailable(), start(ctx), stop(), pid, url }.
+// unavailable() returns null or why it is skipped (printed). start() must leave `pid` (the
+// process whose CPU and RSS are measured, descendants included: nginx's master and its worker)
+// and `url` set. stop() returns { code, signal, killed } or null. Targets are started fresh for
+// each scenario they run.
 
 function directTarget() {
   return {
     name: 'direct',
     label: 'origin alone (uWS)',
+    group: 'origin',
+    runs: (s) => MAIN.has(s),
+    unavailable: () => null,
     pid: 0,
     url: '',
     async start(ctx) {
@@ -137,45 +241,23 @@ function directTarget() {
   };
 }
 
-const ACCESS_LABELS = { off: '', file: ', access log to a file', stdout: ', access log to stdout (pipe)' };
-
-/** Waits for the `ready` line in a log file (log.file: nothing comes on stdout). */
-async function spawnUntilLogFileReady(cmd, args, file, { timeoutMs, label }) {
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  let exited = null;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
-  const until = Date.now() + timeoutMs;
-  while (!(existsSync(file) && readFileSync(file, 'utf8').includes('"msg":"ready"'))) {
-    if (exited) throw new Error(`${label}: exited before ready (code ${exited.code}, signal ${exited.signal})\n${stderr}`);
-    if (Date.now() > until) {
-      child.kill('SIGKILL');
-      throw new Error(`${label}: not ready after ${timeoutMs} ms\n${stderr}`);
-    }
-    await sleep(50);
-  }
-  return { child };
-}
-
-/** access: 'off' (log.access false), 'file' (true, log.file in the temp dir), 'stdout' (true). */
-function corelbTarget(workers, dist, access = 'off') {
+function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends = false, name, label, runs }) {
   return {
-    name: `corelb-w${workers}${access === 'off' ? '' : `-access-${access}`}`,
-    label: `corelb workers=${workers}${ACCESS_LABELS[access]}`,
+    name,
+    label,
+    group: 'corelb',
+    runs,
+    unavailable: () => (existsSync(path.join(dist, 'cli.js')) ? null : `${path.join(dist, 'cli.js')} missing: run npm run build first`),
     pid: 0,
     url: '',
     child: null,
     dir: '',
-    logFile: null,
     async start(ctx) {
       const cli = path.join(dist, 'cli.js');
-      if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
       const port = await freePort();
       this.dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-'));
       const file = path.join(this.dir, 'corelb.yaml');
-      this.logFile = access === 'file' ? path.join(this.dir, 'corelb.log') : null;
+      const backends = threeBackends ? ctx.origin.urls : [ctx.origin.url];
       writeFileSync(
         file,
         [
@@ -183,24 +265,22 @@ function corelbTarget(workers, dist, access = 'off') {
           `workers: ${workers}`,
           // info, not warn: the "ready" line is logged at info (pino level 30) and a warn level
           // filters it out. With access: false nothing is logged per request at info.
-          `log: { level: info, access: ${access !== 'off'}${this.logFile ? `, file: ${JSON.stringify(this.logFile)}` : ''} }`,
+          'log: { level: info, access: false }',
           'timeouts: { connect: 2s, response: 30s, idle: 60s }',
           'pools:',
           '  web:',
-          '    algorithm: round-robin',
+          `    algorithm: ${algorithm}`,
+          ...(algorithm === 'consistent-hash' ? ['    hash_key: path'] : []),
           '    backends:',
-          `      - ${ctx.origin.url}`,
+          ...backends.map((b) => `      - ${b}`),
           '',
         ].join('\n'),
       );
-      const args = [cli, 'start', '--config', file];
-      const { child } = this.logFile
-        ? await spawnUntilLogFileReady(process.execPath, args, this.logFile, { timeoutMs: 30000, label: this.label })
-        : await spawnUntilReady(process.execPath, args, {
-            isReady: (line) => line.includes('"msg":"ready"'),
-            timeoutMs: 30000,
-            label: this.label,
-          });
+      const { child } = await spawnUntilReady(process.execPath, [cli, 'start', '--config', file], {
+        isReady: (line) => line.includes('"msg":"ready"'),
+        timeoutMs: 30000,
+        label: this.label,
+      });
       this.child = child;
       this.pid = child.pid;
       this.url = `http://127.0.0.1:${port}`;
@@ -208,33 +288,196 @@ function corelbTarget(workers, dist, access = 'off') {
       child.stdout.resume();
       child.stderr.resume();
     },
-    /** Size of the log file so far (a check that the lines were written), or null. */
-    logBytes() {
-      return this.logFile && existsSync(this.logFile) ? statSync(this.logFile).size : null;
-    },
     async stop() {
       let res = null;
       if (this.child) res = await stopChild(this.child, 10000);
       this.child = null;
       if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+      this.dir = '';
       return res;
     },
   };
 }
 
+/** Version of an installed package (read from its package.json next to its entry), or '?'. */
+function packageVersion(specifier) {
+  const entry = resolvePackage(specifier);
+  if (!entry) return '?';
+  let dir = path.dirname(entry);
+  for (let i = 0; i < 6; i++) {
+    const f = path.join(dir, 'package.json');
+    if (existsSync(f)) {
+      try {
+        const p = JSON.parse(readFileSync(f, 'utf8'));
+        if (p.name === specifier) return p.version;
+      } catch {
+        /* keep looking */
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return '?';
+}
+
+/** A node proxy from peers/: `node peers/<script> PORT ORIGIN_URL`, prints `ready`. */
+function nodePeerTarget({ name, title, script, packages }) {
+  const missing = packages.filter((p) => !resolvePackage(p));
+  const version = missing.length ? '' : ` ${packageVersion(packages[packages.length - 1])}`;
+  return {
+    name,
+    label: `${title}${version}`,
+    group: 'node',
+    runs: (s) => MAIN.has(s) || s === 'idle-10k',
+    unavailable: () =>
+      missing.length
+        ? `npm package(s) ${missing.join(', ')} not found (dev dependencies: npm install; or NODE_PATH=<dir>/node_modules)`
+        : null,
+    versions: Object.fromEntries(packages.map((p) => [p, packageVersion(p)])),
+    pid: 0,
+    url: '',
+    child: null,
+    async start(ctx) {
+      const port = await freePort();
+      const { child } = await spawnUntilReady(process.execPath, [path.join(BENCH_DIR, 'peers', script), String(port), ctx.origin.url], {
+        isReady: (l) => l.trim() === 'ready',
+        timeoutMs: 20000,
+        label: this.label,
+      });
+      child.stdout.resume();
+      child.stderr.resume();
+      this.child = child;
+      this.pid = child.pid;
+      this.url = `http://127.0.0.1:${port}`;
+    },
+    async stop() {
+      let res = null;
+      if (this.child) res = await stopChild(this.child, 10000);
+      this.child = null;
+      return res;
+    },
+  };
+}
+
+function fillTemplate(file, values) {
+  let s = readFileSync(path.join(BENCH_DIR, 'peers', file), 'utf8');
+  for (const [k, v] of Object.entries(values)) s = s.split(`{{${k}}}`).join(v);
+  return s;
+}
+
+/** nginx or HAProxy from peers/<template>, when the binary is on PATH (or in /usr/sbin). */
+function nativePeerTarget(kind) {
+  const bin = findExecutable(kind);
+  // `nginx -v` prints to stderr, `haproxy -v` to stdout
+  const version = bin ? (versionText(bin).match(kind === 'nginx' ? /nginx\/([\d.]+)/ : /version ([\d.]+)/i)?.[1] ?? '') : '';
+  const title = kind === 'nginx' ? 'nginx' : 'HAProxy';
+  // HAProxy wants 2 fds per connection (+ a few) under the open files limit, or it will not start
+  const limit = openFilesLimit();
+  const maxconn = Math.max(1000, Math.min(30000, Math.floor(((Number.isFinite(limit) ? limit : 30000) - 100) / 2)));
+  return {
+    name: kind,
+    label: `${title}${version ? ' ' + version : ''}`,
+    group: 'native',
+    bin,
+    version,
+    maxconn: kind === 'haproxy' ? maxconn : undefined,
+    runs: (s) => MAIN.has(s) || s === 'idle-10k',
+    /** Why it cannot run a scenario it would run (printed), or null. */
+    cannotRun(s, opts) {
+      if (kind === 'haproxy' && s === 'idle-10k' && maxconn < opts.idleConnections + 10) {
+        return `HAProxy's maxconn is ${maxconn} here (open files limit ${limit}, 2 per connection): fewer than ${opts.idleConnections} idle connections; raise ulimit -n to ${2 * opts.idleConnections + 200}`;
+      }
+      return null;
+    },
+    unavailable: () => (bin ? null : `${kind} not found on PATH or in /usr/sbin (apt-get install ${kind} to include it)`),
+    pid: 0,
+    url: '',
+    child: null,
+    dir: '',
+    async start(ctx) {
+      const port = await freePort();
+      this.dir = mkdtempSync(path.join(os.tmpdir(), `corelb-bench-${kind}-`));
+      const origin = `127.0.0.1:${ctx.origin.port}`;
+      let args;
+      if (kind === 'nginx') {
+        // as root, nginx would switch its worker to `nobody`: keep the current user instead
+        let conf = fillTemplate('nginx.conf.template', { DIR: this.dir, PORT: String(port), ORIGIN: origin });
+        if (process.getuid?.() === 0) conf = `user ${os.userInfo().username};\n` + conf;
+        writeFileSync(path.join(this.dir, 'nginx.conf'), conf);
+        args = ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-g', 'daemon off;'];
+      } else {
+        writeFileSync(path.join(this.dir, 'haproxy.cfg'), fillTemplate('haproxy.cfg.template', { DIR: this.dir, PORT: String(port), ORIGIN: origin, MAXCONN: String(maxconn) }));
+        args = ['-f', path.join(this.dir, 'haproxy.cfg'), '-db'];
+      }
+      this.url = `http://127.0.0.1:${port}`;
+      const { child } = await spawnUntilListening(bin, args, { url: this.url + '/', cwd: this.dir, label: this.label });
+      this.child = child;
+      this.pid = child.pid;
+    },
+    async stop() {
+      let res = null;
+      // nginx: SIGTERM is its fast shutdown; HAProxy: SIGTERM (hard stop) in the foreground
+      if (this.child) res = await stopChild(this.child, 10000);
+      this.child = null;
+      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+      this.dir = '';
+      return res;
+    },
+  };
+}
+
+/** `BIN -v`, stdout and stderr together. */
+function versionText(bin) {
+  const r = spawnSync(bin, ['-v'], { encoding: 'utf8', timeout: 5000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+}
+
+function buildTargets(opts) {
+  const main = (s) => MAIN.has(s) || s === 'idle-10k';
+  const targets = [
+    directTarget(),
+    corelbTarget({ workers: 1, dist: opts.dist, name: 'corelb-w1', label: 'corelb workers=1', runs: main }),
+    corelbTarget({ workers: 2, dist: opts.dist, name: 'corelb-w2', label: 'corelb workers=2', runs: main }),
+  ];
+  if (opts.peers) {
+    targets.push(
+      nativePeerTarget('nginx'),
+      nativePeerTarget('haproxy'),
+      nodePeerTarget({ name: 'node-http-proxy', title: 'node-http-proxy', script: 'node-http-proxy.js', packages: ['http-proxy'] }),
+      nodePeerTarget({ name: 'fastify-proxy', title: '@fastify/http-proxy', script: 'fastify-proxy.js', packages: ['fastify', '@fastify/http-proxy'] }),
+    );
+  }
+  for (const algorithm of ALGORITHMS) {
+    targets.push(
+      corelbTarget({
+        workers: 1,
+        dist: opts.dist,
+        algorithm,
+        threeBackends: true,
+        name: `corelb-alg-${algorithm}`,
+        label: `corelb workers=1, ${algorithm}`,
+        runs: (s) => s === 'algorithms',
+      }),
+    );
+  }
+  return targets;
+}
+
 // ---------------------------------------------------------------- one measurement
 
-function measure(target, origin, scenario, opts) {
+function measure(target, origin, scenario, sname, opts) {
   return new Promise((resolve, reject) => {
     const child = fork(path.join(BENCH_DIR, 'load-child.js'), [], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const rssBefore = treeRssBytes(target.pid);
     const rss = new RssSampler(target.pid, 100);
-    // Hard bound on the whole measurement: warm-up + duration + generous slack.
-    const limitMs = (opts.warmup + opts.duration) * 1000 + 30000;
+    // Hard bound on the whole measurement: warm-up (or opening idle connections) + duration + slack.
+    const limitMs = (scenario.mode === 'idle' ? 120 : opts.warmup + opts.duration) * 1000 + 30000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       finish(new Error(`load generator did not finish within ${limitMs} ms`));
     }, limitMs);
     let before = null;
+    let rssHeld = NaN;
+    let warm = null;
     let settled = false;
     function finish(err, value) {
       if (settled) return;
@@ -242,21 +485,36 @@ function measure(target, origin, scenario, opts) {
       clearTimeout(timer);
       const peak = rss.stop();
       if (err) reject(err);
-      else resolve({ ...value, peakRss: peak });
+      else resolve({ ...value, peakRss: peak, rssBefore, rssHeld, warm });
     }
-    child.on('message', (msg) => {
+    const sample = () => ({
+      t: process.hrtime.bigint(),
+      cpu: treeCpuMicros(target.pid),
+      originCpu: treeCpuMicros(origin.pid),
+      genCpu: treeCpuMicros(child.pid),
+      rss: treeRssBytes(target.pid),
+    });
+    child.on('message', async (msg) => {
       if (msg.type === 'warmed') {
-        before = { t: process.hrtime.bigint(), cpu: treeCpuMicros(target.pid), originCpu: treeCpuMicros(origin.pid), genCpu: treeCpuMicros(child.pid) };
+        warm = msg.warmup;
+        if (scenario.idleSec) {
+          // connections open and idle: let the target settle, then take its RSS
+          await sleep(scenario.idleSec * 1000);
+          rssHeld = treeRssBytes(target.pid);
+        }
+        if (settled) return;
+        before = sample();
         child.send({ type: 'go' });
       } else if (msg.type === 'done') {
-        const after = { t: process.hrtime.bigint(), cpu: treeCpuMicros(target.pid), originCpu: treeCpuMicros(origin.pid), genCpu: treeCpuMicros(child.pid) };
+        const after = sample();
         finish(null, {
           result: msg.result,
-          warmup: null,
           cpuMicros: after.cpu - before.cpu,
           originCpuMicros: after.originCpu - before.originCpu,
           loadGenCpuMicros: after.genCpu - before.genCpu,
           windowSec: Number(after.t - before.t) / 1e9,
+          rssWindowStart: before.rss,
+          rssWindowEnd: after.rss,
         });
       } else if (msg.type === 'error') {
         finish(new Error(`load generator: ${msg.message}`));
@@ -267,28 +525,34 @@ function measure(target, origin, scenario, opts) {
     });
     child.send({
       type: 'run',
+      mode: scenario.mode ?? 'autocannon',
       url: target.url + scenario.path,
       method: scenario.method,
-      body: scenario.body,
-      headers: scenario.headers,
-      connections: opts.connections,
+      bodyBytes: scenario.bodyBytes,
+      headers: scenario.bodyBytes ? { 'content-type': 'application/octet-stream' } : undefined,
+      requests: scenario.requests,
+      connections: scenario.connections(opts),
       pipelining: opts.pipelining,
       warmup: opts.warmup,
       duration: opts.duration,
+      inflight: 256,
     });
   });
 }
 
 // ---------------------------------------------------------------- output
 
+const mb = (bytes) => bytes / MiB;
+
 const COLS = [
-  ['target', (r) => r.label],
   ['scenario', (r) => r.scenario],
+  ['target', (r) => r.label],
   ['req/s', (r) => fmt(r.rps, 0)],
+  ['MiB/s', (r) => (r.mibps === undefined ? '' : fmt(r.mibps, 0))],
   ['p50 ms', (r) => fmt(r.p50, 1)],
   ['p99 ms', (r) => fmt(r.p99, 1)],
-  ['CPU µs/req (target)', (r) => fmt(r.cpuUsPerReq, 1)],
-  ['CPU µs/req (origin)', (r) => (r.originCpuUsPerReq === null ? '-' : fmt(r.originCpuUsPerReq, 1))],
+  ['CPU µs/req', (r) => fmt(r.cpuUsPerReq, 1)],
+  ['origin CPU µs/req', (r) => (r.originCpuUsPerReq === null ? '-' : fmt(r.originCpuUsPerReq, 1))],
   ['peak RSS MB', (r) => fmt(r.peakRssMB, 1)],
   ['errors / non-2xx', (r) => (r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${r.errors} / ${r.non2xx}`)],
 ];
@@ -300,34 +564,127 @@ function markdownTable(rows) {
   return [head, sep, ...body].join('\n');
 }
 
-function ratioLines(rows, scenarios) {
+function idleTable(rows) {
+  const out = [
+    '| target | connections open / asked | RSS before MB | RSS with them idle MB | KB per connection | served afterwards | p99 ms | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    if (r.error) {
+      out.push(`| ${r.label} | FAILED: ${r.error.split('\n')[0]} | | | | | | |`);
+      continue;
+    }
+    const i = r.idle;
+    const perConn = i.opened > 0 ? ((r.rssHeldMB - r.rssBeforeMB) * 1024) / i.opened : NaN;
+    out.push(
+      `| ${r.label} | ${i.opened} / ${i.requested} | ${fmt(r.rssBeforeMB, 1)} | ${fmt(r.rssHeldMB, 1)} | ${fmt(perConn, 1)} | ` +
+        `${r.requests} / ${i.opened} | ${fmt(r.p99, 1)} | ${r.errors + r.non2xx + i.openFailed} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+const x = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN);
+
+const METRICS = [
+  ['cpuUsPerReq', 'CPU µs/req'],
+  ['rps', 'req/s'],
+  ['p99', 'p99'],
+  ['mibps', 'MiB/s'],
+];
+
+/**
+ * Ratios between rows of this run. `goal`: [op, value] from the performance issue, printed beside
+ * (met / not met). Returns { table (Markdown), lines (the rest), ratios (for the JSON) }.
+ * Goals: on small requests (get-2B, conns-1000, new-conn) corelb workers=1 / nginx CPU per request
+ * <= 1.25, req/s >= 0.8, p99 <= 2; req/s >= 3x each node proxy; workers=2 / workers=1 CPU per
+ * request <= 1.1. On 1 MiB bodies: MiB/s >= 0.8x nginx's, RSS flat. idle-10k: < 200 MB, all served.
+ */
+function computeRatios(rows, scenarios) {
   const lines = [];
   const ratios = [];
-  const x = (a, b) => (a && b && Number.isFinite(a) && Number.isFinite(b) ? a / b : NaN);
+  const cells = new Map(); // "scenario|pair" -> { scenario, pair, [field]: text }
+  const add = (s, pair, a, b, field, goal) => {
+    if (!a || !b) return;
+    const v = x(a[field], b[field]);
+    if (!Number.isFinite(v)) return;
+    let text = `${fmt(v, 2)}x`;
+    let met = null;
+    if (goal) {
+      const [op, g] = goal;
+      met = op === '<=' ? v <= g : v >= g;
+      text += ` (goal ${op === '<=' ? '≤' : '≥'} ${g}: ${met ? 'met' : 'not met'})`;
+    }
+    ratios.push({ scenario: s, pair, metric: field, value: v, goal: goal ?? null, met });
+    const key = `${s}|${pair}`;
+    if (!cells.has(key)) cells.set(key, { scenario: s, pair });
+    cells.get(key)[field] = text;
+  };
   for (const s of scenarios) {
     const get = (name) => rows.find((r) => r.name === name && r.scenario === s && !r.error);
+    if (s === 'algorithms') {
+      const rr = get('corelb-alg-round-robin');
+      for (const alg of ALGORITHMS.slice(1)) {
+        add(s, `corelb ${alg} / round-robin`, get(`corelb-alg-${alg}`), rr, 'cpuUsPerReq');
+        add(s, `corelb ${alg} / round-robin`, get(`corelb-alg-${alg}`), rr, 'rps');
+        add(s, `corelb ${alg} / round-robin`, get(`corelb-alg-${alg}`), rr, 'p99');
+      }
+      continue;
+    }
+    if (s === 'idle-10k') {
+      const w1 = get('corelb-w1');
+      for (const peer of ['nginx', 'haproxy', 'node-http-proxy', 'fastify-proxy']) {
+        const p = get(peer);
+        if (!w1 || !p) continue;
+        const v = x(w1.rssHeldMB, p.rssHeldMB);
+        ratios.push({ scenario: s, pair: `corelb workers=1 / ${peer}`, metric: 'rssHeldMB', value: v, goal: null, met: null });
+        lines.push(`- ${s}: RSS with the connections idle, corelb workers=1 / ${peer}: ${fmt(v, 2)}x (${fmt(w1.rssHeldMB, 1)} / ${fmt(p.rssHeldMB, 1)} MB)`);
+      }
+      if (w1) {
+        const ok = w1.rssHeldMB < 200 && w1.requests === w1.idle.requested;
+        lines.push(
+          `- ${s}: corelb workers=1 held ${w1.idle.opened} connections at ${fmt(w1.rssHeldMB, 1)} MB RSS and served ${w1.requests} requests over them afterwards ` +
+            `(goal: ${w1.idle.requested} under 200 MB, all served: ${ok ? 'met' : 'not met'})`,
+        );
+      }
+      continue;
+    }
     const d = get('direct');
     const w1 = get('corelb-w1');
     const w2 = get('corelb-w2');
-    const add = (what, num, den, field, note) => {
-      if (!num || !den) return;
-      const v = x(num[field], den[field]);
-      ratios.push({ scenario: s, what, value: v });
-      lines.push(`- ${s}: ${what}: ${fmt(v, 2)}x${note ? ` (${note})` : ''}`);
-    };
-    add('CPU/req corelb workers=1 / direct', w1, d, 'cpuUsPerReq');
-    add('CPU/req corelb workers=2 / direct', w2, d, 'cpuUsPerReq');
-    add('CPU/req corelb workers=2 / workers=1', w2, w1, 'cpuUsPerReq', 'per request, so >1 means extra cost per request from the second thread');
-    add('req/s corelb workers=1 / direct', w1, d, 'rps');
-    add('req/s corelb workers=2 / direct', w2, d, 'rps');
-    add('req/s corelb workers=2 / workers=1', w2, w1, 'rps');
-    for (const access of ['file', 'stdout']) {
-      const on = get(`corelb-w1-access-${access}`);
-      add(`CPU/req corelb workers=1, access log to ${access} / access log off`, on, w1, 'cpuUsPerReq');
-      add(`req/s corelb workers=1, access log to ${access} / access log off`, on, w1, 'rps');
+    const big = Boolean(SCENARIOS[s].mib);
+    const small = !big;
+    for (const peer of ['nginx', 'haproxy']) {
+      const p = get(peer);
+      const g = peer === 'nginx';
+      const pair = `corelb workers=1 / ${peer === 'nginx' ? 'nginx' : 'HAProxy'}`;
+      add(s, pair, w1, p, 'cpuUsPerReq', g && small ? ['<=', 1.25] : undefined);
+      add(s, pair, w1, p, 'rps', g && small ? ['>=', 0.8] : undefined);
+      add(s, pair, w1, p, 'p99', g && small ? ['<=', 2] : undefined);
+      if (big) add(s, pair, w1, p, 'mibps', g ? ['>=', 0.8] : undefined);
+    }
+    for (const peer of ['node-http-proxy', 'fastify-proxy']) {
+      const pair = `corelb workers=1 / ${peer === 'fastify-proxy' ? '@fastify/http-proxy' : peer}`;
+      add(s, pair, w1, get(peer), 'cpuUsPerReq');
+      add(s, pair, w1, get(peer), 'rps', small ? ['>=', 3] : undefined);
+      if (big) add(s, pair, w1, get(peer), 'mibps');
+    }
+    add(s, 'corelb workers=2 / workers=1', w2, w1, 'cpuUsPerReq', small ? ['<=', 1.1] : undefined);
+    add(s, 'corelb workers=2 / workers=1', w2, w1, 'rps');
+    add(s, 'corelb workers=1 / origin alone', w1, d, 'cpuUsPerReq');
+    add(s, 'corelb workers=1 / origin alone', w1, d, 'rps');
+    if (big && w1) {
+      lines.push(
+        `- ${s}: corelb workers=1 RSS: ${fmt(w1.rssBeforeMB, 1)} MB before the load, ${fmt(w1.rssWindowStartMB, 1)} MB at the start of the measured window, ` +
+          `${fmt(w1.rssWindowEndMB, 1)} MB at its end, peak ${fmt(w1.peakRssMB, 1)} MB (goal: flat)`,
+      );
     }
   }
-  return { lines, ratios };
+  const head = `| scenario | ratio | ${METRICS.map((m) => m[1]).join(' | ')} |`;
+  const sep = `| --- | --- | ${METRICS.map(() => '---').join(' | ')} |`;
+  const body = [...cells.values()].map((c) => `| ${c.scenario} | ${c.pair} | ${METRICS.map((m) => c[m[0]] ?? '').join(' | ')} |`);
+  const table = cells.size ? [head, sep, ...body].join('\n') : '';
+  return { table, lines, ratios };
 }
 
 function upstreamTable(u) {
@@ -352,6 +709,105 @@ function upstreamTable(u) {
   return out.join('\n');
 }
 
+// ---------------------------------------------------------------- SVG chart (hand-written)
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A "nice" axis maximum and step (1, 2, 2.5 or 5 x 10^k) for values up to `max`. */
+function niceAxis(max, ticks = 5) {
+  if (!(max > 0)) return { top: 1, step: 0.2 };
+  const raw = max / ticks;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  return { top: Math.ceil(max / step) * step, step };
+}
+
+const COLORS = { corelb: '#1f6feb', native: '#6e7781', node: '#bf8700', origin: '#afb8c1' };
+
+/**
+ * Two stacked panels for one scenario: req/s (higher is better) and CPU µs per request of the
+ * target process (lower is better), one bar per target, values printed on the bars.
+ */
+function svgChart(rows, scenario, meta) {
+  const data = rows.filter((r) => r.scenario === scenario && !r.error);
+  const W = 960;
+  const left = 90;
+  const right = 20;
+  const panelH = 230;
+  const top = 100;
+  const gap = 95; // room for the x labels under each panel
+  const H = top + 2 * (panelH + gap) + 20;
+  const n = Math.max(1, data.length);
+  const slot = (W - left - right) / n;
+  const barW = Math.min(70, slot * 0.6);
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="13">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  out.push(`<text x="${W / 2}" y="26" text-anchor="middle" font-size="18" font-weight="600" fill="#24292f">corelb and peers: ${esc(SCENARIOS[scenario]?.what ?? scenario)}</text>`);
+  out.push(
+    `<text x="${W / 2}" y="48" text-anchor="middle" font-size="12" fill="#57606a">${esc(
+      `${meta.date.slice(0, 10)} · ${meta.cpus} CPUs (${meta.cpuModel}) shared by load generator, origin and proxy · ${SCENARIOS[scenario]?.connections(meta.opts)} connections · ${meta.durationSec} s per bar · load avg ${meta.loadavgAtStart[0]}`,
+    )}</text>`,
+  );
+  const panels = [
+    { field: 'rps', title: 'requests per second (higher is better)', axis: 'req/s', digits: 0 },
+    { field: 'cpuUsPerReq', title: 'CPU time of the proxy process per request, µs (lower is better)', axis: 'CPU µs / request', digits: 1 },
+  ];
+  panels.forEach((p, pi) => {
+    const y0 = top + pi * (panelH + gap);
+    const vals = data.map((r) => r[p.field]).filter(Number.isFinite);
+    const { top: axTop, step } = niceAxis(Math.max(...vals, 0));
+    const yOf = (v) => y0 + panelH - (v / axTop) * panelH;
+    out.push(`<text x="${left}" y="${y0 - 10}" font-size="14" font-weight="600" fill="#24292f">${esc(p.title)}</text>`);
+    for (let v = 0; v <= axTop + step / 2; v += step) {
+      const y = yOf(v);
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="${v === 0 ? '#57606a' : '#d0d7de'}" stroke-width="1"/>`);
+      out.push(`<text x="${left - 8}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#57606a">${esc(fmt(v, step < 1 ? 1 : 0))}</text>`);
+    }
+    const cy = y0 + panelH / 2;
+    out.push(`<text x="22" y="${cy}" text-anchor="middle" font-size="12" fill="#24292f" transform="rotate(-90 22 ${cy})">${esc(p.axis)}</text>`);
+    data.forEach((r, i) => {
+      const v = r[p.field];
+      const cx = left + slot * (i + 0.5);
+      if (Number.isFinite(v)) {
+        const y = yOf(v);
+        out.push(`<rect x="${(cx - barW / 2).toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${(y0 + panelH - y).toFixed(1)}" fill="${COLORS[r.group] ?? '#8c959f'}"><title>${esc(`${r.label}: ${fmt(v, p.digits)}`)}</title></rect>`);
+        out.push(`<text x="${cx.toFixed(1)}" y="${(y - 5).toFixed(1)}" text-anchor="middle" font-size="12" font-weight="600" fill="#24292f">${esc(fmt(v, p.digits))}</text>`);
+      }
+      // target label under the bar, split over two lines at the first space after ~10 chars
+      const words = r.label.split(' ');
+      const lines = [];
+      let cur = '';
+      for (const w of words) {
+        if (cur && (cur + ' ' + w).length > 14) {
+          lines.push(cur);
+          cur = w;
+        } else cur = cur ? cur + ' ' + w : w;
+      }
+      if (cur) lines.push(cur);
+      lines.slice(0, 3).forEach((l, li) => {
+        out.push(`<text x="${cx.toFixed(1)}" y="${(y0 + panelH + 18 + li * 15).toFixed(1)}" text-anchor="middle" font-size="12" fill="#24292f">${esc(l)}</text>`);
+      });
+    });
+  });
+  // legend
+  const legend = [
+    ['corelb', 'corelb'],
+    ['native', 'nginx / HAProxy'],
+    ['node', 'Node.js proxies'],
+    ['origin', 'origin alone (no proxy)'],
+  ];
+  let lx = left;
+  const ly = H - 14;
+  for (const [g, text] of legend) {
+    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[g]}"/>`);
+    out.push(`<text x="${lx + 17}" y="${ly}" font-size="12" fill="#24292f">${esc(text)}</text>`);
+    lx += 30 + text.length * 7;
+  }
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
 // ---------------------------------------------------------------- upstream-client comparison
 
 function runUpstreamClient(origin, quick, dist) {
@@ -362,7 +818,7 @@ function runUpstreamClient(origin, quick, dist) {
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 150000); // 3 clients x (<= 10 s warm-up + <= 20 s + start-up)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 150000); // 3 clients x (<= 10 s warm-up + <= 20 s + start-up)
     child.on('exit', (code) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
@@ -379,12 +835,18 @@ function runUpstreamClient(origin, quick, dist) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const allTargets = opts.accessLog
-    ? [corelbTarget(1, opts.dist), corelbTarget(1, opts.dist, 'file'), corelbTarget(1, opts.dist, 'stdout')]
-    : [directTarget(), corelbTarget(1, opts.dist), corelbTarget(2, opts.dist)];
-  if (opts.accessLog) opts.upstreamClient = false;
-  const targets = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
-  if (targets.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);
+  if (opts.render) return render(opts.render);
+  const allTargets = buildTargets(opts);
+  const wanted = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
+  if (wanted.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);
+
+  const skipped = [];
+  const targets = [];
+  for (const t of wanted) {
+    const why = t.unavailable();
+    if (why) skipped.push({ name: t.name, label: t.label, reason: why });
+    else targets.push(t);
+  }
 
   const meta = {
     date: new Date().toISOString(),
@@ -393,23 +855,41 @@ async function main() {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     cpus: os.availableParallelism(),
     loadavgAtStart: os.loadavg().map((v) => Number(v.toFixed(2))),
-    connections: opts.connections,
     pipelining: opts.pipelining,
     warmupSec: opts.warmup,
     durationSec: opts.duration,
+    connections: opts.connections,
+    idleConnections: opts.idleConnections,
+    openFilesLimit: openFilesLimit(),
     clkTck: clockTicks(),
-    loadGenerator: 'autocannon 8 (own child process, programmatic API, workers: 0)',
-    cpuSource: '/proc/PID/stat utime+stime (fields 14+15), all threads, process and descendants',
+    loadGenerator:
+      'autocannon 8 (own child process, programmatic API, workers: 0); new-conn and idle-10k: own raw-socket client in the same child (load-child.js)',
+    cpuSource: '/proc/PID/stat utime+stime (fields 14+15), all threads, target process and its descendants',
     rssSource: '/proc/PID/status VmRSS, sampled every 100 ms over warm-up + window, process and descendants',
+    targets: Object.fromEntries(targets.map((t) => [t.name, { label: t.label, bin: t.bin, versions: t.versions }])),
+    skipped,
+    scenarios: Object.fromEntries(opts.scenarios.map((s) => [s, { what: SCENARIOS[s].what, connections: SCENARIOS[s].connections(opts) }])),
+    scenarioList: opts.scenarios,
+    opts: { connections: opts.connections, idleConnections: opts.idleConnections },
   };
 
   process.stdout.write(
-    `corelb bench: ${opts.connections} keep-alive connections, pipelining ${opts.pipelining}, ` +
-      `${opts.warmup} s warm-up + ${opts.duration} s measured per target; ${meta.cpus} CPUs, node ${meta.node}\n`,
+    `corelb bench: ${opts.warmup} s warm-up + ${opts.duration} s measured per row, pipelining ${opts.pipelining}; ` +
+      `${meta.cpus} CPUs, node ${meta.node}, load average ${meta.loadavgAtStart.join(' ')}\n` +
+      `scenarios: ${opts.scenarios.join(', ')}\n` +
+      `targets: ${targets.map((t) => t.name).join(', ')}\n`,
   );
+  for (const s of skipped) process.stdout.write(`skipped ${s.name}: ${s.reason}\n`);
 
-  const origin = await startOrigin();
-  process.stdout.write(`origin (uWS) pid ${origin.pid} on ${origin.url}\n`);
+  const idleNeed = opts.idleConnections + 2000;
+  let idleSkip = null;
+  if (opts.scenarios.includes('idle-10k') && !(meta.openFilesLimit >= idleNeed)) {
+    idleSkip = `open files limit ${meta.openFilesLimit} < ${idleNeed} needed for ${opts.idleConnections} idle connections: run \`ulimit -n ${idleNeed * 2}\` first (or --idle-connections N)`;
+    process.stdout.write(`skipped idle-10k: ${idleSkip}\n`);
+  }
+
+  const origin = await startOrigin(3);
+  process.stdout.write(`origin (uWS) pid ${origin.pid} on ${origin.urls.join(', ')}\n`);
   const ctx = { origin };
   const rows = [];
   let upstream = null;
@@ -425,66 +905,86 @@ async function main() {
   process.once('SIGTERM', onSignal);
 
   try {
-    for (const target of targets) {
-      let started = false;
-      try {
-        await target.start(ctx);
-        started = true;
-        process.stdout.write(`\n[${target.name}] pid ${target.pid} on ${target.url}\n`);
-        for (const sname of opts.scenarios) {
-          const scenario = SCENARIOS[sname];
-          const row = { name: target.name, label: target.label, scenario: sname, pid: target.pid };
-          try {
-            const p = await probe(target.url + (scenario.probePath ?? scenario.path), { method: scenario.probeMethod ?? scenario.method });
-            if (!scenario.check(p)) throw new Error(`probe failed: status ${p.status}, body ${JSON.stringify(p.body.slice(0, 80))}`);
-            const m = await measure(target, origin, scenario, opts);
-            const r = m.result;
-            const requests = r.requests.total;
-            Object.assign(row, {
-              requests,
-              durationSec: r.duration,
-              rps: requests / r.duration,
-              p50: r.latency.p50,
-              p99: r.latency.p99,
-              latencyMean: r.latency.mean,
-              cpuMicros: m.cpuMicros,
-              cpuUsPerReq: requests > 0 ? m.cpuMicros / requests : NaN,
-              originCpuUsPerReq: target.name === 'direct' ? null : requests > 0 ? m.originCpuMicros / requests : NaN,
-              cpuWindowSec: m.windowSec,
-              targetCpuCores: m.cpuMicros / 1e6 / m.windowSec,
-              loadGenCpuCores: m.loadGenCpuMicros / 1e6 / m.windowSec,
-              peakRssMB: m.peakRss / (1024 * 1024),
-              errors: r.errors + r.timeouts,
-              non2xx: r.non2xx,
-              statusCodes: r.statusCodeStats,
-            });
-            const logBytes = target.logBytes?.() ?? null;
-            if (logBytes !== null) row.logFileBytes = logBytes;
-            process.stdout.write(
-              `  ${sname}: ${fmt(row.rps, 0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
-                `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, autocannon ${fmt(row.loadGenCpuCores, 2)}), ` +
-                `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}` +
-                `${logBytes === null ? '' : `, log file ${fmt(logBytes / (1024 * 1024), 1)} MB so far`}\n`,
-            );
-          } catch (err) {
-            row.error = String(err && err.message ? err.message : err);
-            process.stdout.write(`  ${sname}: FAILED: ${row.error}\n`);
+    for (const sname of opts.scenarios) {
+      const scenario = SCENARIOS[sname];
+      if (sname === 'idle-10k' && idleSkip) continue;
+      const these = [];
+      for (const t of targets.filter((t) => t.runs(sname))) {
+        const why = t.cannotRun?.(sname, opts);
+        if (why) {
+          process.stdout.write(`skipped ${t.name} in ${sname}: ${why}\n`);
+          skipped.push({ name: t.name, label: t.label, scenario: sname, reason: why });
+        } else these.push(t);
+      }
+      if (these.length === 0) continue;
+      process.stdout.write(`\n== ${sname}: ${scenario.what} (${scenario.connections(opts)} connections) ==\n`);
+      for (const target of these) {
+        const row = { name: target.name, label: target.label, group: target.group, scenario: sname, loadavg1: Number(os.loadavg()[0].toFixed(2)) };
+        let started = false;
+        try {
+          await target.start(ctx);
+          started = true;
+          row.pid = target.pid;
+          const p = await probe(target.url + (scenario.probePath ?? scenario.path), { method: scenario.probeMethod ?? scenario.method });
+          if (!scenario.check(p)) throw new Error(`probe failed: status ${p.status}, body ${JSON.stringify(p.body.slice(0, 80))}`);
+          const m = await measure(target, origin, scenario, sname, opts);
+          const r = m.result;
+          const requests = r.requests.total;
+          Object.assign(row, {
+            requests,
+            durationSec: r.duration,
+            rps: requests / r.duration,
+            p50: r.latency.p50,
+            p99: r.latency.p99,
+            latencyMean: r.latency.mean,
+            cpuMicros: m.cpuMicros,
+            cpuUsPerReq: requests > 0 ? m.cpuMicros / requests : NaN,
+            originCpuUsPerReq: target.name === 'direct' ? null : requests > 0 ? m.originCpuMicros / requests : NaN,
+            cpuWindowSec: m.windowSec,
+            targetCpuCores: m.cpuMicros / 1e6 / m.windowSec,
+            loadGenCpuCores: m.loadGenCpuMicros / 1e6 / m.windowSec,
+            peakRssMB: mb(m.peakRss),
+            rssBeforeMB: mb(m.rssBefore),
+            rssWindowStartMB: mb(m.rssWindowStart),
+            rssWindowEndMB: mb(m.rssWindowEnd),
+            errors: r.errors + r.timeouts,
+            non2xx: r.non2xx,
+            statusCodes: r.statusCodeStats,
+            warmup: m.warm,
+          });
+          if (scenario.mib === 'down') row.mibps = mb(r.throughput.total) / r.duration;
+          else if (scenario.mib === 'up') row.mibps = mb(requests * scenario.bodyBytes) / r.duration;
+          if (scenario.mode === 'idle') {
+            row.idle = r.idle;
+            row.rssHeldMB = mb(m.rssHeld);
           }
-          rows.push(row);
-        }
-      } catch (err) {
-        const msg = String(err && err.message ? err.message : err);
-        process.stdout.write(`\n[${target.name}] FAILED to start: ${msg}\n`);
-        for (const sname of opts.scenarios) rows.push({ name: target.name, label: target.label, scenario: sname, error: `start: ${msg}` });
-      } finally {
-        if (started || target.child) {
-          const exit = await target.stop();
-          if (exit) {
-            const ok = exit.code === 0 && !exit.killed;
-            process.stdout.write(`  stopped with SIGTERM: exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}${exit.killed ? ' (SIGKILLed after 10 s)' : ''}${ok ? '' : '  <-- expected graceful exit 0'}\n`);
-            for (const r of rows) if (r.name === target.name) r.exit = exit;
+          process.stdout.write(
+            `  ${target.name}: ${fmt(row.rps, 0)} req/s${row.mibps !== undefined ? `, ${fmt(row.mibps, 0)} MiB/s` : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
+              `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, load generator ${fmt(row.loadGenCpuCores, 2)}), ` +
+              `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}` +
+              (row.idle
+                ? `; idle: ${row.idle.opened}/${row.idle.requested} open in ${fmt(row.idle.openMs / 1000, 1)} s, RSS ${fmt(row.rssBeforeMB, 1)} -> ${fmt(row.rssHeldMB, 1)} MB held, ${row.idle.closedWhileIdle} closed while idle`
+                : '') +
+              '\n',
+          );
+        } catch (err) {
+          row.error = String(err && err.message ? err.message : err);
+          process.stdout.write(`  ${target.name}: FAILED: ${row.error}\n`);
+        } finally {
+          if (started || target.child) {
+            const exit = await target.stop();
+            if (exit) {
+              row.exit = exit;
+              const ok = (exit.code === 0 || (exit.signal === 'SIGTERM' && target.group !== 'corelb')) && !exit.killed;
+              if (!ok) {
+                process.stdout.write(
+                  `  ${target.name} stopped with SIGTERM: exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}${exit.killed ? ' (SIGKILLed after 10 s)' : ''}  <-- expected a graceful exit\n`,
+                );
+              }
+            }
           }
         }
+        rows.push(row);
       }
     }
 
@@ -497,43 +997,77 @@ async function main() {
   }
 
   meta.loadavgAtEnd = os.loadavg().map((v) => Number(v.toFixed(2)));
-  const { lines, ratios } = ratioLines(rows, opts.scenarios);
-  const table = markdownTable(rows);
+  const { md, ratios } = report(meta, rows, upstream);
+  process.stdout.write(`\n${md}\n`);
+  writeResults(meta, rows, upstream, md, ratios, true);
+  process.exitCode = rows.some((r) => r.error) ? 1 : 0;
+}
+
+/** The Markdown report of a run (from its meta and rows alone, so --render can redo it). */
+function report(meta, rows, upstream) {
+  const scenarios = meta.scenarioList;
+  const conns = (s) => SCENARIOS[s].connections(meta.opts);
+  const skipped = meta.skipped ?? [];
+  const { table: ratioTable, lines, ratios } = computeRatios(rows, scenarios);
+  const mainRows = rows.filter((r) => r.scenario !== 'idle-10k');
+  const idleRows = rows.filter((r) => r.scenario === 'idle-10k');
   const notes = [
-    `CPU µs/req = (utime+stime of the target process, all threads, from /proc/PID/stat fields 14+15, ` +
-      `sampled right before and after the measured window) / requests completed in the window. ` +
-      `For direct it is the origin's. "origin" column = the origin's CPU per proxied request in the same window.`,
-    `peak RSS = max VmRSS from /proc/PID/status, sampled every 100 ms. /proc tick = ${1e6 / meta.clkTck} µs.`,
-    `Load: autocannon in its own process, ${opts.connections} keep-alive connections, pipelining ${opts.pipelining}, ` +
-      `${opts.warmup} s warm-up then ${opts.duration} s measured. ${meta.cpus} CPUs shared by load generator, proxy and origin: ` +
-      `compare ratios within this run, not absolute numbers across runs.`,
+    `CPU µs/req = CPU time (utime + stime) of the target's process tree, all threads, read from /proc/PID/stat ` +
+      `(fields 14 + 15, ${1e6 / meta.clkTck} µs ticks) right before and after the measured window, / responses completed in the window. ` +
+      `Not the process's own accounting: every target, node or not, is read the same way. nginx = master + its one worker; corelb = supervisor + data plane (all threads); ` +
+      `for "origin alone" it is the origin's. "origin CPU µs/req" = the origin's CPU per proxied request in the same window.`,
+    `peak RSS = largest sum of VmRSS (/proc/PID/status) over the process tree, sampled every 100 ms over warm-up and window. Every target is started fresh for each scenario.`,
+    `MiB/s = response bytes read (get-*) or request body bytes sent (post-*) / window.`,
+    `Load: ${meta.loadGenerator}. pipelining ${meta.pipelining}, ${meta.warmupSec} s warm-up then ${meta.durationSec} s measured per row. ` +
+      `Connections: ${scenarios.map((s) => `${s} ${conns(s)}`).join(', ')}.`,
+    `new-conn: a new TCP connection per request, \`Connection: close\` sent, the client closes its side once the response is complete (like wrk); latency includes the connect.`,
+    `algorithms: one origin process listening on 3 ports = 3 backends; 64 distinct paths /k/0../k/63 cycled per connection (consistent-hash with hash_key: path).`,
+    `Peers: nginx and HAProxy one worker/thread, keep-alive upstream (configs in native-free-bench/peers/); node-http-proxy with a keep-alive http.Agent; @fastify/http-proxy with undici (reply-from's default). ` +
+      (skipped.length ? `Skipped: ${skipped.map((s) => `${s.name}${s.scenario ? ` in ${s.scenario}` : ''} (${s.reason})`).join('; ')}.` : 'None skipped.'),
+    `${meta.cpus} CPUs shared by load generator, proxy and origin (and, on this machine, other work: see the load average): compare ratios within this run, not absolute numbers across runs.`,
   ];
   const md = [
     `# corelb bench — ${meta.date}`,
     '',
     `node ${meta.node}, ${meta.platform}, ${meta.cpus} x ${meta.cpuModel}, load average at start ${meta.loadavgAtStart.join(' ')}, at end ${meta.loadavgAtEnd.join(' ')}`,
     '',
-    table,
+    markdownTable(mainRows),
+    '',
+    ...(idleRows.length ? [`## ${meta.opts.idleConnections} idle keep-alive connections`, '', idleTable(idleRows), ''] : []),
+    '## Ratios (same run)',
+    '',
+    "Each cell: the first target's figure over the second's; the goals of the performance issue beside them.",
+    '',
+    ...(ratioTable ? [ratioTable, ''] : []),
+    ...(lines.length ? [...lines, ''] : []),
+    ...(!ratioTable && !lines.length ? ['- (not enough successful rows)', ''] : []),
+    '## Notes',
     '',
     ...notes.map((n) => `- ${n}`),
     '',
-    '## Ratios',
-    '',
-    ...(lines.length ? lines : ['- (not enough successful rows)']),
-    '',
     ...(upstream ? ['## Upstream HTTP client alone', '', upstreamTable(upstream), ''] : []),
   ].join('\n');
+  return { md, ratios };
+}
 
-  process.stdout.write(`\n${md}\n`);
-
+function writeResults(meta, rows, upstream, md, ratios, json) {
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  // the access-log comparison keeps its own files: it must not replace the main table
-  const base = opts.accessLog ? 'access-log' : 'latest';
-  writeFileSync(path.join(resultsDir, `${base}.json`), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
-  writeFileSync(path.join(resultsDir, `${base}.md`), md + '\n');
-  process.stdout.write(`\nwrote native-free-bench/results/${base}.json and ${base}.md\n`);
-  process.exitCode = rows.some((r) => r.error) ? 1 : 0;
+  if (json) writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
+  writeFileSync(path.join(resultsDir, 'latest.md'), md + '\n');
+  const scenarios = meta.scenarioList;
+  const chartScenario = scenarios.find((s) => s === 'get-2B') ?? scenarios.find((s) => MAIN.has(s)) ?? scenarios[0];
+  writeFileSync(path.join(resultsDir, 'latest.svg'), svgChart(rows, chartScenario, meta));
+  process.stdout.write(`\nwrote native-free-bench/results/${json ? 'latest.json, ' : ''}latest.md and latest.svg (chart: ${chartScenario})\n`);
+}
+
+/** --render FILE: redo latest.md and latest.svg from a saved latest.json, without measuring. */
+function render(file) {
+  const { meta, rows, upstreamClient } = JSON.parse(readFileSync(file, 'utf8'));
+  meta.scenarioList ??= Object.keys(meta.scenarios);
+  const { md, ratios } = report(meta, rows, upstreamClient);
+  process.stdout.write(`${md}\n`);
+  writeResults(meta, rows, upstreamClient, md, ratios, false);
 }
 
 main().catch((err) => {
