@@ -2,7 +2,7 @@
 // Linux only (/proc). Plain ESM, no dependencies.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import http from 'node:http';
@@ -165,6 +165,7 @@ export function spawnUntilReady(cmd, args, { isReady, timeoutMs = 20000, cwd = R
     const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
+      if (ready) return; // past ready the caller drains stdout (an access log can be busy): no line splitting here
       buf += d;
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -303,6 +304,50 @@ export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = R
       );
     };
     setTimeout(attempt, 50);
+  });
+}
+
+/**
+ * Spawn a server that logs to a file, not stdout (corelb with `log.file`), and wait until a line
+ * of `file` satisfies `isReady` (polled every 50 ms). Rejects (after SIGKILL) on exit or after
+ * `timeoutMs`. Returns { child, output } like spawnUntilReady; stdout/stderr are left to the caller.
+ */
+export function spawnUntilFileReady(cmd, args, { file, isReady, timeoutMs = 20000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = [];
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      for (const line of String(d).split('\n')) {
+        if (!line) continue;
+        tail.push(`[stderr] ${line}`);
+        if (tail.length > 40) tail.shift();
+      }
+    });
+    let done = false;
+    const started = Date.now();
+    const fail = (msg) => {
+      if (done) return;
+      done = true;
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+      const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-20) : [`(${file} not created)`];
+      reject(new Error(`${label}: ${msg}\n--- last lines of ${file} ---\n${lines.join('\n')}\n${tail.join('\n')}`));
+    };
+    child.on('error', (err) => fail(`spawn failed: ${err.message}`));
+    child.on('exit', (code, sig) => fail(`exited before ready (code ${code}, signal ${sig})`));
+    const poll = () => {
+      if (done) return;
+      if (existsSync(file) && readFileSync(file, 'utf8').split('\n').some(isReady)) {
+        done = true;
+        resolve({ child, output: tail });
+      } else if (Date.now() - started > timeoutMs) fail(`no ready line in ${file} after ${timeoutMs} ms`);
+      else setTimeout(poll, 50);
+    };
+    setTimeout(poll, 50);
   });
 }
 

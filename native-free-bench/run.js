@@ -17,7 +17,12 @@
 //   --no-upstream-client  skip the upstream-client comparison at the end
 //   --no-peers            only direct and corelb targets
 //   --dist DIR            the corelb build to run (default dist/)
+//   --access-log          instead of the usual targets: corelb workers=1 with log.access false, true
+//                         to log.file in its temp dir, and true to stdout (a pipe this runner
+//                         drains); get-2B unless --scenarios; no peers, no upstream-client run;
+//                         results in results/access-log.{md,json} (latest.* is left alone)
 //   --render FILE         no measuring: redo results/latest.md and latest.svg from a saved latest.json
+//                         (or results/access-log.md from a saved access-log.json)
 //   --help
 //
 // Every target is started fresh for each scenario (so peak RSS of one scenario never carries
@@ -25,7 +30,7 @@
 // compare rows of the same run.
 
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -40,6 +45,7 @@ import {
   probe,
   resolvePackage,
   sleep,
+  spawnUntilFileReady,
   spawnUntilListening,
   spawnUntilReady,
   startOrigin,
@@ -166,10 +172,12 @@ function parseArgs(argv) {
     upstreamClient: true,
     peers: true,
     quick: false,
+    accessLog: false,
     dist: path.join(REPO_ROOT, 'dist'),
   };
   let durationSet = false;
   let warmupSet = false;
+  let scenariosSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -188,9 +196,10 @@ function parseArgs(argv) {
     else if (a === '--connections') o.connections = Math.floor(num(next(), a));
     else if (a === '--idle-connections') o.idleConnections = Math.floor(num(next(), a));
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
-    else if (a === '--scenarios') o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (a === '--scenarios') (o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean)), (scenariosSet = true);
     else if (a === '--no-upstream-client') o.upstreamClient = false;
     else if (a === '--no-peers') o.peers = false;
+    else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--render') o.render = path.resolve(next());
     else if (a === '--help' || a === '-h') {
@@ -199,6 +208,7 @@ function parseArgs(argv) {
           '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
           '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +
+          '       node native-free-bench/run.js --access-log [--quick] [--scenarios ...]   (corelb workers=1, access log off / file / stdout -> results/access-log.md)\n' +
           '       node native-free-bench/run.js --render results/latest.json   (redo latest.md and latest.svg, no measuring)\n' +
           `default scenarios: ${DEFAULT_SCENARIOS.join(',')}\n`,
       );
@@ -208,6 +218,12 @@ function parseArgs(argv) {
   if (o.quick) {
     if (!durationSet) o.duration = 2;
     if (!warmupSet) o.warmup = 0.5;
+  }
+  if (o.accessLog) {
+    // corelb against itself: no peers, no upstream client; the tiny GET unless told otherwise
+    o.peers = false;
+    o.upstreamClient = false;
+    if (!scenariosSet) o.scenarios = ['get-2B'];
   }
   if (!Number.isFinite(o.warmup) || o.warmup < 0) throw new Error('--warmup: must be >= 0');
   for (const s of o.scenarios) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -241,7 +257,12 @@ function directTarget() {
   };
 }
 
-function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends = false, name, label, runs }) {
+/**
+ * corelb through its CLI. `access`: 'off' (log.access false), 'file' (true, log.file in the
+ * target's temp dir: nothing comes on stdout, the ready line is read from the file) or 'stdout'
+ * (true, on the stdout pipe this runner drains).
+ */
+function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends = false, access = 'off', name, label, runs }) {
   return {
     name,
     label,
@@ -252,12 +273,16 @@ function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends 
     url: '',
     child: null,
     dir: '',
+    logFile: null,
+    stdoutBytes: 0,
     async start(ctx) {
       const cli = path.join(dist, 'cli.js');
       const port = await freePort();
       this.dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-'));
       const file = path.join(this.dir, 'corelb.yaml');
       const backends = threeBackends ? ctx.origin.urls : [ctx.origin.url];
+      this.logFile = access === 'file' ? path.join(this.dir, 'corelb.log') : null;
+      this.stdoutBytes = 0;
       writeFileSync(
         file,
         [
@@ -265,7 +290,7 @@ function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends 
           `workers: ${workers}`,
           // info, not warn: the "ready" line is logged at info (pino level 30) and a warn level
           // filters it out. With access: false nothing is logged per request at info.
-          'log: { level: info, access: false }',
+          `log: { level: info, access: ${access !== 'off'}${this.logFile ? `, file: ${JSON.stringify(this.logFile)}` : ''} }`,
           'timeouts: { connect: 2s, response: 30s, idle: 60s }',
           'pools:',
           '  web:',
@@ -276,17 +301,24 @@ function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends 
           '',
         ].join('\n'),
       );
-      const { child } = await spawnUntilReady(process.execPath, [cli, 'start', '--config', file], {
-        isReady: (line) => line.includes('"msg":"ready"'),
-        timeoutMs: 30000,
-        label: this.label,
-      });
+      const args = [cli, 'start', '--config', file];
+      const isReady = (line) => line.includes('"msg":"ready"');
+      const { child } = this.logFile
+        ? await spawnUntilFileReady(process.execPath, args, { file: this.logFile, isReady, timeoutMs: 30000, label: this.label })
+        : await spawnUntilReady(process.execPath, args, { isReady, timeoutMs: 30000, label: this.label });
       this.child = child;
       this.pid = child.pid;
       this.url = `http://127.0.0.1:${port}`;
-      // Keep draining its stdout/stderr so a chatty proxy never blocks on a full pipe.
+      // Keep draining its stdout/stderr so a chatty proxy never blocks on a full pipe (counting
+      // the bytes: with the access log on stdout, a check that the lines were written).
+      child.stdout.on('data', (d) => (this.stdoutBytes += d.length));
       child.stdout.resume();
       child.stderr.resume();
+    },
+    /** Access-log bytes so far (log file size, or stdout bytes since ready), or null when off. */
+    logBytes() {
+      if (access === 'file') return this.logFile && existsSync(this.logFile) ? statSync(this.logFile).size : null;
+      return access === 'stdout' ? this.stdoutBytes : null;
     },
     async stop() {
       let res = null;
@@ -431,8 +463,23 @@ function versionText(bin) {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 }
 
+const ACCESS_LABELS = { off: 'access log off', file: 'access log to a file', stdout: 'access log to stdout (pipe)' };
+
 function buildTargets(opts) {
   const main = (s) => MAIN.has(s) || s === 'idle-10k';
+  if (opts.accessLog) {
+    // off keeps the name corelb-w1, so its row is the "workers=1" of every other ratio too
+    return ['off', 'file', 'stdout'].map((access) =>
+      corelbTarget({
+        workers: 1,
+        dist: opts.dist,
+        access,
+        name: access === 'off' ? 'corelb-w1' : `corelb-w1-access-${access}`,
+        label: `corelb workers=1, ${ACCESS_LABELS[access]}`,
+        runs: main,
+      }),
+    );
+  }
   const targets = [
     directTarget(),
     corelbTarget({ workers: 1, dist: opts.dist, name: 'corelb-w1', label: 'corelb workers=1', runs: main }),
@@ -673,6 +720,11 @@ function computeRatios(rows, scenarios) {
     add(s, 'corelb workers=2 / workers=1', w2, w1, 'rps');
     add(s, 'corelb workers=1 / origin alone', w1, d, 'cpuUsPerReq');
     add(s, 'corelb workers=1 / origin alone', w1, d, 'rps');
+    for (const access of ['file', 'stdout']) {
+      const pair = `corelb workers=1, access log to ${access === 'file' ? 'a file' : 'stdout'} / access log off`;
+      add(s, pair, get(`corelb-w1-access-${access}`), w1, 'cpuUsPerReq');
+      add(s, pair, get(`corelb-w1-access-${access}`), w1, 'rps');
+    }
     if (big && w1) {
       lines.push(
         `- ${s}: corelb workers=1 RSS: ${fmt(w1.rssBeforeMB, 1)} MB before the load, ${fmt(w1.rssWindowStartMB, 1)} MB at the start of the measured window, ` +
@@ -871,6 +923,7 @@ async function main() {
     scenarios: Object.fromEntries(opts.scenarios.map((s) => [s, { what: SCENARIOS[s].what, connections: SCENARIOS[s].connections(opts) }])),
     scenarioList: opts.scenarios,
     opts: { connections: opts.connections, idleConnections: opts.idleConnections },
+    accessLog: opts.accessLog,
   };
 
   process.stdout.write(
@@ -958,6 +1011,8 @@ async function main() {
             row.idle = r.idle;
             row.rssHeldMB = mb(m.rssHeld);
           }
+          const logBytes = target.logBytes?.() ?? null;
+          if (logBytes !== null) row.accessLogBytes = logBytes;
           process.stdout.write(
             `  ${target.name}: ${fmt(row.rps, 0)} req/s${row.mibps !== undefined ? `, ${fmt(row.mibps, 0)} MiB/s` : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
               `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, load generator ${fmt(row.loadGenCpuCores, 2)}), ` +
@@ -965,6 +1020,7 @@ async function main() {
               (row.idle
                 ? `; idle: ${row.idle.opened}/${row.idle.requested} open in ${fmt(row.idle.openMs / 1000, 1)} s, RSS ${fmt(row.rssBeforeMB, 1)} -> ${fmt(row.rssHeldMB, 1)} MB held, ${row.idle.closedWhileIdle} closed while idle`
                 : '') +
+              (logBytes === null ? '' : `, access log ${fmt(mb(logBytes), 1)} MB so far`) +
               '\n',
           );
         } catch (err) {
@@ -1020,14 +1076,21 @@ function report(meta, rows, upstream) {
     `MiB/s = response bytes read (get-*) or request body bytes sent (post-*) / window.`,
     `Load: ${meta.loadGenerator}. pipelining ${meta.pipelining}, ${meta.warmupSec} s warm-up then ${meta.durationSec} s measured per row. ` +
       `Connections: ${scenarios.map((s) => `${s} ${conns(s)}`).join(', ')}.`,
-    `new-conn: a new TCP connection per request, \`Connection: close\` sent, the client closes its side once the response is complete (like wrk); latency includes the connect.`,
-    `algorithms: one origin process listening on 3 ports = 3 backends; 64 distinct paths /k/0../k/63 cycled per connection (consistent-hash with hash_key: path).`,
-    `Peers: nginx and HAProxy one worker/thread, keep-alive upstream (configs in native-free-bench/peers/); node-http-proxy with a keep-alive http.Agent; @fastify/http-proxy with undici (reply-from's default). ` +
-      (skipped.length ? `Skipped: ${skipped.map((s) => `${s.name}${s.scenario ? ` in ${s.scenario}` : ''} (${s.reason})`).join('; ')}.` : 'None skipped.'),
+    ...(meta.accessLog
+      ? [
+          `Access log: corelb workers=1 started three ways, the same config but \`log.access\`: false; true with \`log.file\` in the target's temp dir (ready read from the file); true on stdout, a pipe this runner drains (counting bytes, no parsing). ` +
+            `"access log … MB" in the progress lines (\`accessLogBytes\` in access-log.json) = log file size / stdout bytes at the end of the window: a check that the lines were written. No peers, no upstream-client run.`,
+        ]
+      : [
+          `new-conn: a new TCP connection per request, \`Connection: close\` sent, the client closes its side once the response is complete (like wrk); latency includes the connect.`,
+          `algorithms: one origin process listening on 3 ports = 3 backends; 64 distinct paths /k/0../k/63 cycled per connection (consistent-hash with hash_key: path).`,
+          `Peers: nginx and HAProxy one worker/thread, keep-alive upstream (configs in native-free-bench/peers/); node-http-proxy with a keep-alive http.Agent; @fastify/http-proxy with undici (reply-from's default). ` +
+            (skipped.length ? `Skipped: ${skipped.map((s) => `${s.name}${s.scenario ? ` in ${s.scenario}` : ''} (${s.reason})`).join('; ')}.` : 'None skipped.'),
+        ]),
     `${meta.cpus} CPUs shared by load generator, proxy and origin (and, on this machine, other work: see the load average): compare ratios within this run, not absolute numbers across runs.`,
   ];
   const md = [
-    `# corelb bench — ${meta.date}`,
+    `# corelb ${meta.accessLog ? 'access-log ' : ''}bench — ${meta.date}`,
     '',
     `node ${meta.node}, ${meta.platform}, ${meta.cpus} x ${meta.cpuModel}, load average at start ${meta.loadavgAtStart.join(' ')}, at end ${meta.loadavgAtEnd.join(' ')}`,
     '',
@@ -1036,7 +1099,9 @@ function report(meta, rows, upstream) {
     ...(idleRows.length ? [`## ${meta.opts.idleConnections} idle keep-alive connections`, '', idleTable(idleRows), ''] : []),
     '## Ratios (same run)',
     '',
-    "Each cell: the first target's figure over the second's; the goals of the performance issue beside them.",
+    meta.accessLog
+      ? "Each cell: the first target's figure over the second's (each access-log variant over access log off)."
+      : "Each cell: the first target's figure over the second's; the goals of the performance issue beside them.",
     '',
     ...(ratioTable ? [ratioTable, ''] : []),
     ...(lines.length ? [...lines, ''] : []),
@@ -1053,6 +1118,13 @@ function report(meta, rows, upstream) {
 function writeResults(meta, rows, upstream, md, ratios, json) {
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
+  if (meta.accessLog) {
+    // its own files, no chart: the main table and chart (latest.*) are kept
+    if (json) writeFileSync(path.join(resultsDir, 'access-log.json'), JSON.stringify({ meta, rows, ratios }, null, 2) + '\n');
+    writeFileSync(path.join(resultsDir, 'access-log.md'), md + '\n');
+    process.stdout.write(`\nwrote native-free-bench/results/${json ? 'access-log.json and ' : ''}access-log.md\n`);
+    return;
+  }
   if (json) writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
   writeFileSync(path.join(resultsDir, 'latest.md'), md + '\n');
   const scenarios = meta.scenarioList;
@@ -1061,7 +1133,7 @@ function writeResults(meta, rows, upstream, md, ratios, json) {
   process.stdout.write(`\nwrote native-free-bench/results/${json ? 'latest.json, ' : ''}latest.md and latest.svg (chart: ${chartScenario})\n`);
 }
 
-/** --render FILE: redo latest.md and latest.svg from a saved latest.json, without measuring. */
+/** --render FILE: redo latest.md and latest.svg (access-log.md for an --access-log run) from its saved JSON, without measuring. */
 function render(file) {
   const { meta, rows, upstreamClient } = JSON.parse(readFileSync(file, 'utf8'));
   meta.scenarioList ??= Object.keys(meta.scenarios);
