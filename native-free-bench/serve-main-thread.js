@@ -56,7 +56,7 @@ if (!loaded.ok) {
   process.exit(1);
 }
 const config = loaded.config;
-const log = createLogger(config.log.level);
+const { log } = createLogger(config.log.level, config.log.file);
 const state = layoutFor(config);
 const { port1, port2 } = new MessageChannel();
 let publisher = null;
