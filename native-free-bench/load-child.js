@@ -138,18 +138,35 @@ function shapeResult({ latencies, errors, timeouts, non2xx, statusCodeStats, byt
   };
 }
 
+/** Outcomes of requests made by this process's own clients (new-conn, idle), for shapeResult. */
+class Tally {
+  latencies = [];
+  statusCodeStats = {};
+  errors = 0;
+  timeouts = 0;
+  non2xx = 0;
+  bytes = 0;
+
+  /** kind: 'ok' (a whole response in `reader`), 'timeout' or 'error'. */
+  record(kind, start, reader) {
+    if (kind === 'ok') {
+      this.latencies.push(performance.now() - start);
+      this.bytes += reader.bodyBytes;
+      const s = reader.status;
+      this.statusCodeStats[s] = { count: (this.statusCodeStats[s]?.count ?? 0) + 1 };
+      if (s < 200 || s > 299) this.non2xx++;
+    } else if (kind === 'timeout') this.timeouts++;
+    else this.errors++;
+  }
+}
+
 // ---------------------------------------------------------------- new-conn
 
 async function newConnRun(durationSec) {
   const u = new URL(spec.url);
   const port = Number(u.port);
   const head = requestHead(spec.method ?? 'GET', u.pathname + u.search, u.host, false, body ? body.length : 0);
-  const latencies = [];
-  const statusCodeStats = {};
-  let errors = 0;
-  let timeouts = 0;
-  let non2xx = 0;
-  let bytes = 0;
+  const tally = new Tally();
   const t0 = process.hrtime.bigint();
   const end = performance.now() + durationSec * 1000;
 
@@ -164,14 +181,7 @@ async function newConnRun(durationSec) {
         settled = true;
         clearTimeout(timer);
         sock.destroy();
-        if (kind === 'ok') {
-          latencies.push(performance.now() - start);
-          bytes += reader.bodyBytes;
-          const s = reader.status;
-          statusCodeStats[s] = { count: (statusCodeStats[s]?.count ?? 0) + 1 };
-          if (s < 200 || s > 299) non2xx++;
-        } else if (kind === 'timeout') timeouts++;
-        else errors++;
+        tally.record(kind, start, reader);
         resolve();
       };
       const timer = setTimeout(() => finish('timeout'), 10000);
@@ -195,7 +205,7 @@ async function newConnRun(durationSec) {
   };
   await Promise.all(Array.from({ length: spec.connections }, loop));
   const durationSecReal = Number(process.hrtime.bigint() - t0) / 1e9;
-  return shapeResult({ latencies, errors, timeouts, non2xx, statusCodeStats, bytes, durationSec: durationSecReal });
+  return shapeResult({ ...tally, durationSec: durationSecReal });
 }
 
 // ---------------------------------------------------------------- idle connections
@@ -257,12 +267,7 @@ async function idleOpen() {
 async function idleServe() {
   const u = new URL(spec.url);
   const head = requestHead('GET', u.pathname + u.search, u.host, true, 0);
-  const latencies = [];
-  const statusCodeStats = {};
-  let errors = 0;
-  let timeouts = 0;
-  let non2xx = 0;
-  let bytes = 0;
+  const tally = new Tally();
   let closedWhileIdle = 0;
   const t0 = process.hrtime.bigint();
   let next = 0;
@@ -270,7 +275,7 @@ async function idleServe() {
     new Promise((resolve) => {
       if (sock.closedByPeer || sock.destroyed) {
         closedWhileIdle++;
-        errors++;
+        tally.errors++;
         resolve();
         return;
       }
@@ -282,14 +287,7 @@ async function idleServe() {
         settled = true;
         clearTimeout(timer);
         sock.removeAllListeners('data');
-        if (kind === 'ok') {
-          latencies.push(performance.now() - start);
-          bytes += reader.bodyBytes;
-          const s = reader.status;
-          statusCodeStats[s] = { count: (statusCodeStats[s]?.count ?? 0) + 1 };
-          if (s < 200 || s > 299) non2xx++;
-        } else if (kind === 'timeout') timeouts++;
-        else errors++;
+        tally.record(kind, start, reader);
         resolve();
       };
       const timer = setTimeout(() => finish('timeout'), 10000);
@@ -309,12 +307,7 @@ async function idleServe() {
   await Promise.all(Array.from({ length: Math.min(spec.inflight ?? 256, idle.socks.length) }, worker));
   const durationSec = Number(process.hrtime.bigint() - t0) / 1e9;
   const res = shapeResult({
-    latencies,
-    errors,
-    timeouts,
-    non2xx,
-    statusCodeStats,
-    bytes,
+    ...tally,
     durationSec,
     extra: { idle: { requested: spec.connections, opened: idle.socks.length, openFailed: idle.openFailed, openMs: idle.openMs, closedWhileIdle } },
   });
