@@ -243,6 +243,11 @@ export class WorkerContext {
     e.deadline = this.now + ms;
     this.waiting.add(e);
   }
+  /** Watch again with a deadline already set (a request back in its queue keeps its wait). */
+  watchUntil(e: Expiring, deadline: number): void {
+    e.deadline = deadline;
+    this.waiting.add(e);
+  }
   unwatch(e: Expiring): void {
     this.waiting.delete(e);
   }

@@ -273,12 +273,14 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   }
   retryPick(): boolean {
     if (this.phase !== Phase.Queued) return true;
+    // the queue deadline goes first: sending may arm the response deadline synchronously (an idle
+    // keep-alive connection is ready at once)
+    const queueDeadline = this.deadline;
+    this.ctx.unwatch(this);
     this.phase = Phase.Sending;
-    if (this.pickAndSend()) {
-      if (this.backend !== NONE) this.ctx.unwatch(this); // the response deadline is armed when sent
-      return true;
-    }
+    if (this.pickAndSend()) return true;
     this.phase = Phase.Queued;
+    this.ctx.watchUntil(this, queueDeadline);
     return false;
   }
 

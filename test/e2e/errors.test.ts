@@ -99,6 +99,27 @@ describe('upstream errors', () => {
     expect(origin.requests.map((x) => x.url)).toEqual(['/slow', '/queued']);
   }, T);
 
+  it('a queued request sent on a kept-alive connection still gets timeouts.response (504, not a hang)', async () => {
+    const origin = await startOrigin((req, res) => {
+      if (req.url === '/first') setTimeout(() => res.end('first'), 300);
+      // /second is never answered
+    });
+    const lb = await start({
+      workers: 1,
+      timeouts: { connect: '2s', response: '800ms', idle: '60s', queue: '5s' },
+      limits: { max_body: '10mb', max_connections_per_backend: 1 },
+      pools: { web: [origin.url] },
+    });
+    const first = request(`${lb.url}/first`, { timeoutMs: 10_000 });
+    await origin.waitForRequests(1);
+    const from = performance.now();
+    const second = await request(`${lb.url}/second`, { timeoutMs: 10_000 });
+    expect((await first).status).toBe(200);
+    expect(second.status).toBe(504);
+    expect(performance.now() - from).toBeLessThan(3000);
+    expect(origin.connections(), 'the queued request reused the kept-alive connection').toBe(1);
+  }, T);
+
   it('503 at once (no queue wait) when no backend is available at all (CLB_ERR_NO_BACKEND)', async () => {
     const origin = await startOrigin((_req, res) => res.end('ok'));
     const lb = await start({
