@@ -53,13 +53,26 @@ function parseArgs(argv) {
 /** The corelb modules this benchmark drives, from a build directory. */
 async function load(dist) {
   const imp = (p) => import(pathToFileURL(path.join(dist, p)).href);
-  const [registry, layout, config, types] = await Promise.all([
+  const [registry, layout, config, types, hash] = await Promise.all([
     imp('balancer/registry.js'),
     imp('shared/layout.js'),
     imp('config/index.js'),
     imp('config/types.js'),
+    imp('balancer/hash.js'),
   ]);
-  return { ...registry, ...layout, ...config, ALGORITHMS: types.ALGORITHMS };
+  return { ...registry, ...layout, ...config, ...hash, ALGORITHMS: types.ALGORITHMS };
+}
+
+/** The shared buffer of one pool, laid out as the primary does for `algorithm` (a ring for consistent-hash). */
+function layoutState(m, algorithm, weights) {
+  const backends = weights.map((weight, k) => ({ url: `http://127.0.0.1:${20000 + k}`, weight }));
+  return m.SharedState.create({ pools: [m.poolLayout(algorithm, backends)] });
+}
+
+/** Request-key hashes the consistent-hash picks cycle through (other algorithms get none). */
+function keyHashes(m, algorithm) {
+  if (algorithm !== 'consistent-hash') return null;
+  return Array.from({ length: 1024 }, (_, k) => m.hashString(`/users/${k}/profile`));
 }
 
 /** A validated pool config, as the worker gets it (some algorithms read options from it). */
@@ -74,14 +87,17 @@ function poolConfig(m, algorithm, weights) {
 function build(m, state, algorithm, weights, seed) {
   const balancer = m.balancers[algorithm](state, 0, { pool: poolConfig(m, algorithm, weights), seed });
   for (let k = 0; k < weights.length; k++) balancer.observe(k, 1 + k / 10);
+  balancer.keyHashes = keyHashes(m, algorithm);
   return balancer;
 }
 
 /** `count` picks, each released at once (a request that ends before the next starts). */
 function picks(state, balancer, count) {
   const ctx = { avoid: -1, maxInflight: 0, hash: -1 };
+  const hashes = balancer.keyHashes;
   let none = 0;
   for (let k = 0; k < count; k++) {
+    if (hashes !== null) ctx.hash = hashes[k & 1023];
     const i = balancer.pick(ctx);
     if (i < 0) none++;
     else state.releaseInflight(i);
@@ -116,7 +132,7 @@ async function workerMain() {
 
 /** Two threads picking `count` times each over one buffer; ns per pick of each. */
 async function twoThreads(m, dist, algorithm, weights, count) {
-  const state = m.SharedState.create({ pools: [{ weights }] });
+  const state = layoutState(m, algorithm, weights);
   const go = new SharedArrayBuffer(8);
   const flag = new Int32Array(go);
   const workers = [1, 2].map(
@@ -149,16 +165,8 @@ async function main() {
   const notes = [];
   for (const algorithm of algorithms) {
     for (const [size, weights] of Object.entries(POOLS)) {
-      const state = m.SharedState.create({ pools: [{ weights }] });
-      let balancer;
-      try {
-        balancer = build(m, state, algorithm, weights, 1);
-      } catch (e) {
-        if (!String(e?.message).includes('not available yet')) throw e;
-        if (!notes.some((n) => n.startsWith(algorithm))) notes.push(`${algorithm}: skipped (${e.message})`);
-        process.stdout.write(`skip ${algorithm}: ${e.message}\n`);
-        break;
-      }
+      const state = layoutState(m, algorithm, weights);
+      const balancer = build(m, state, algorithm, weights, 1);
       picks(state, balancer, warmup(opts.picks));
       const one = timePicks(state, balancer, opts.picks);
       const two = await twoThreads(m, opts.dist, algorithm, weights, opts.picks);
@@ -187,6 +195,7 @@ async function main() {
     '',
     `- ${meta.picks.toLocaleString('en-US')} timed picks per row and thread, after a 10% warm-up; each pick is released at once (in-flight stays 0-2).`,
     `- Weights: 3 backends ${POOLS[3].join(':')}; 16 backends ${POOLS[16].join(':')}. ewma has a latency observed for every backend first, so picks take its cost path.`,
+    '- consistent-hash picks cycle through 1,024 request-key hashes (a ring lookup and walk each); the other algorithms pick without a key.',
     '- 2 threads: two worker_threads over one SharedArrayBuffer, started together, each with its own balancer (seeds 1 and 2); contention on the shared cursor and in-flight counters shows here.',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');
