@@ -257,6 +257,15 @@ function directTarget() {
   };
 }
 
+/** Stops a target's child process (SIGTERM, then SIGKILL after 10 s) and removes its temp dir. */
+async function stopTarget(t) {
+  const res = t.child ? await stopChild(t.child, 10000) : null;
+  t.child = null;
+  if (t.dir) rmSync(t.dir, { recursive: true, force: true });
+  t.dir = '';
+  return res;
+}
+
 /**
  * corelb through its CLI. `access`: 'off' (log.access false), 'file' (true, log.file in the
  * target's temp dir: nothing comes on stdout, the ready line is read from the file) or 'stdout'
@@ -320,13 +329,8 @@ function corelbTarget({ workers, dist, algorithm = 'round-robin', threeBackends 
       if (access === 'file') return this.logFile && existsSync(this.logFile) ? statSync(this.logFile).size : null;
       return access === 'stdout' ? this.stdoutBytes : null;
     },
-    async stop() {
-      let res = null;
-      if (this.child) res = await stopChild(this.child, 10000);
-      this.child = null;
-      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-      this.dir = '';
-      return res;
+    stop() {
+      return stopTarget(this);
     },
   };
 }
@@ -381,11 +385,8 @@ function nodePeerTarget({ name, title, script, packages }) {
       this.pid = child.pid;
       this.url = `http://127.0.0.1:${port}`;
     },
-    async stop() {
-      let res = null;
-      if (this.child) res = await stopChild(this.child, 10000);
-      this.child = null;
-      return res;
+    stop() {
+      return stopTarget(this);
     },
   };
 }
@@ -445,14 +446,9 @@ function nativePeerTarget(kind) {
       this.child = child;
       this.pid = child.pid;
     },
-    async stop() {
-      let res = null;
+    stop() {
       // nginx: SIGTERM is its fast shutdown; HAProxy: SIGTERM (hard stop) in the foreground
-      if (this.child) res = await stopChild(this.child, 10000);
-      this.child = null;
-      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-      this.dir = '';
-      return res;
+      return stopTarget(this);
     },
   };
 }

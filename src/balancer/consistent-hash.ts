@@ -51,7 +51,7 @@ export class ConsistentHash implements Balancer {
     this.count = state.poolBackendCount(pool);
     this.size = state.ringLength(pool);
     this.factor = opts.pool.hashBalanceFactor > 0 ? opts.pool.hashBalanceFactor : 0;
-    this.noKey = new RoundRobin(state, pool);
+    this.noKey = new RoundRobin(state, pool, opts.seed);
   }
 
   pick(ctx: PickContext): BackendIndex {

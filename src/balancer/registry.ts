@@ -13,7 +13,7 @@ import { RoundRobin } from './round-robin.js';
 import type { BalancerFactory } from './types.js';
 
 export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.freeze({
-  'round-robin': (state, pool) => new RoundRobin(state, pool),
+  'round-robin': (state, pool, opts) => new RoundRobin(state, pool, opts.seed),
   'least-connections': (state, pool) => new LeastConnections(state, pool),
   random: (state, pool, opts) => new Random(state, pool, opts),
   p2c: (state, pool, opts) => new PowerOfTwo(state, pool, opts),

@@ -4,30 +4,22 @@
 // A backend in slow start takes only the share of its turns that its effective weight allows
 // (the others fall to the next positions), so its traffic ramps with the weight the primary sets.
 
-import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
+import { BackendState, type SharedState } from '../shared/layout.js';
+import { RandomStream } from './random-stream.js';
 import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
 
 export class RoundRobin implements Balancer {
   private readonly state: SharedState;
   private readonly pool: number;
   private readonly length: number;
-  /** xorshift32 state, seeded per worker so workers do not thin slow-start turns in lock-step. */
-  private seed = (Math.random() * 0xffffffff) | 1;
+  /** Per-worker stream for slow-start thinning, so workers do not thin turns in lock-step. */
+  private readonly random: RandomStream;
 
-  constructor(state: SharedState, pool: number) {
+  constructor(state: SharedState, pool: number, seed: number) {
     this.state = state;
     this.pool = pool;
     this.length = state.scheduleLength(pool);
-  }
-
-  /** A slow-starting backend keeps a turn with probability effective / full weight. */
-  private keepsTurn(i: number): boolean {
-    let x = this.seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.seed = x;
-    return (x >>> 0) % (this.state.weight(i) * WEIGHT_SCALE) < this.state.effectiveWeight(i);
+    this.random = new RandomStream(seed);
   }
 
   pick(ctx: PickContext): BackendIndex {
@@ -44,7 +36,7 @@ export class RoundRobin implements Balancer {
         fallback = i;
         continue;
       }
-      if (s === BackendState.SlowStart && !this.keepsTurn(i)) {
+      if (s === BackendState.SlowStart && !this.random.keepsSlowStartTurn(state, i)) {
         thinned = i;
         continue;
       }

@@ -1,4 +1,4 @@
-// Owns the random draws that `random`, `p2c` and `ewma` share: a per-worker xorshift32 stream,
+// Owns the random draws that `random`, `p2c` and `ewma` share (on the per-worker RandomStream):
 // draws at random positions of the pool's weighted schedule (so weights apply without any
 // per-pick arithmetic over the pool), slow-start thinning, and the linear-scan fallback.
 // Nothing here allocates after construction; nothing throws.
@@ -9,7 +9,8 @@
 // 2 sigma); dealt ones match them exactly over every cycle, yet stay unpredictable and share no
 // cursor between workers. Second draws (p2c's opponent) are independent, so any pair can meet.
 
-import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
+import { BackendState, type SharedState } from '../shared/layout.js';
+import { RandomStream } from './random-stream.js';
 import { NONE, type BackendIndex, type PickContext } from './types.js';
 
 /** Draws per candidate before giving up on randomness: enough that a pool with half its weight down rarely falls through (2^-8). */
@@ -18,52 +19,25 @@ export const DRAW_TRIES = 8;
 /** Decks longer than this (huge, coprime weights) are not kept: first draws are then independent too. */
 const DECK_MAX = 65536;
 
-/** murmur3's finaliser: spreads nearby seeds (worker 1, 2, 3…) over the whole 32-bit space. */
-function mix32(seed: number): number {
-  let h = seed | 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  // xorshift32 never leaves 0, so 0 must not be its state
-  return h === 0 ? 0x9e3779b9 | 0 : h;
-}
-
-export class WeightedDraw {
+export class WeightedDraw extends RandomStream {
   private readonly state: SharedState;
   private readonly pool: number;
   private readonly length: number;
   readonly first: number;
   readonly count: number;
-  /** xorshift32 state, seeded per worker so workers do not draw in lock-step. */
-  private x: number;
   /** Schedule positions; deck[0..dealt) are this cycle's deals so far. */
   private readonly deck: Uint16Array | null;
   private dealt = 0;
 
   constructor(state: SharedState, pool: number, seed: number) {
+    super(seed);
     this.state = state;
     this.pool = pool;
     this.length = state.scheduleLength(pool);
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
-    this.x = mix32(seed);
     this.deck = this.length > 0 && this.length <= DECK_MAX ? new Uint16Array(this.length) : null;
     if (this.deck !== null) for (let k = 0; k < this.length; k++) this.deck[k] = k;
-  }
-
-  /**
-   * Next random number in [0, 2^31). 31 bits, not 32: a Signed32 value makes `%` an integer
-   * modulo in optimised code, where a uint32 one takes V8's float fmod path (about 20 ns).
-   */
-  next(): number {
-    let x = this.x;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.x = x;
-    return x >>> 1;
   }
 
   /** A backend drawn with probability weight / sum of weights (a random schedule position). */
@@ -91,7 +65,7 @@ export class WeightedDraw {
 
   /** A slow-starting backend keeps a draw with probability effective / full weight (as round-robin). */
   keeps(i: BackendIndex): boolean {
-    return this.next() % (this.state.weight(i) * WEIGHT_SCALE || 1) < this.state.effectiveWeight(i);
+    return this.keepsSlowStartTurn(this.state, i);
   }
 
   /**

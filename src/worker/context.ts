@@ -252,10 +252,13 @@ export class WorkerContext {
     this.waiting.delete(e);
   }
 
-  requestStarted(): void {
+  /** A request began in `gen`: counted here (drain) and in its buffer's worker line (metrics). */
+  requestStarted(gen: Generation): void {
     this.inflight++;
+    gen.state.workerRequestStarted(this.workerId);
   }
-  requestFinished(): void {
+  requestFinished(gen: Generation): void {
+    gen.state.workerRequestFinished(this.workerId);
     if (--this.inflight === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -155,8 +155,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
         ctx.log.error({ err: e, reqId: this.requestId }, 'internal error on client abort');
       }
     });
-    ctx.requestStarted();
-    this.gen.state.workerRequestStarted(ctx.workerId);
+    ctx.requestStarted(this.gen);
     this.started = ctx.accessLog ? performance.now() : 0;
     const method = req.getCaseSensitiveMethod();
     this.method = method;
@@ -707,7 +706,6 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (counted !== NONE) state.countStatus(counted, this.status);
     else if (this.pool >= 0) state.countPoolStatus(this.pool, this.status);
     else state.countNoPoolStatus(this.status);
-    state.workerRequestFinished(ctx.workerId);
     this.queue = null;
     this.pending = null;
     if (ctx.accessLog) {
@@ -728,6 +726,6 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
         'access',
       );
     }
-    ctx.requestFinished();
+    ctx.requestFinished(this.gen);
   }
 }

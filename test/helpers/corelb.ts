@@ -5,6 +5,7 @@
 // process's exit. With `log.file` in the config, the logs are in that file, not on stdout:
 // startCorelb then waits for `ready` there, and tests read it with readLogFile.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { killAll } from './children.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -157,13 +158,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    killAll(live);
     killDataPlanes();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });

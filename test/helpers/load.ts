@@ -3,6 +3,7 @@
 // statuses, errors by code, answers per `x-backend`, and a timeline of 100 ms buckets (by
 // completion time); every failure is recorded with its time and kind so a test can print it.
 import { fork, type ChildProcess } from 'node:child_process';
+import { killAll } from './children.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -103,13 +104,7 @@ let exitHookInstalled = false;
 
 /** SIGKILLs every load process still running. */
 export function stopAllLoads(): void {
-  for (const p of live) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killAll(live);
   live.clear();
 }
 

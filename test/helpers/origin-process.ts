@@ -4,6 +4,7 @@
 // is tracked: `stopAllOriginProcesses()` (call it in afterAll) and the test process's exit kill
 // whatever is left.
 import { fork, type ChildProcess } from 'node:child_process';
+import { killAll, killQuietly } from './children.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,13 +46,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const p of live) {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    killAll(live);
   });
 }
 
@@ -63,13 +58,7 @@ function gone(p: ChildProcess): boolean {
 function waitExit(p: ChildProcess, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     if (gone(p)) return resolve();
-    const timer = setTimeout(() => {
-      try {
-        p.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, graceMs);
+    const timer = setTimeout(() => killQuietly(p), graceMs);
     p.once('exit', () => {
       clearTimeout(timer);
       resolve();
@@ -80,13 +69,7 @@ function waitExit(p: ChildProcess, graceMs: number): Promise<void> {
 /** SIGKILLs every origin process still alive and waits for them. */
 export async function stopAllOriginProcesses(): Promise<void> {
   const all = [...live];
-  for (const p of all) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killAll(all);
   await Promise.all(all.map((p) => waitExit(p, 5000)));
   live.clear();
 }
