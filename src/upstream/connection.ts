@@ -69,8 +69,9 @@ export class UpstreamConnection implements ResponseSink {
     if (this.connected) exchange.onUpstreamReady(this);
   }
 
-  write(data: string | Uint8Array): boolean {
-    return this.socket.write(data);
+  /** `written` runs once the bytes were handed to the kernel, or the write failed. */
+  write(data: string | Uint8Array, written?: () => void): boolean {
+    return this.socket.write(data, written);
   }
 
   /** The whole request (head and body) has been written. */

@@ -11,6 +11,7 @@ import type { BackendConfig, Config, HashKey, StickyConfig } from '../config/typ
 import type { SharedState } from '../shared/layout.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
 import { stickyId } from './affinity.js';
+import { BodySlabs } from './body-slabs.js';
 import { RetryBudget } from './retry-budget.js';
 import { Router } from './router.js';
 
@@ -144,6 +145,8 @@ export class WorkerContext {
   draining = false;
   /** Requests accepted and not yet finished, in this worker. */
   inflight = 0;
+  /** Reusable memory for request-body chunks on their way to a backend. */
+  readonly bodySlabs = new BodySlabs();
   private readonly waiting = new Set<Expiring>();
   private readonly tickTimer: NodeJS.Timeout;
   private readonly idPrefix: string;

@@ -39,7 +39,8 @@ const ENDED = -2;
 /** How long a rejected request body is read before the answer is sent and the connection cut. */
 const LINGER_MS = 5_000;
 
-/** Queued request-body bytes above which the client is paused until the upstream is ready. */
+/** Request-body bytes waiting in user space (for the upstream to be ready, or for its socket to
+ * drain) above which the client is paused. */
 const BODY_QUEUE_LIMIT = 256 * 1024;
 
 const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
@@ -311,11 +312,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const queue = this.queue;
     this.queue = null;
     this.queued = 0;
-    let ok = true;
-    if (queue !== null) for (const chunk of queue) ok = this.writeBody(chunk);
+    if (queue !== null) for (const chunk of queue) this.writeBody(chunk, undefined);
     if (this.bodyDone) this.endBody();
     socket.uncork();
-    if (!ok) this.pauseClient();
+    if (socket.writableLength > BODY_QUEUE_LIMIT) this.pauseClient();
     else if (this.clientPaused) this.resumeClient();
   }
 
@@ -335,9 +335,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const conn = this.conn;
     if (conn === null && this.bodyStarted) return; // the backend already answered: nobody reads it
     // uWS lends the bytes only for this call: copy them
-    const copy = n === 0 ? null : Buffer.from(new Uint8Array(chunk));
     if (conn === null || !this.bodyStarted) {
-      if (copy !== null) {
+      if (n > 0) {
+        const copy = Buffer.allocUnsafe(n); // held until the upstream is ready: not slab memory
+        copy.set(new Uint8Array(chunk));
         (this.queue ??= []).push(copy);
         this.queued += n;
         if (this.queued > BODY_QUEUE_LIMIT) this.pauseClient();
@@ -347,18 +348,28 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const socket = conn.socket;
     this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     socket.cork();
-    const ok = copy === null ? true : this.writeBody(copy);
+    if (n > 0) {
+      const slabs = this.ctx.bodySlabs;
+      const copy = slabs.copy(chunk);
+      this.writeBody(copy, slabs.lastRelease);
+    }
     if (isLast) this.endBody();
     socket.uncork();
-    if (!ok) this.pauseClient();
+    // Node's write() says false for any chunk over 16 KiB even when the kernel took it all;
+    // what is still queued in user space is what must pause the client
+    if (socket.writableLength > BODY_QUEUE_LIMIT) this.pauseClient();
   }
 
-  private writeBody(chunk: Buffer): boolean {
+  /** `written` runs when the chunk's memory is no longer needed (see BodySlabs). */
+  private writeBody(chunk: Buffer, written: (() => void) | undefined): void {
     const conn = this.conn!;
-    if (!this.chunkedBody) return conn.write(chunk);
+    if (!this.chunkedBody) {
+      conn.write(chunk, written);
+      return;
+    }
     conn.write(chunk.length.toString(16) + '\r\n');
-    conn.write(chunk);
-    return conn.write('\r\n');
+    conn.write(chunk, written);
+    conn.write('\r\n');
   }
 
   private endBody(): void {
