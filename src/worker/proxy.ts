@@ -17,6 +17,7 @@ import { Framing, equalsLower } from '../upstream/response-parser.js';
 import { cookieValue, requestHash } from './affinity.js';
 import { buildRequestHead, type ClientHead } from './request-head.js';
 import { normaliseHost } from './router.js';
+import { remoteAddress } from './remote-address.js';
 import { FailureKind, PoolEvent } from '../shared/layout.js';
 import type { Expiring, Generation, Waiter, WorkerContext } from './context.js';
 
@@ -162,7 +163,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.method = method;
     this.idempotent = isIdempotent(method);
     this.path = req.getUrl();
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    const remote = remoteAddress(res);
     this.remote = remote;
     buildRequestHead(req, method, remote, ctx.newRequestId, clientHead);
     this.head = clientHead.head;

@@ -6,6 +6,7 @@ import { closeAllOrigins, echoOrigin, startRawHttpOrigin, type EchoBody, type Or
 import { rawRequest } from '../helpers/raw.js';
 import { request } from '../helpers/http.js';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 
 const T = 60_000;
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -158,6 +159,24 @@ describe('forwarding', () => {
       expect(r.status).toBe(200);
       const e = echo(r.text);
       expect(e.headers['x-forwarded-for']).toBe(expected);
+    }, T);
+
+    it('X-Forwarded-For of a client on an IPv6 listener (::1) is the RFC 5952 form', async () => {
+      const v6 = await startCorelb(corelbConfig({ host: '::1', workers: 1, pools: { web: [web.url] } }));
+      try {
+        const text = await new Promise<string>((resolve, reject) => {
+          const req = http.get({ host: '::1', port: v6.port, path: '/xff6' }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve(body));
+          });
+          req.on('error', reject);
+        });
+        expect(echo(text).headers['x-forwarded-for']).toBe('::1');
+      } finally {
+        await v6.stop();
+      }
     }, T);
 
     it('X-Forwarded-Proto is http, X-Forwarded-Host is the client Host, Host is kept', async () => {
