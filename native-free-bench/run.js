@@ -8,11 +8,15 @@
 // Flags:
 //   --duration N          measured seconds per row (default 5; 2 with --quick)
 //   --warmup N            warm-up seconds before each measured window (default 1; 0.5 with --quick)
-//   --quick               shorter rows and a smaller upstream-client count
+//   --rounds N            measure every target of a scenario N times, interleaved (the order
+//                         reversed every other round), and report each target's median round by
+//                         CPU µs/req (default 3; 1 with --quick; idle-10k always 1). The machine is
+//                         shared: a neighbour's burst lands on one round, not on one target.
+//   --quick               shorter rows, one round and a smaller upstream-client count
 //   --connections N       keep-alive connections of get-2B, new-conn and algorithms (default 64)
 //   --idle-connections N  connections of idle-10k (default 10000)
 //   --only a,b            only these targets (names as printed: direct, corelb-w1, corelb-w2,
-//                         nginx, haproxy, node-http-proxy, fastify-proxy, corelb-alg-<algorithm>)
+//                         nginx, nginx-w2, haproxy, node-http-proxy, fastify-proxy, corelb-alg-<algorithm>)
 //   --scenarios a,b       scenarios to run (default: all of DEFAULT_SCENARIOS); see SCENARIOS
 //   --no-upstream-client  skip the upstream-client comparison at the end
 //   --no-peers            only direct and corelb targets
@@ -167,6 +171,7 @@ function parseArgs(argv) {
     connections: 64,
     idleConnections: 10000,
     pipelining: 1,
+    rounds: 3,
     only: null,
     scenarios: DEFAULT_SCENARIOS,
     upstreamClient: true,
@@ -176,6 +181,7 @@ function parseArgs(argv) {
     dist: path.join(REPO_ROOT, 'dist'),
   };
   let durationSet = false;
+  let roundsSet = false;
   let warmupSet = false;
   let scenariosSet = false;
   for (let i = 0; i < argv.length; i++) {
@@ -193,6 +199,7 @@ function parseArgs(argv) {
     if (a === '--duration') (o.duration = num(next(), a)), (durationSet = true);
     else if (a === '--warmup') (o.warmup = Number(next())), (warmupSet = true);
     else if (a === '--quick') o.quick = true;
+    else if (a === '--rounds') (o.rounds = Math.floor(num(next(), a))), (roundsSet = true);
     else if (a === '--connections') o.connections = Math.floor(num(next(), a));
     else if (a === '--idle-connections') o.idleConnections = Math.floor(num(next(), a));
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
@@ -204,8 +211,8 @@ function parseArgs(argv) {
     else if (a === '--render') o.render = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node native-free-bench/run.js [--quick] [--duration N] [--warmup N] [--connections N]\n' +
-          '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
+        'usage: node native-free-bench/run.js [--quick] [--rounds N] [--duration N] [--warmup N] [--connections N]\n' +
+          '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,nginx-w2,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
           '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +
           '       node native-free-bench/run.js --access-log [--quick] [--scenarios ...]   (corelb workers=1, access log off / file / stdout -> results/access-log.md)\n' +
@@ -218,6 +225,7 @@ function parseArgs(argv) {
   if (o.quick) {
     if (!durationSet) o.duration = 2;
     if (!warmupSet) o.warmup = 0.5;
+    if (!roundsSet) o.rounds = 1;
   }
   if (o.accessLog) {
     // corelb against itself: no peers, no upstream client; the tiny GET unless told otherwise
@@ -397,8 +405,12 @@ function fillTemplate(file, values) {
   return s;
 }
 
-/** nginx or HAProxy from peers/<template>, when the binary is on PATH (or in /usr/sbin). */
-function nativePeerTarget(kind) {
+/**
+ * nginx or HAProxy from peers/<template>, when the binary is on PATH (or in /usr/sbin).
+ * `workers: 2` (nginx only): worker_processes 2, the control for corelb's workers=2 / workers=1
+ * on this machine, run on the small-request scenarios only.
+ */
+function nativePeerTarget(kind, workers = 1) {
   const bin = findExecutable(kind);
   // `nginx -v` prints to stderr, `haproxy -v` to stdout
   const version = bin ? (versionText(bin).match(kind === 'nginx' ? /nginx\/([\d.]+)/ : /version ([\d.]+)/i)?.[1] ?? '') : '';
@@ -407,13 +419,13 @@ function nativePeerTarget(kind) {
   const limit = openFilesLimit();
   const maxconn = Math.max(1000, Math.min(30000, Math.floor(((Number.isFinite(limit) ? limit : 30000) - 100) / 2)));
   return {
-    name: kind,
-    label: `${title}${version ? ' ' + version : ''}`,
+    name: workers === 1 ? kind : `${kind}-w${workers}`,
+    label: `${title}${version ? ' ' + version : ''}${workers === 1 ? '' : ` workers=${workers}`}`,
     group: 'native',
     bin,
     version,
     maxconn: kind === 'haproxy' ? maxconn : undefined,
-    runs: (s) => MAIN.has(s) || s === 'idle-10k',
+    runs: workers === 1 ? (s) => MAIN.has(s) || s === 'idle-10k' : (s) => MAIN.has(s) && !SCENARIOS[s].mib,
     /** Why it cannot run a scenario it would run (printed), or null. */
     cannotRun(s, opts) {
       if (kind === 'haproxy' && s === 'idle-10k' && maxconn < opts.idleConnections + 10) {
@@ -434,6 +446,7 @@ function nativePeerTarget(kind) {
       if (kind === 'nginx') {
         // as root, nginx would switch its worker to `nobody`: keep the current user instead
         let conf = fillTemplate('nginx.conf.template', { DIR: this.dir, PORT: String(port), ORIGIN: origin });
+        if (workers !== 1) conf = conf.replace('worker_processes 1;', `worker_processes ${workers};`);
         if (process.getuid?.() === 0) conf = `user ${os.userInfo().username};\n` + conf;
         writeFileSync(path.join(this.dir, 'nginx.conf'), conf);
         args = ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-g', 'daemon off;'];
@@ -484,6 +497,7 @@ function buildTargets(opts) {
   if (opts.peers) {
     targets.push(
       nativePeerTarget('nginx'),
+      nativePeerTarget('nginx', 2),
       nativePeerTarget('haproxy'),
       nodePeerTarget({ name: 'node-http-proxy', title: 'node-http-proxy', script: 'node-http-proxy.js', packages: ['http-proxy'] }),
       nodePeerTarget({ name: 'fastify-proxy', title: '@fastify/http-proxy', script: 'fastify-proxy.js', packages: ['fastify', '@fastify/http-proxy'] }),
@@ -587,14 +601,21 @@ function measure(target, origin, scenario, sname, opts) {
 
 const mb = (bytes) => bytes / MiB;
 
+/** " (low–high)" over a row's rounds, or '' for a single round. */
+function roundsRange(r, field, digits) {
+  const v = (r.rounds ?? []).map((x) => x[field]).filter(Number.isFinite);
+  if (v.length < 2) return '';
+  return ` (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
+}
+
 const COLS = [
   ['scenario', (r) => r.scenario],
   ['target', (r) => r.label],
-  ['req/s', (r) => fmt(r.rps, 0)],
+  ['req/s', (r) => fmt(r.rps, 0) + roundsRange(r, 'rps', 0)],
   ['MiB/s', (r) => (r.mibps === undefined ? '' : fmt(r.mibps, 0))],
   ['p50 ms', (r) => fmt(r.p50, 1)],
   ['p99 ms', (r) => fmt(r.p99, 1)],
-  ['CPU µs/req', (r) => fmt(r.cpuUsPerReq, 1)],
+  ['CPU µs/req', (r) => fmt(r.cpuUsPerReq, 1) + roundsRange(r, 'cpuUsPerReq', 1)],
   ['origin CPU µs/req', (r) => (r.originCpuUsPerReq === null ? '-' : fmt(r.originCpuUsPerReq, 1))],
   ['peak RSS MB', (r) => fmt(r.peakRssMB, 1)],
   ['errors / non-2xx', (r) => (r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${r.errors} / ${r.non2xx}`)],
@@ -714,6 +735,9 @@ function computeRatios(rows, scenarios) {
     }
     add(s, 'corelb workers=2 / workers=1', w2, w1, 'cpuUsPerReq', small ? ['<=', 1.1] : undefined);
     add(s, 'corelb workers=2 / workers=1', w2, w1, 'rps');
+    // the same step for nginx on the same machine: what a second worker costs here at all
+    add(s, 'nginx workers=2 / workers=1', get('nginx-w2'), get('nginx'), 'cpuUsPerReq');
+    add(s, 'nginx workers=2 / workers=1', get('nginx-w2'), get('nginx'), 'rps');
     add(s, 'corelb workers=1 / origin alone', w1, d, 'cpuUsPerReq');
     add(s, 'corelb workers=1 / origin alone', w1, d, 'rps');
     for (const access of ['file', 'stdout']) {
@@ -881,6 +905,93 @@ function runUpstreamClient(origin, quick, dist) {
 
 // ---------------------------------------------------------------- main
 
+/** Start `target`, probe it, measure one row of `sname`, stop it. Failures are recorded on the row. */
+async function measureRow(target, sname, scenario, ctx, origin, opts) {
+  const row = { name: target.name, label: target.label, group: target.group, scenario: sname, loadavg1: Number(os.loadavg()[0].toFixed(2)) };
+  let started = false;
+  try {
+    await target.start(ctx);
+    started = true;
+    row.pid = target.pid;
+    const p = await probe(target.url + (scenario.probePath ?? scenario.path), { method: scenario.probeMethod ?? scenario.method });
+    if (!scenario.check(p)) throw new Error(`probe failed: status ${p.status}, body ${JSON.stringify(p.body.slice(0, 80))}`);
+    const m = await measure(target, origin, scenario, sname, opts);
+    const r = m.result;
+    const requests = r.requests.total;
+    Object.assign(row, {
+      requests,
+      durationSec: r.duration,
+      rps: requests / r.duration,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      latencyMean: r.latency.mean,
+      cpuMicros: m.cpuMicros,
+      cpuUsPerReq: requests > 0 ? m.cpuMicros / requests : NaN,
+      originCpuUsPerReq: target.name === 'direct' ? null : requests > 0 ? m.originCpuMicros / requests : NaN,
+      cpuWindowSec: m.windowSec,
+      targetCpuCores: m.cpuMicros / 1e6 / m.windowSec,
+      loadGenCpuCores: m.loadGenCpuMicros / 1e6 / m.windowSec,
+      peakRssMB: mb(m.peakRss),
+      rssBeforeMB: mb(m.rssBefore),
+      rssWindowStartMB: mb(m.rssWindowStart),
+      rssWindowEndMB: mb(m.rssWindowEnd),
+      errors: r.errors + r.timeouts,
+      non2xx: r.non2xx,
+      statusCodes: r.statusCodeStats,
+      warmup: m.warm,
+    });
+    if (scenario.mib === 'down') row.mibps = mb(r.throughput.total) / r.duration;
+    else if (scenario.mib === 'up') row.mibps = mb(requests * scenario.bodyBytes) / r.duration;
+    if (scenario.mode === 'idle') {
+      row.idle = r.idle;
+      row.rssHeldMB = mb(m.rssHeld);
+    }
+    const logBytes = target.logBytes?.() ?? null;
+    if (logBytes !== null) row.accessLogBytes = logBytes;
+    process.stdout.write(
+      `  ${target.name}: ${fmt(row.rps, 0)} req/s${row.mibps !== undefined ? `, ${fmt(row.mibps, 0)} MiB/s` : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
+        `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, load generator ${fmt(row.loadGenCpuCores, 2)}), ` +
+        `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}` +
+        (row.idle
+          ? `; idle: ${row.idle.opened}/${row.idle.requested} open in ${fmt(row.idle.openMs / 1000, 1)} s, RSS ${fmt(row.rssBeforeMB, 1)} -> ${fmt(row.rssHeldMB, 1)} MB held, ${row.idle.closedWhileIdle} closed while idle`
+          : '') +
+        (logBytes === null ? '' : `, access log ${fmt(mb(logBytes), 1)} MB so far`) +
+        '\n',
+    );
+  } catch (err) {
+    row.error = String(err && err.message ? err.message : err);
+    process.stdout.write(`  ${target.name}: FAILED: ${row.error}\n`);
+  } finally {
+    if (started || target.child) {
+      const exit = await target.stop();
+      if (exit) {
+        row.exit = exit;
+        const ok = (exit.code === 0 || (exit.signal === 'SIGTERM' && target.group !== 'corelb')) && !exit.killed;
+        if (!ok) {
+          process.stdout.write(
+            `  ${target.name} stopped with SIGTERM: exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}${exit.killed ? ' (SIGKILLed after 10 s)' : ''}  <-- expected a graceful exit\n`,
+          );
+        }
+      }
+    }
+  }
+  return row;
+}
+
+/**
+ * One target's rounds of a scenario as one row: the round with the median CPU µs/req (all its
+ * figures from that one measurement), with every round's main figures kept in `rounds`.
+ */
+function medianRound(list) {
+  const ok = list.filter((r) => !r.error).sort((a, b) => a.cpuUsPerReq - b.cpuUsPerReq);
+  const pick = ok.length > 0 ? ok[Math.floor((ok.length - 1) / 2)] : list[0];
+  if (list.length === 1) return pick;
+  return {
+    ...pick,
+    rounds: list.map((r) => (r.error ? { error: r.error } : { rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, p99: r.p99, mibps: r.mibps, loadavg1: r.loadavg1 })),
+  };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.render) return render(opts.render);
@@ -904,6 +1015,7 @@ async function main() {
     cpus: os.availableParallelism(),
     loadavgAtStart: os.loadavg().map((v) => Number(v.toFixed(2))),
     pipelining: opts.pipelining,
+    rounds: opts.rounds,
     warmupSec: opts.warmup,
     durationSec: opts.duration,
     connections: opts.connections,
@@ -923,7 +1035,7 @@ async function main() {
   };
 
   process.stdout.write(
-    `corelb bench: ${opts.warmup} s warm-up + ${opts.duration} s measured per row, pipelining ${opts.pipelining}; ` +
+    `corelb bench: ${opts.warmup} s warm-up + ${opts.duration} s measured per row, ${opts.rounds} round(s), pipelining ${opts.pipelining}; ` +
       `${meta.cpus} CPUs, node ${meta.node}, load average ${meta.loadavgAtStart.join(' ')}\n` +
       `scenarios: ${opts.scenarios.join(', ')}\n` +
       `targets: ${targets.map((t) => t.name).join(', ')}\n`,
@@ -967,77 +1079,15 @@ async function main() {
       }
       if (these.length === 0) continue;
       process.stdout.write(`\n== ${sname}: ${scenario.what} (${scenario.connections(opts)} connections) ==\n`);
-      for (const target of these) {
-        const row = { name: target.name, label: target.label, group: target.group, scenario: sname, loadavg1: Number(os.loadavg()[0].toFixed(2)) };
-        let started = false;
-        try {
-          await target.start(ctx);
-          started = true;
-          row.pid = target.pid;
-          const p = await probe(target.url + (scenario.probePath ?? scenario.path), { method: scenario.probeMethod ?? scenario.method });
-          if (!scenario.check(p)) throw new Error(`probe failed: status ${p.status}, body ${JSON.stringify(p.body.slice(0, 80))}`);
-          const m = await measure(target, origin, scenario, sname, opts);
-          const r = m.result;
-          const requests = r.requests.total;
-          Object.assign(row, {
-            requests,
-            durationSec: r.duration,
-            rps: requests / r.duration,
-            p50: r.latency.p50,
-            p99: r.latency.p99,
-            latencyMean: r.latency.mean,
-            cpuMicros: m.cpuMicros,
-            cpuUsPerReq: requests > 0 ? m.cpuMicros / requests : NaN,
-            originCpuUsPerReq: target.name === 'direct' ? null : requests > 0 ? m.originCpuMicros / requests : NaN,
-            cpuWindowSec: m.windowSec,
-            targetCpuCores: m.cpuMicros / 1e6 / m.windowSec,
-            loadGenCpuCores: m.loadGenCpuMicros / 1e6 / m.windowSec,
-            peakRssMB: mb(m.peakRss),
-            rssBeforeMB: mb(m.rssBefore),
-            rssWindowStartMB: mb(m.rssWindowStart),
-            rssWindowEndMB: mb(m.rssWindowEnd),
-            errors: r.errors + r.timeouts,
-            non2xx: r.non2xx,
-            statusCodes: r.statusCodeStats,
-            warmup: m.warm,
-          });
-          if (scenario.mib === 'down') row.mibps = mb(r.throughput.total) / r.duration;
-          else if (scenario.mib === 'up') row.mibps = mb(requests * scenario.bodyBytes) / r.duration;
-          if (scenario.mode === 'idle') {
-            row.idle = r.idle;
-            row.rssHeldMB = mb(m.rssHeld);
-          }
-          const logBytes = target.logBytes?.() ?? null;
-          if (logBytes !== null) row.accessLogBytes = logBytes;
-          process.stdout.write(
-            `  ${target.name}: ${fmt(row.rps, 0)} req/s${row.mibps !== undefined ? `, ${fmt(row.mibps, 0)} MiB/s` : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
-              `${fmt(row.cpuUsPerReq, 1)} µs CPU/req (target ${fmt(row.targetCpuCores, 2)} cores busy, load generator ${fmt(row.loadGenCpuCores, 2)}), ` +
-              `peak RSS ${fmt(row.peakRssMB, 1)} MB, errors ${row.errors}, non-2xx ${row.non2xx}` +
-              (row.idle
-                ? `; idle: ${row.idle.opened}/${row.idle.requested} open in ${fmt(row.idle.openMs / 1000, 1)} s, RSS ${fmt(row.rssBeforeMB, 1)} -> ${fmt(row.rssHeldMB, 1)} MB held, ${row.idle.closedWhileIdle} closed while idle`
-                : '') +
-              (logBytes === null ? '' : `, access log ${fmt(mb(logBytes), 1)} MB so far`) +
-              '\n',
-          );
-        } catch (err) {
-          row.error = String(err && err.message ? err.message : err);
-          process.stdout.write(`  ${target.name}: FAILED: ${row.error}\n`);
-        } finally {
-          if (started || target.child) {
-            const exit = await target.stop();
-            if (exit) {
-              row.exit = exit;
-              const ok = (exit.code === 0 || (exit.signal === 'SIGTERM' && target.group !== 'corelb')) && !exit.killed;
-              if (!ok) {
-                process.stdout.write(
-                  `  ${target.name} stopped with SIGTERM: exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}${exit.killed ? ' (SIGKILLed after 10 s)' : ''}  <-- expected a graceful exit\n`,
-                );
-              }
-            }
-          }
+      const rounds = sname === 'idle-10k' ? 1 : opts.rounds;
+      const byTarget = new Map(these.map((t) => [t, []]));
+      for (let k = 0; k < rounds; k++) {
+        if (rounds > 1) process.stdout.write(`  round ${k + 1} of ${rounds}\n`);
+        for (const target of k % 2 === 0 ? these : [...these].reverse()) {
+          byTarget.get(target).push(await measureRow(target, sname, scenario, ctx, origin, opts));
         }
-        rows.push(row);
       }
+      for (const target of these) rows.push(medianRound(byTarget.get(target)));
     }
 
     if (opts.upstreamClient) {
@@ -1071,6 +1121,9 @@ function report(meta, rows, upstream) {
     `peak RSS = largest sum of VmRSS (/proc/PID/status) over the process tree, sampled every 100 ms over warm-up and window. Every target is started fresh for each scenario.`,
     `MiB/s = response bytes read (get-*) or request body bytes sent (post-*) / window.`,
     `Load: ${meta.loadGenerator}. pipelining ${meta.pipelining}, ${meta.warmupSec} s warm-up then ${meta.durationSec} s measured per row. ` +
+      ((meta.rounds ?? 1) > 1
+        ? `${meta.rounds} rounds per scenario (idle-10k: 1): every target measured once per round, the order reversed every other round; a row is the target's round with the median CPU µs/req, and (low–high) is the spread over its rounds. Ratios are between those median rows. `
+        : '') +
       `Connections: ${scenarios.map((s) => `${s} ${conns(s)}`).join(', ')}.`,
     ...(meta.accessLog
       ? [

@@ -26,6 +26,9 @@ export interface ConnectionOwner {
   forget(conn: UpstreamConnection): void;
 }
 
+/** Bytes one read may return: the shared read buffer of this thread's upstream connections. */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 export class UpstreamConnection implements ResponseSink {
   readonly socket: net.Socket;
   private readonly owner: ConnectionOwner;
@@ -49,10 +52,24 @@ export class UpstreamConnection implements ResponseSink {
     this.owner = owner;
     this.parser = new ResponseParser(this);
     this.parseCurrent = this.parseCurrent.bind(this);
-    const socket = net.connect({ host: owner.host, port: owner.port, noDelay: true });
+    // Reads land in one buffer shared by the worker's connections (onread): no Buffer, no
+    // backing store and no stream 'data' event per read. Everything that keeps response bytes
+    // beyond the read copies them (the parser's carried-over head, a body chunk the client could
+    // not take yet).
+    const socket = net.connect({
+      host: owner.host,
+      port: owner.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          this.onData(READ_BUFFER.subarray(0, n));
+          return true;
+        },
+      },
+    });
     this.socket = socket;
     socket.on('connect', () => this.onConnect());
-    socket.on('data', (buf: Buffer) => this.onData(buf));
     socket.on('drain', () => this.exchange?.onUpstreamDrain());
     socket.on('error', () => {}); // 'close' follows and decides
     socket.on('close', () => this.onClose());

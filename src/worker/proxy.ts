@@ -464,7 +464,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       const offset = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.total);
       if (!done && !ok) {
-        this.pending = chunk;
+        this.pending = Buffer.from(chunk); // the chunk is a view of the shared read buffer
         this.pendingOffset = offset;
         this.pauseUpstream();
       }

@@ -13,6 +13,7 @@ const BIG = 200 * MB;
 const RSS_LIMIT = 100 * MB;
 
 let lb: Corelb;
+let sourceUrl = '';
 /** Bytes the download origin has handed to node:http per request url, to see backpressure. */
 const sourceSent = new Map<string, number>();
 
@@ -37,6 +38,7 @@ beforeAll(async () => {
     s.pipe(res);
     res.on('close', () => s.destroy());
   });
+  sourceUrl = source.url;
   const cut = await startRawHttpOrigin(({ req, socket }) => {
     if (req.target === '/cut/content-length') {
       socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n');
@@ -149,6 +151,40 @@ describe('large bodies', () => {
     expect(r.sha256).toBe(expected);
     expect(sentAfterStall, `origin had sent ${mb(sentAfterStall)} while the client read nothing`).toBeLessThan(BIG / 2);
     expect(growth, `RSS growth ${mb(growth)}`).toBeLessThan(RSS_LIMIT);
+  }, T);
+
+  it('slow readers side by side on one worker: every body intact', async () => {
+    // Upstream reads of one worker land in one shared buffer: a body chunk a slow client could
+    // not take must be copied before another connection's read overwrites it.
+    const one = await startCorelb(
+      corelbConfig({ workers: 1, pools: { source: [sourceUrl] }, routes: [{ path_prefix: '/bytes', pool: 'source' }] }),
+    );
+    try {
+      const n = 24 * MB;
+      const seeds = [21, 22, 23, 24];
+      const replies = await Promise.all(
+        seeds.map((seed) => {
+          let nextPause = 1 * MB;
+          return requestHashed(`${one.url}/bytes/${n}?seed=${seed}`, {
+            timeoutMs: T - 20_000,
+            onBytes: (total, res) => {
+              if (total >= nextPause) {
+                nextPause += 1 * MB;
+                res.pause();
+                setTimeout(() => res.resume(), 20);
+              }
+            },
+          });
+        }),
+      );
+      replies.forEach((r, k) => {
+        expect(r.status).toBe(200);
+        expect(r.length).toBe(n);
+        expect(r.sha256, `body of seed ${seeds[k]}`).toBe(deterministicSha256(n, seeds[k]!));
+      });
+    } finally {
+      await one.stop();
+    }
   }, T);
 
   it('a chunked request body (no Content-Length) passes through intact', async () => {
