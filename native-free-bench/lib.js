@@ -27,6 +27,47 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A corelb config for the bench scripts: one pool `web` of `backends`, access log off, the
+ * bench's timeouts; `extra` top-level lines go before the pools.
+ */
+export function corelbYaml({ port, workers = 1, backends, extra = [] }) {
+  return [
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `workers: ${workers}`,
+    'log: { level: info, access: false }',
+    'timeouts: { connect: 2s, response: 30s, idle: 60s }',
+    ...extra,
+    'pools:',
+    '  web:',
+    '    backends:',
+    ...backends.map((b) => `      - ${b}`),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Walk command-line flags: `handle(flag, value, positive)` once per flag, where value() takes the
+ * flag's value (an error when it is missing) and positive() takes it as a number > 0.
+ */
+export function eachFlag(argv, handle) {
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const positive = () => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: not a positive number: ${v}`);
+      return n;
+    };
+    handle(flag, value, positive);
+  }
+}
+
 let clkTck = 0;
 /** Clock ticks per second for /proc/PID/stat utime/stime (almost always 100). */
 export function clockTicks() {

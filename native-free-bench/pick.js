@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { BENCH_DIR, REPO_ROOT, fmt } from './lib.js';
+import { BENCH_DIR, REPO_ROOT, eachFlag, fmt } from './lib.js';
 
 /** Pool shapes measured: weights per backend. */
 const POOLS = {
@@ -30,13 +30,7 @@ const POOLS = {
 
 function parseArgs(argv) {
   const o = { picks: 2_000_000, only: null, dist: path.join(REPO_ROOT, 'dist') };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachFlag(argv, (a, next) => {
     if (a === '--picks') {
       o.picks = Math.floor(Number(next()));
       if (!Number.isFinite(o.picks) || o.picks <= 0) throw new Error('--picks: not a positive number');
@@ -46,7 +40,7 @@ function parseArgs(argv) {
       process.stdout.write('usage: node native-free-bench/pick.js [--picks N] [--only a,b] [--dist DIR (default dist/)]\n');
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
-  }
+  });
   return o;
 }
 

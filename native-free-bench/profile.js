@@ -40,26 +40,15 @@ import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, REPO_ROOT, fmt, freePort, probe, resolvePackage, startOrigin } from './lib.js';
+import { BENCH_DIR, REPO_ROOT, corelbYaml, eachFlag, fmt, freePort, probe, resolvePackage, startOrigin } from './lib.js';
 
 function parseArgs(argv) {
   const o = { tool: 'flame', duration: 10, connections: 64, path: '/', mode: 'main-thread', dist: path.join(REPO_ROOT, 'dist') };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const num = (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${a}: not a positive number: ${v}`);
-      return n;
-    };
+  eachFlag(argv, (a, next, num) => {
     if (a === '--doctor') o.tool = 'doctor';
     else if (a === '--flame') o.tool = 'flame';
-    else if (a === '--duration') o.duration = num(next());
-    else if (a === '--connections') o.connections = Math.floor(num(next()));
+    else if (a === '--duration') o.duration = num();
+    else if (a === '--connections') o.connections = Math.floor(num());
     else if (a === '--path') o.path = next();
     else if (a === '--mode') {
       o.mode = next();
@@ -72,7 +61,7 @@ function parseArgs(argv) {
       );
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
-  }
+  });
   if (!o.path.startsWith('/')) throw new Error('--path must start with /');
   return o;
 }
@@ -134,19 +123,7 @@ async function main() {
   try {
     const port = await freePort();
     const file = path.join(dir, 'corelb.yaml');
-    writeFileSync(
-      file,
-      [
-        `listen: { host: 127.0.0.1, port: ${port} }`,
-        'workers: 1',
-        'log: { level: info, access: false }',
-        'pools:',
-        '  web:',
-        '    backends:',
-        `      - ${origin.url}`,
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
     const target =
       opts.mode === 'main-thread'
         ? [path.join(BENCH_DIR, 'serve-main-thread.js'), '--config', file, '--dist', opts.dist]

@@ -42,6 +42,7 @@ import {
   REPO_ROOT,
   RssSampler,
   clockTicks,
+  eachFlag,
   findExecutable,
   fmt,
   freePort,
@@ -184,24 +185,13 @@ function parseArgs(argv) {
   let roundsSet = false;
   let warmupSet = false;
   let scenariosSet = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const num = (v, name) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: not a positive number: ${v}`);
-      return n;
-    };
-    if (a === '--duration') (o.duration = num(next(), a)), (durationSet = true);
+  eachFlag(argv, (a, next, num) => {
+    if (a === '--duration') (o.duration = num()), (durationSet = true);
     else if (a === '--warmup') (o.warmup = Number(next())), (warmupSet = true);
     else if (a === '--quick') o.quick = true;
-    else if (a === '--rounds') (o.rounds = Math.floor(num(next(), a))), (roundsSet = true);
-    else if (a === '--connections') o.connections = Math.floor(num(next(), a));
-    else if (a === '--idle-connections') o.idleConnections = Math.floor(num(next(), a));
+    else if (a === '--rounds') (o.rounds = Math.floor(num())), (roundsSet = true);
+    else if (a === '--connections') o.connections = Math.floor(num());
+    else if (a === '--idle-connections') o.idleConnections = Math.floor(num());
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--scenarios') (o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean)), (scenariosSet = true);
     else if (a === '--no-upstream-client') o.upstreamClient = false;
@@ -221,7 +211,7 @@ function parseArgs(argv) {
       );
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
-  }
+  });
   if (o.quick) {
     if (!durationSet) o.duration = 2;
     if (!warmupSet) o.warmup = 0.5;

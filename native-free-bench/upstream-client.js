@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, REPO_ROOT, fmt, startOrigin } from './lib.js';
+import { BENCH_DIR, REPO_ROOT, eachFlag, fmt, startOrigin } from './lib.js';
 
 const CLIENTS = ['undici', 'corelb', 'raw-floor'];
 
@@ -43,13 +43,7 @@ function parseArgs(argv) {
   };
   let requestsSet = false;
   let warmSet = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachFlag(argv, (a, next) => {
     if (a === '--client') o.client = next();
     else if (a === '--origin') o.origin = next();
     else if (a === '--json') o.json = true;
@@ -63,7 +57,7 @@ function parseArgs(argv) {
       process.stdout.write('usage: node native-free-bench/upstream-client.js [--origin URL] [--json] [--quick] [--requests N] [--max-seconds S] [--warmup-requests N] [--concurrency N] [--dist DIR]\n');
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
-  }
+  });
   if (o.quick) {
     if (!requestsSet) o.requests = 60_000;
     if (!warmSet) o.warmupRequests = 10_000;

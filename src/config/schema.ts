@@ -16,7 +16,7 @@ import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
 export { MAX_TIMEOUT_MS };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'pools', 'routes', 'admin'] as const;
+export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'forwarded_for', 'pools', 'routes', 'admin'] as const;
 
 /** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
 export const DEFAULTS = Object.freeze({
@@ -25,6 +25,7 @@ export const DEFAULTS = Object.freeze({
   log: Object.freeze({ level: 'info' as LogLevel, access: false, file: null as string | null }),
   timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
   limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
+  forwardedFor: true,
 });
 
 /** A typo like `workers: 1000` would start that many threads; nobody means that. */
@@ -49,13 +50,15 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
   const timeouts = validateTimeouts(walk, top.get('timeouts'));
   const limits = validateLimits(walk, top.get('limits'));
   const admin = validateAdmin(walk, top.get('admin'), listen);
+  const forwardedField = top.get('forwarded_for');
+  const forwardedFor = forwardedField === undefined ? DEFAULTS.forwardedFor : (walk.boolean(forwardedField) ?? DEFAULTS.forwardedFor);
 
   const poolsField = top.get('pools');
   const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined);
   const routes = validateRoutes(walk, top.get('routes'), pools, poolsField);
 
   if (walk.problems.length > 0 || pools === undefined || routes === undefined) return undefined;
-  return { listen, workers, log, timeouts, limits, pools: pools.pools, routes, admin };
+  return { listen, workers, log, timeouts, limits, forwardedFor, pools: pools.pools, routes, admin };
 }
 
 /** Entries of an optional section; an empty one (`log:` with everything commented out) is absent. */

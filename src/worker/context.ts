@@ -46,6 +46,8 @@ export class Generation {
   readonly budgets: readonly RetryBudget[];
   /** Per pool: does a request need reading for a hash key or a sticky cookie? */
   readonly affinity: readonly boolean[];
+  /** X-Forwarded-For or an `ip` hash key needs the client's address (a syscall per request). */
+  readonly readsClientAddress: boolean;
   readonly hashKeys: readonly (HashKey | null)[];
   readonly sticky: readonly (StickyConfig | null)[];
   /** Per backend of a sticky pool: its opaque id, and the whole Set-Cookie value naming it. */
@@ -74,6 +76,7 @@ export class Generation {
     this.hashKeys = config.pools.map((p) => (p.algorithm === 'consistent-hash' ? p.hashKey : null));
     this.sticky = config.pools.map((p) => p.sticky);
     this.affinity = config.pools.map((_, i) => this.hashKeys[i] !== null || this.sticky[i] !== null);
+    this.readsClientAddress = config.forwardedFor || this.hashKeys.some((k) => k !== null && k.kind === 'ip');
     const ids: string[] = [];
     const cookies: string[] = [];
     this.stickyIndex = config.pools.map((p, pi) => {

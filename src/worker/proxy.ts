@@ -163,7 +163,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.method = method;
     this.idempotent = isIdempotent(method);
     this.path = req.getUrl();
-    const remote = remoteAddress(res);
+    const remote = this.gen.readsClientAddress ? remoteAddress(res) : '';
     this.remote = remote;
     buildRequestHead(req, method, remote, ctx.newRequestId, clientHead);
     this.head = clientHead.head;

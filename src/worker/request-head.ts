@@ -87,7 +87,7 @@ function parseConnection(value: string): string[] | null {
 }
 
 /**
- * Build the upstream head for `req`. `remoteAddress` is appended to X-Forwarded-For;
+ * Build the upstream head for `req`. `remoteAddress` is appended to X-Forwarded-For ('' appends nothing);
  * `newRequestId` is used when the client sent none.
  */
 export function buildRequestHead(req: HttpRequest, method: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
@@ -109,7 +109,9 @@ export function buildRequestHead(req: HttpRequest, method: string, remoteAddress
     requestId = newRequestId();
     out += 'x-request-id: ' + requestId + '\r\n';
   }
-  out += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
+  // remoteAddress '' (forwarded_for: false): the client's own X-Forwarded-For, if any, unchanged
+  if (remoteAddress.length > 0) out += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
+  else if (xff.length > 0) out += 'x-forwarded-for: ' + xff + '\r\n';
   out += 'x-forwarded-proto: http\r\n';
   if (host.length > 0) out += 'x-forwarded-host: ' + host + '\r\n';
   if (chunked) {

@@ -179,6 +179,19 @@ describe('forwarding', () => {
       }
     }, T);
 
+    it('forwarded_for: false adds no address; a client X-Forwarded-For passes unchanged', async () => {
+      const off = await startCorelb({ ...corelbConfig({ workers: 1, pools: { web: [web.url] } }), forwarded_for: false });
+      try {
+        const plain = echo((await request(`${off.url}/xff-off`)).text);
+        expect(plain.headers).not.toHaveProperty('x-forwarded-for');
+        const kept = echo((await request(`${off.url}/xff-off`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).text);
+        expect(kept.headers['x-forwarded-for']).toBe('203.0.113.7');
+        expect(kept.headers['x-forwarded-proto']).toBe('http'); // the other X-Forwarded-* stay
+      } finally {
+        await off.stop();
+      }
+    }, T);
+
     it('X-Forwarded-Proto is http, X-Forwarded-Host is the client Host, Host is kept', async () => {
       const r = await request(`${lb.url}/xfh`, { headers: { host: 'shop.example.test:8443' } });
       expect(r.status).toBe(200);

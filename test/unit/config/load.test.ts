@@ -317,6 +317,7 @@ const mistakes: Mistake[] = [
   { name: 'workers fractional', text: lines('workers: 2.5') + POOL, path: 'workers', line: 1, message: 'got number 2.5' },
   { name: 'bad log level', text: lines('log:', '  level: loud') + POOL, path: 'log.level', line: 2, col: 10, message: 'expected one of fatal, error, warn, info, debug, trace, silent, got string "loud"' },
   { name: 'log access not a boolean', text: lines('log:', '  access: yes') + POOL, path: 'log.access', line: 2, message: 'expected true or false, got string "yes"' },
+  { name: 'forwarded_for not a boolean', text: lines('forwarded_for: off') + POOL, path: 'forwarded_for', line: 1, col: 16, message: 'expected true or false, got string "off"' },
   { name: 'log file not a string', text: lines('log:', '  file: 5') + POOL, path: 'log.file', line: 2, col: 9, message: 'expected a file path, got number 5' },
   { name: 'log file empty', text: lines('log:', '  file: ""') + POOL, path: 'log.file', line: 2, col: 9, message: 'must not be empty' },
   { name: 'log file in a missing directory', text: lines('log:', `  file: ${join(LOG_DIR, 'nope', 'x.log')}`) + POOL, path: 'log.file', line: 2, col: 9, message: `directory ${join(LOG_DIR, 'nope')} does not exist` },
@@ -464,6 +465,7 @@ describe('parseConfig accepts valid files', () => {
       log: { level: 'info', access: false, file: null },
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
       limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
+      forwardedFor: true,
       pools: [
         {
           name: 'web',
@@ -731,6 +733,13 @@ describe('parseConfig accepts valid files', () => {
   it.each(['config/corelb.yaml', 'config/demo.yaml'])('loads %s', (file) => {
     const r = loadConfigFile(join(root, file));
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
+  });
+
+  it('forwarded_for defaults to true and can be turned off', () => {
+    const on = parseConfig(POOL, 'a.yaml');
+    const off = parseConfig(lines('forwarded_for: false') + POOL, 'b.yaml');
+    expect(on.ok && on.config.forwardedFor).toBe(true);
+    expect(off.ok && off.config.forwardedFor).toBe(false);
   });
 
   it('config/demo.yaml is the demo: one round-robin pool of three local backends', () => {
