@@ -58,11 +58,6 @@ export class BodySlabs {
     return slab.bytes.subarray(at, at + n);
   }
 
-  /** Slabs with copies in flight or kept for reuse (for tests). */
-  get stats(): { free: number; currentRefs: number } {
-    return { free: this.free.length, currentRefs: this.current?.refs ?? 0 };
-  }
-
   released(slab: Slab): void {
     if (--slab.refs > 0) return;
     if (slab === this.current) {
