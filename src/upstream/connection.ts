@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import { ProxyError } from '../errors.js';
-import { ResponseParser, type Framing, type ResponseSink } from './response-parser.js';
+import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 
 /** What a request in flight must handle; implemented by the proxy's per-request object. */
 export interface Exchange extends ResponseSink {
@@ -39,7 +39,8 @@ export class UpstreamConnection implements ResponseSink {
   private keepAlive = false;
   private requestComplete = false;
   private responseComplete = false;
-  private current: Buffer | null = null;
+  /** Bytes in READ_BUFFER of the read being parsed. */
+  private readLength = 0;
   private closed = false;
   /** True when the connection served an earlier request: a reset before any byte may be stale. */
   reused = false;
@@ -63,7 +64,7 @@ export class UpstreamConnection implements ResponseSink {
       onread: {
         buffer: READ_BUFFER,
         callback: (n: number) => {
-          this.onData(READ_BUFFER.subarray(0, n));
+          this.onData(n);
           return true;
         },
       },
@@ -137,15 +138,15 @@ export class UpstreamConnection implements ResponseSink {
     );
   }
 
-  private onData(buf: Buffer): void {
+  private onData(n: number): void {
     const ex = this.exchange;
     if (ex === null) {
       // bytes on an idle connection belong to no request: never reuse it
       this.socket.destroy();
       return;
     }
-    this.received += buf.length;
-    this.current = buf;
+    this.received += n;
+    this.readLength = n;
     try {
       ex.cork(this.parseCurrent);
     } catch (e) {
@@ -157,9 +158,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   private parseCurrent(): void {
-    const buf = this.current!;
-    this.current = null;
-    const extra = this.parser.execute(buf);
+    const extra = this.parser.execute(READ_BUFFER, this.readLength);
     if (extra > 0) {
       // bytes after a complete response: the backend is confused; never reuse the connection
       this.keepAlive = false;
@@ -208,9 +207,9 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   // ---- ResponseSink: parser events, passed on to the exchange
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, tokens: string[] | null, latin1: boolean): void {
-    this.keepAlive = keepAlive;
-    this.exchange?.onResponseHead(status, reason, headers, framing, length, keepAlive, tokens, latin1);
+  onResponseHead(head: ResponseHead): void {
+    this.keepAlive = head.keepAlive;
+    this.exchange?.onResponseHead(head);
   }
   onResponseBody(chunk: Buffer): void {
     this.exchange?.onResponseBody(chunk);

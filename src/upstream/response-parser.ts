@@ -10,18 +10,56 @@ export const enum Framing {
   Close = 3,
 }
 
+/**
+ * The final response head, valid only during `onResponseHead`. Fields stay where the backend put
+ * them in `bytes`, as offsets: the proxy passes them on without turning each into strings.
+ */
+export interface ResponseHead {
+  status: number;
+  /** Holds the head at [start, the end of the last field): "HTTP/1.x NNN reason" and the field
+   * lines, without the final CRLFCRLF. The sink may rewrite those bytes in place (the parser is
+   * done with them), and must not touch any other byte. Offsets below are into `bytes`. */
+  bytes: Buffer;
+  start: number;
+  /** End of the status line ("HTTP/1.1 " is 9 bytes: the status text is [start + 9, statusEnd)). */
+  statusEnd: number;
+  /** Per field i: [4i] name start, [4i+1] name end (the colon), [4i+2] value start, [4i+3]
+   * value end (the value without surrounding whitespace). The line is [name start, value end). */
+  fields: Int32Array;
+  count: number;
+  framing: Framing;
+  /** Content-Length for Framing.Length (and as sent, for HEAD and 304); -1 when unknown. */
+  length: number;
+  keepAlive: boolean;
+  /** Lower-cased tokens of Connection other than close and keep-alive: fields to drop. */
+  connectionTokens: string[] | null;
+}
+
 export interface ResponseSink {
-  /**
-   * Final response head. `headers` is a flat [name, value, name, value, ...] list as the backend
-   * sent it (names not lower-cased, bytes decoded as latin-1); `connectionTokens` lists lower-cased
-   * tokens of Connection; `latin1` tells that some value has bytes above 0x7f (obs-text), which
-   * must be written back as latin-1 bytes, not as UTF-8.
-   */
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, keepAlive: boolean, connectionTokens: string[] | null, latin1: boolean): void;
+  onResponseHead(head: ResponseHead): void;
   /** A view of body bytes, valid only during the call. */
   onResponseBody(chunk: Buffer): void;
   onResponseEnd(): void;
   onResponseInvalid(reason: string): void;
+}
+
+/** The head's fields as [name, value, ...] strings (latin-1), for tests and slow paths. */
+export function headerList(head: ResponseHead): string[] {
+  const out: string[] = [];
+  const f = head.fields;
+  for (let i = 0; i < head.count; i++) {
+    out.push(head.bytes.toString('latin1', f[4 * i]!, f[4 * i + 1]!), head.bytes.toString('latin1', f[4 * i + 2]!, f[4 * i + 3]!));
+  }
+  return out;
+}
+
+/** ASCII case-insensitive comparison of bytes [start, end) with a lower-case literal. */
+export function bytesEqualLower(b: Buffer, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    if ((b[start + i]! | 32) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 const enum S {
@@ -48,24 +86,43 @@ for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
 for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
-/** ASCII case-insensitive comparison with a lower-case literal, without allocating. */
-export function equalsLower(s: string, lower: string): boolean {
-  if (s.length !== lower.length) return false;
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(i)) return false;
+/** A non-negative decimal of at most 15 digits in bytes [start, end); -1 when it is not one. */
+function parseDigits(b: Buffer, start: number, end: number): number {
+  if (end === start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
   }
-  return true;
+  return n;
 }
 
-function isDigits(s: string): boolean {
-  if (s.length === 0 || s.length > 15) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+/** "HTTP/1." at `at`, exactly (the protocol name is case-sensitive). */
+function startsWithHttp1(b: Buffer, at: number): boolean {
+  return b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 && b[at + 3] === 80 && b[at + 4] === 47 && b[at + 5] === 49 && b[at + 6] === 46;
+}
+
+/** Where CRLFCRLF starts within [from, to) of `b`; -1 when it is not there. */
+function indexOfBlankLine(b: Buffer, from: number, to: number): number {
+  for (let i = from + 3; i < to; i++) {
+    const c = b[i]!;
+    if (c === LF) {
+      if (b[i - 1] === CR && b[i - 2] === LF && b[i - 3] === CR) return i - 3;
+    } else if (c !== CR) {
+      i += 3; // no CRLFCRLF holds this byte: the next one could end at i + 4
+    }
   }
-  return true;
+  return -1;
+}
+
+/** Field offsets of the head being parsed (see ResponseHead.fields); grown when a head has more. */
+let FIELDS: Int32Array = new Int32Array(4 * 32);
+
+function growFields(fields: Int32Array): Int32Array {
+  const bigger = new Int32Array(fields.length * 2);
+  bigger.set(fields);
+  return bigger;
 }
 
 export class ResponseParser {
@@ -75,6 +132,19 @@ export class ResponseParser {
   /** Bytes of an incomplete head or chunk-size line carried over from the previous read. */
   private pending: Buffer | null = null;
   private remaining = 0;
+  /** Handed to the sink for each final head; its fields are shared by every parser of the thread. */
+  private readonly head: ResponseHead = {
+    status: 0,
+    bytes: Buffer.alloc(0),
+    start: 0,
+    statusEnd: 0,
+    fields: FIELDS,
+    count: 0,
+    framing: Framing.None,
+    length: -1,
+    keepAlive: false,
+    connectionTokens: null,
+  };
 
   constructor(sink: ResponseSink) {
     this.sink = sink;
@@ -95,16 +165,15 @@ export class ResponseParser {
   }
 
   /**
-   * Feed bytes read from the backend. Returns the count of bytes that belong to no response
+   * Feed bytes [0, len) of `buf`, read from the backend. Returns the count of bytes that belong to no response
    * (sent after the response ended): the caller must treat a non-zero count as a protocol error.
    */
-  execute(buf: Buffer): number {
+  execute(buf: Buffer, len: number = buf.length): number {
     let pos = 0;
-    const len = buf.length;
     while (pos < len) {
       switch (this.state) {
         case S.Head: {
-          pos = this.readHead(buf, pos);
+          pos = this.readHead(buf, pos, len);
           break;
         }
         case S.BodyLength: {
@@ -118,7 +187,7 @@ export class ResponseParser {
           break;
         }
         case S.ChunkSize: {
-          pos = this.readChunkSize(buf, pos);
+          pos = this.readChunkSize(buf, pos, len);
           break;
         }
         case S.ChunkData: {
@@ -144,11 +213,11 @@ export class ResponseParser {
           break;
         }
         case S.Trailers: {
-          pos = this.readTrailers(buf, pos);
+          pos = this.readTrailers(buf, pos, len);
           break;
         }
         case S.BodyClose: {
-          const chunk = pos === 0 ? buf : buf.subarray(pos);
+          const chunk = pos === 0 && len === buf.length ? buf : buf.subarray(pos, len);
           pos = len;
           this.sink.onResponseBody(chunk);
           break;
@@ -181,99 +250,121 @@ export class ResponseParser {
   }
 
   /** Join carried-over bytes with a new read, only when a line or head spans reads. */
-  private take(buf: Buffer, pos: number): Buffer {
-    if (this.pending === null) return pos === 0 ? buf : buf.subarray(pos);
-    const joined = Buffer.concat([this.pending, buf.subarray(pos)]);
+  private take(buf: Buffer, pos: number, len: number): Buffer {
+    if (this.pending === null) return pos === 0 && len === buf.length ? buf : buf.subarray(pos, len);
+    const joined = Buffer.concat([this.pending, buf.subarray(pos, len)]);
     this.pending = null;
     return joined;
   }
 
-  private readHead(input: Buffer, pos: number): number {
-    const carried = this.pending === null ? 0 : this.pending.length;
-    const buf = this.take(input, pos);
+  private readHead(input: Buffer, pos: number, len: number): number {
+    if (this.pending === null) {
+      const end = indexOfBlankLine(input, pos, len);
+      if (end < 0) {
+        if (len - pos > MAX_HEAD) return this.invalid('response head larger than 64 KiB');
+        this.pending = Buffer.from(input.subarray(pos, len)); // copy: the read buffer is reused
+        return len;
+      }
+      if (end - pos > MAX_HEAD) return this.invalid('response head larger than 64 KiB');
+      return this.parseHead(input, pos, end) ? end + 4 : len;
+    }
+    // a head split across reads: the bytes carried over, joined with this read
+    const carried = this.pending.length;
+    const joined = Buffer.concat([this.pending, input.subarray(pos, len)]);
+    this.pending = null;
     // search from a little before the join so a CRLFCRLF split across reads is found
-    const end = buf.indexOf('\r\n\r\n', carried > 3 ? carried - 3 : 0, 'latin1');
+    const end = indexOfBlankLine(joined, carried > 3 ? carried - 3 : 0, joined.length);
     if (end < 0) {
-      if (buf.length > MAX_HEAD) return this.invalid('response head larger than 64 KiB');
-      this.pending = Buffer.from(buf); // copy: the read buffer is reused
-      return input.length;
+      if (joined.length > MAX_HEAD) return this.invalid('response head larger than 64 KiB');
+      this.pending = joined;
+      return len;
     }
     if (end > MAX_HEAD) return this.invalid('response head larger than 64 KiB');
-    const consumedOfInput = end + 4 - carried; // bytes of `input` after `pos` that the head used
-    const ok = this.parseHead(buf.toString('latin1', 0, end));
-    if (!ok) return 0;
-    return pos + consumedOfInput;
+    return this.parseHead(joined, 0, end) ? pos + end + 4 - carried : len;
   }
 
-  /** Parses one head (without its final CRLFCRLF). Returns false when it made the parser invalid. */
-  private parseHead(head: string): boolean {
+  /** Parses one head, bytes [start, end) of `b` (without its final CRLFCRLF). Returns false when
+   * it made the parser invalid. */
+  private parseHead(b: Buffer, start: number, end: number): boolean {
     // status line: HTTP/1.x SP 3DIGIT [SP reason]
-    let eol = head.indexOf('\r\n');
-    if (eol < 0) eol = head.length;
-    if (eol < 12 || !head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) {
+    if (end - start < 12 || !startsWithHttp1(b, start) || b[start + 8] !== 32) {
       this.invalid('malformed status line');
       return false;
     }
-    const minor = head.charCodeAt(7);
+    const minor = b[start + 7]!;
     if (minor !== 48 && minor !== 49) {
       this.invalid('unsupported HTTP version');
       return false;
     }
-    const d0 = head.charCodeAt(9) - 48;
-    const d1 = head.charCodeAt(10) - 48;
-    const d2 = head.charCodeAt(11) - 48;
-    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (eol > 12 && head.charCodeAt(12) !== 32)) {
+    const d0 = b[start + 9]! - 48;
+    const d1 = b[start + 10]! - 48;
+    const d2 = b[start + 11]! - 48;
+    let eol = start + 12;
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (eol < end && b[eol] !== 32 && b[eol] !== CR)) {
       this.invalid('malformed status code');
       return false;
     }
     const status = d0 * 100 + d1 * 10 + d2;
-    const reason = eol > 13 ? head.slice(13, eol) : '';
+    // reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+    while (eol < end && b[eol] !== CR) {
+      const c = b[eol]!;
+      if ((c < 32 && c !== 9) || c === 127) {
+        this.invalid('invalid character in status line');
+        return false;
+      }
+      eol++;
+    }
+    const statusEnd = eol;
 
-    const headers: string[] = [];
+    let fields = FIELDS;
+    let count = 0;
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
     let close = minor === 48; // HTTP/1.0 backends get no keep-alive from us
     let connectionTokens: string[] | null = null;
-    let latin1 = false;
-    let p = eol + 2;
-    while (p < head.length) {
-      let lineEnd = head.indexOf('\r\n', p);
-      if (lineEnd < 0) lineEnd = head.length;
-      const colon = head.indexOf(':', p);
-      if (colon <= p || colon > lineEnd) {
-        this.invalid(p === lineEnd ? 'empty header line' : 'header line without a name and colon');
+    let p = eol;
+    while (p < end) {
+      // every line after the status line starts with CRLF
+      if (b[p] !== CR || b[p + 1] !== LF) {
+        this.invalid('invalid character in header value');
         return false;
       }
-      for (let i = p; i < colon; i++) {
-        if (TCHAR[head.charCodeAt(i)] !== 1) {
-          this.invalid('invalid character in header name');
-          return false;
-        }
+      p += 2;
+      const nameStart = p;
+      while (p < end && TCHAR[b[p]!] === 1) p++;
+      if (p === nameStart || p === end || b[p] !== 58) {
+        this.invalid(p === nameStart && (p === end || b[p] === CR) ? 'empty header line' : 'header line without a name and colon');
+        return false;
       }
-      let vs = colon + 1;
-      let ve = lineEnd;
-      while (vs < ve && (head.charCodeAt(vs) === 32 || head.charCodeAt(vs) === 9)) vs++;
-      while (ve > vs && (head.charCodeAt(ve - 1) === 32 || head.charCodeAt(ve - 1) === 9)) ve--;
-      for (let i = vs; i < ve; i++) {
-        const c = head.charCodeAt(i);
+      const nameEnd = p++;
+      while (p < end && (b[p] === 32 || b[p] === 9)) p++;
+      const valueStart = p;
+      let valueEnd = p;
+      while (p < end) {
+        const c = b[p]!;
+        if (c === CR) break;
         if ((c < 32 && c !== 9) || c === 127) {
           this.invalid('invalid character in header value');
           return false;
         }
-        if (c > 127) latin1 = true;
+        p++;
+        if (c !== 32 && c !== 9) valueEnd = p;
       }
-      const name = head.slice(p, colon);
-      const value = head.slice(vs, ve);
-      headers.push(name, value);
-      switch (name.length) {
+      if (count * 4 === fields.length) fields = FIELDS = growFields(fields);
+      fields[4 * count] = nameStart;
+      fields[4 * count + 1] = nameEnd;
+      fields[4 * count + 2] = valueStart;
+      fields[4 * count + 3] = valueEnd;
+      count++;
+      switch (nameEnd - nameStart) {
         case 14:
-          if (equalsLower(name, 'content-length')) {
-            if (!isDigits(value)) {
+          if (bytesEqualLower(b, nameStart, nameEnd, 'content-length')) {
+            const n = parseDigits(b, valueStart, valueEnd);
+            if (n < 0) {
               this.invalid('invalid Content-Length');
               return false;
             }
-            const n = Number(value);
             if (contentLength >= 0 && contentLength !== n) {
               this.invalid('conflicting Content-Length values');
               return false;
@@ -282,9 +373,9 @@ export class ResponseParser {
           }
           break;
         case 17:
-          if (equalsLower(name, 'transfer-encoding')) {
+          if (bytesEqualLower(b, nameStart, nameEnd, 'transfer-encoding')) {
             transferEncoding = true;
-            chunked = equalsLower(value, 'chunked');
+            chunked = bytesEqualLower(b, valueStart, valueEnd, 'chunked');
             if (!chunked) {
               this.invalid('unsupported Transfer-Encoding');
               return false;
@@ -292,18 +383,23 @@ export class ResponseParser {
           }
           break;
         case 10:
-          if (equalsLower(name, 'connection')) {
-            for (const raw of value.split(',')) {
-              const token = raw.trim().toLowerCase();
-              if (token === 'close') close = true;
-              else if (token === 'keep-alive') {
-                if (minor === 48) close = false;
-              } else if (token.length > 0) (connectionTokens ??= []).push(token);
+          if (bytesEqualLower(b, nameStart, nameEnd, 'connection')) {
+            if (bytesEqualLower(b, valueStart, valueEnd, 'keep-alive')) {
+              if (minor === 48) close = false;
+            } else if (bytesEqualLower(b, valueStart, valueEnd, 'close')) {
+              close = true;
+            } else {
+              for (const raw of b.toString('latin1', valueStart, valueEnd).split(',')) {
+                const token = raw.trim().toLowerCase();
+                if (token === 'close') close = true;
+                else if (token === 'keep-alive') {
+                  if (minor === 48) close = false;
+                } else if (token.length > 0) (connectionTokens ??= []).push(token);
+              }
             }
           }
           break;
       }
-      p = lineEnd + 2;
     }
     if (transferEncoding && contentLength >= 0) {
       this.invalid('both Content-Length and Transfer-Encoding');
@@ -350,19 +446,30 @@ export class ResponseParser {
         this.state = S.BodyClose;
         break;
     }
-    this.sink.onResponseHead(status, reason, headers, framing, length, !close, connectionTokens, latin1);
+    const head = this.head;
+    head.status = status;
+    head.bytes = b;
+    head.start = start;
+    head.statusEnd = statusEnd;
+    head.fields = fields;
+    head.count = count;
+    head.framing = framing;
+    head.length = length;
+    head.keepAlive = !close;
+    head.connectionTokens = connectionTokens;
+    this.sink.onResponseHead(head);
     if (this.state === S.Done) this.sink.onResponseEnd();
     return true;
   }
 
-  private readChunkSize(input: Buffer, pos: number): number {
+  private readChunkSize(input: Buffer, pos: number, len: number): number {
     const carried = this.pending === null ? 0 : this.pending.length;
-    const buf = this.take(input, pos);
+    const buf = this.take(input, pos, len);
     const eol = buf.indexOf(LF, carried > 0 ? carried - 1 : 0);
     if (eol < 0) {
       if (buf.length > MAX_CHUNK_LINE) return this.invalid('chunk size line too long');
       this.pending = Buffer.from(buf);
-      return input.length;
+      return len;
     }
     if (eol === 0 || buf[eol - 1] !== CR) return this.invalid('chunk size line not ended by CRLF');
     let size = 0;
@@ -396,9 +503,9 @@ export class ResponseParser {
   }
 
   /** Trailer fields after the last chunk are read and dropped; the empty line ends the body. */
-  private readTrailers(input: Buffer, pos: number): number {
+  private readTrailers(input: Buffer, pos: number, len: number): number {
     const carried = this.pending === null ? 0 : this.pending.length;
-    const buf = this.take(input, pos);
+    const buf = this.take(input, pos, len);
     // common case: no trailers, the next two bytes are CRLF
     if (buf.length >= 2 && buf[0] === CR && buf[1] === LF) {
       this.state = S.Done;
@@ -409,7 +516,7 @@ export class ResponseParser {
     if (end < 0) {
       if (buf.length > MAX_HEAD) return this.invalid('trailer section too large');
       this.pending = Buffer.from(buf);
-      return input.length;
+      return len;
     }
     const text = buf.toString('latin1', 0, end);
     let p = 0;

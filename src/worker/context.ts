@@ -12,14 +12,12 @@ import type { SharedState } from '../shared/layout.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
 import { stickyId } from './affinity.js';
 import { BodySlabs } from './body-slabs.js';
+import { Deadlines, type Expiring } from './deadlines.js';
 import { RetryBudget } from './retry-budget.js';
 import { Router } from './router.js';
 
 /** Something with a deadline on the response head. */
-export interface Expiring {
-  deadline: number;
-  onDeadline(): void;
-}
+export type { Expiring };
 
 /** A request waiting for a free in-flight slot (every backend at max_connections_per_backend). */
 export interface Waiter {
@@ -150,7 +148,7 @@ export class WorkerContext {
   inflight = 0;
   /** Reusable memory for request-body chunks on their way to a backend. */
   readonly bodySlabs = new BodySlabs();
-  private readonly waiting = new Set<Expiring>();
+  private readonly deadlines = new Deadlines();
   private readonly tickTimer: NodeJS.Timeout;
   private readonly idPrefix: string;
   private seq = 0;
@@ -209,12 +207,7 @@ export class WorkerContext {
 
   private tick(): void {
     const now = (this.now = Date.now());
-    for (const e of this.waiting) {
-      if (e.deadline <= now) {
-        this.waiting.delete(e);
-        e.onDeadline();
-      }
-    }
+    this.deadlines.expire(now);
     // slots freed by other workers are only seen by looking
     this.serveQueues();
     if (now - this.lastSweep >= 1000) {
@@ -247,15 +240,15 @@ export class WorkerContext {
   /** Deadline from the coarse clock: no clock read per request, at most one tick (50 ms) early. */
   watch(e: Expiring, ms: number): void {
     e.deadline = this.now + ms;
-    this.waiting.add(e);
+    this.deadlines.watch(e);
   }
   /** Watch again with a deadline already set (a request back in its queue keeps its wait). */
   watchUntil(e: Expiring, deadline: number): void {
     e.deadline = deadline;
-    this.waiting.add(e);
+    this.deadlines.watch(e);
   }
   unwatch(e: Expiring): void {
-    this.waiting.delete(e);
+    this.deadlines.unwatch(e);
   }
 
   /** A request began in `gen`: counted here (drain) and in its buffer's worker line (metrics). */

@@ -13,7 +13,8 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ProxyError, statusFor, type ErrorCode } from '../errors.js';
 import { NONE, type PickContext } from '../balancer/types.js';
 import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
-import { Framing, equalsLower } from '../upstream/response-parser.js';
+import { Framing, type ResponseHead } from '../upstream/response-parser.js';
+import { forwardedHead } from './response-head.js';
 import { cookieValue, requestHash } from './affinity.js';
 import { buildRequestHead, type ClientHead } from './request-head.js';
 import { normaliseHost } from './router.js';
@@ -76,26 +77,6 @@ function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PUT' || method === 'DELETE';
 }
 
-/** Response headers that are never passed on: hop-by-hop, and framing the front writes itself. */
-function dropResponseHeader(name: string, tokens: string[] | null): boolean {
-  switch (name.length) {
-    case 2:
-      return equalsLower(name, 'te');
-    case 4:
-      return equalsLower(name, 'date'); // uWS always writes its own Date
-    case 7:
-      return equalsLower(name, 'trailer') || equalsLower(name, 'upgrade');
-    case 10:
-      return equalsLower(name, 'connection') || equalsLower(name, 'keep-alive');
-    case 14:
-      return equalsLower(name, 'content-length');
-    case 17:
-      return equalsLower(name, 'transfer-encoding');
-  }
-  if (name.length > 6 && (name.charCodeAt(0) | 32) === 112 && equalsLower(name.slice(0, 6), 'proxy-')) return true;
-  return tokens !== null && tokens.includes(name.toLowerCase());
-}
-
 export class ProxyExchange implements Exchange, Expiring, Waiter {
   private readonly ctx: WorkerContext;
   /** The config generation this request started in; it finishes in it. */
@@ -145,6 +126,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   /** Error answer held while a rejected request body is read and discarded. */
   private lingering: string | null = null;
   deadline = 0;
+  watchPrev: Expiring | null = null;
+  watchNext: Expiring | null = null;
 
   constructor(ctx: WorkerContext, res: HttpResponse, req: HttpRequest) {
     this.ctx = ctx;
@@ -162,10 +145,11 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const method = req.getCaseSensitiveMethod();
     this.method = method;
     this.idempotent = isIdempotent(method);
-    this.path = req.getUrl();
+    const path = req.getUrl();
+    this.path = path;
     const remote = this.gen.readsClientAddress ? remoteAddress(res) : '';
     this.remote = remote;
-    buildRequestHead(req, method, remote, ctx.newRequestId, clientHead);
+    buildRequestHead(req, method, path, remote, ctx.newRequestId, clientHead);
     this.head = clientHead.head;
     this.requestId = clientHead.requestId;
     this.chunkedBody = clientHead.chunked;
@@ -417,12 +401,13 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   }
 
   // ---- phase 4: respond
-  onResponseHead(status: number, reason: string, headers: string[], framing: Framing, length: number, _keepAlive: boolean, tokens: string[] | null, latin1: boolean): void {
+  onResponseHead(head: ResponseHead): void {
     if (this.phase !== Phase.Sending) return;
     // from here the deadline is the longest silence of the backend mid-body (nginx's
     // proxy_read_timeout): still watched, pushed forward by every read
     this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     this.phase = Phase.Responding;
+    const status = head.status;
     this.status = status;
     const gen = this.gen;
     if (status >= 500) gen.state.countFailure(this.backend, FailureKind.Status5xx);
@@ -431,19 +416,15 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     gen.balancers[this.pool]!.observe(this.backend, upstreamMs);
     gen.state.recordLatency(this.backend, upstreamMs * 1000);
     const res = this.res;
-    res.writeStatus(status === 200 && reason === 'OK' ? '200 OK' : status + ' ' + reason);
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (dropResponseHeader(name, tokens)) continue;
-      // uWS writes strings as UTF-8: obs-text bytes go back as the latin-1 bytes they were
-      res.writeHeader(name, latin1 ? Buffer.from(headers[i + 1]!, 'latin1') : headers[i + 1]!);
-    }
+    res.writeStatus(forwardedHead(head));
     // while draining, tell the client not to send another request on this connection
     if (this.ctx.draining) res.writeHeader('connection', 'close');
     // sticky pools: name the backend that answered, unless the client's cookie already does
     if (gen.sticky[this.pool] !== null && this.stickyCookie !== gen.stickyIds[this.backend]) {
       res.writeHeader('set-cookie', gen.stickySetCookies[this.backend]!);
     }
+    const framing = head.framing;
+    const length = head.length;
     if (framing === Framing.None) {
       // endWithoutBody(undefined) would report a garbage length: call it without an argument
       if ((this.method === 'HEAD' || status === 304) && length >= 0) res.endWithoutBody(length);
@@ -461,6 +442,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     const res = this.res;
     if (this.total >= 0) {
+      if (this.bytesOut === this.total && chunk.length === this.total) {
+        res.end(chunk); // the whole body in one read: nothing to wait for (uWS keeps what the socket refuses)
+        return;
+      }
       const offset = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.total);
       if (!done && !ok) {

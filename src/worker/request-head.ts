@@ -24,7 +24,10 @@ let requestId = '';
 let contentLength = -1;
 let chunked = false;
 let badTe = false;
+/** Tokens of Connection (other than close, keep-alive) known before the fields are read. */
 let connectionTokens: string[] | null = null;
+/** Tokens of Connection found while reading the fields. */
+let namedTokens: string[] | null = null;
 
 function isHopByHop(key: string): boolean {
   switch (key.length) {
@@ -71,14 +74,17 @@ function collect(key: string, value: string): void {
       if (value === 'chunked' || value.toLowerCase() === 'chunked') chunked = true;
       else badTe = true;
       return;
+    case 'connection':
+      // fields it names are dropped too: found here, they make buildRequestHead read the fields again
+      if (value !== 'keep-alive' && value !== 'close') namedTokens = parseConnection(value, namedTokens);
+      return;
   }
   if (isHopByHop(key)) return;
   if (connectionTokens !== null && connectionTokens.includes(key)) return;
   out += key + ': ' + value + '\r\n';
 }
 
-function parseConnection(value: string): string[] | null {
-  let tokens: string[] | null = null;
+function parseConnection(value: string, tokens: string[] | null): string[] | null {
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
     if (t.length > 0 && t !== 'close' && t !== 'keep-alive') (tokens ??= []).push(t);
@@ -86,25 +92,36 @@ function parseConnection(value: string): string[] | null {
   return tokens;
 }
 
-/**
- * Build the upstream head for `req`. `remoteAddress` is appended to X-Forwarded-For ('' appends nothing);
- * `newRequestId` is used when the client sent none.
- */
-export function buildRequestHead(req: HttpRequest, method: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
-  out = method + ' ' + req.getUrl();
-  const query = req.getQuery();
-  if (query !== undefined) out += '?' + query; // '' for a bare '?', which is kept too
-  out += ' HTTP/1.1\r\n';
+/** Read the client's fields into the module state, after the request line `line`. */
+function readFields(req: HttpRequest, line: string): void {
+  out = line;
   host = '';
   xff = '';
   requestId = '';
   contentLength = -1;
   chunked = false;
   badTe = false;
-  const connection = req.getHeader('connection');
-  connectionTokens =
-    connection.length === 0 || connection === 'keep-alive' || connection === 'close' ? null : parseConnection(connection);
+  namedTokens = null;
   req.forEach(collect);
+}
+
+/**
+ * Build the upstream head for `req` (`path` is its getUrl()). `remoteAddress` is appended to
+ * X-Forwarded-For ('' appends nothing); `newRequestId` is used when the client sent none.
+ */
+export function buildRequestHead(req: HttpRequest, method: string, path: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
+  let line = method + ' ' + path;
+  const query = req.getQuery();
+  if (query !== undefined) line += '?' + query; // '' for a bare '?', which is kept too
+  line += ' HTTP/1.1\r\n';
+  connectionTokens = null;
+  readFields(req, line);
+  if (namedTokens !== null) {
+    // Connection named other fields: read again, now dropping them wherever they stood
+    connectionTokens = namedTokens;
+    readFields(req, line);
+    connectionTokens = null;
+  }
   if (requestId.length === 0) {
     requestId = newRequestId();
     out += 'x-request-id: ' + requestId + '\r\n';

@@ -124,6 +124,11 @@ describe('forwarding', () => {
         lines: ['Connection: keep-alive, X-Foo, x-bar', 'X-Foo: 1', 'X-Bar: 2'],
         absent: ['x-foo', 'x-bar'],
       },
+      {
+        name: 'header named by a later Connection',
+        lines: ['X-Foo: secret', 'X-Forwarded-For: 203.0.113.7', 'Connection: keep-alive, X-Foo'],
+        absent: ['x-foo'],
+      },
       { name: 'Connection: close', lines: ['Connection: close'], absent: [] },
       { name: 'Keep-Alive', lines: ['Connection: keep-alive', 'Keep-Alive: timeout=5, max=100'], absent: ['keep-alive'] },
       { name: 'TE', lines: ['TE: trailers'], absent: ['te'] },

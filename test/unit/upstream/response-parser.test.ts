@@ -1,7 +1,7 @@
 // The strict response parser, fed whole and byte by byte: every framing, and every way a
 // backend can be wrong.
 import { describe, expect, it } from 'vitest';
-import { Framing, ResponseParser, type ResponseSink } from '../../../src/upstream/response-parser.js';
+import { Framing, ResponseParser, headerList, type ResponseSink } from '../../../src/upstream/response-parser.js';
 
 interface Parsed {
   heads: { status: number; reason: string; headers: string[]; framing: Framing; length: number; keepAlive: boolean }[];
@@ -14,7 +14,15 @@ interface Parsed {
 function parse(input: string, opts: { head?: boolean; split?: number; eof?: boolean } = {}): Parsed {
   const out: Parsed = { heads: [], body: '', ended: 0, invalid: null, extra: 0 };
   const sink: ResponseSink = {
-    onResponseHead: (status, reason, headers, framing, length, keepAlive) => out.heads.push({ status, reason, headers, framing, length, keepAlive }),
+    onResponseHead: (h) =>
+      out.heads.push({
+        status: h.status,
+        reason: h.bytes.toString('latin1', Math.min(h.start + 13, h.statusEnd), h.statusEnd),
+        headers: headerList(h),
+        framing: h.framing,
+        length: h.length,
+        keepAlive: h.keepAlive,
+      }),
     onResponseBody: (chunk) => (out.body += chunk.toString('latin1')),
     onResponseEnd: () => out.ended++,
     onResponseInvalid: (reason) => (out.invalid = reason),
@@ -69,6 +77,35 @@ describe('response parser: valid responses', () => {
     expect(r.heads[0]!.headers).toEqual(['X-Thing', 'a b', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '0']);
   });
 
+  it('reads the reason phrase', () => {
+    expect(parse('HTTP/1.1 404 Not Found Here\r\nContent-Length: 0\r\n\r\n').heads[0]!.reason).toBe('Not Found Here');
+    expect(parse('HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n').heads[0]!.reason).toBe('');
+  });
+
+  it('reads only the given length of a reused read buffer', () => {
+    // the bytes after `len` are an older read's: a blank line there must not end the head
+    const out: string[] = [];
+    const sink: ResponseSink = {
+      onResponseHead: (h) => out.push('head ' + h.status),
+      onResponseBody: (chunk) => out.push('body ' + chunk.toString('latin1')),
+      onResponseEnd: () => out.push('end'),
+      onResponseInvalid: (reason) => out.push('invalid ' + reason),
+    };
+    const p = new ResponseParser(sink);
+    p.expect(sink, false);
+    const buffer = Buffer.alloc(256, 0x20);
+    const first = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1';
+    buffer.write(first + '\r\n\r\nstale', 0, 'latin1');
+    expect(p.execute(buffer, first.length)).toBe(0);
+    expect(out).toEqual([]);
+    const second = '\r\n\r\nhel';
+    buffer.write(second + 'XXXXXXXX', 0, 'latin1');
+    expect(p.execute(buffer, second.length)).toBe(0);
+    buffer.write('lo' + 'YYYY', 0, 'latin1');
+    expect(p.execute(buffer, 2)).toBe(0);
+    expect(out).toEqual(['head 200', 'body hel', 'body lo', 'end']);
+  });
+
   it('reports bytes after a complete response', () => {
     const r = parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA');
     expect(r.body).toBe('ok');
@@ -101,6 +138,11 @@ const invalid: [string, string][] = [
   ['space before colon', 'HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n'],
   ['obsolete line folding', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n'],
   ['control character in value', 'HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n'],
+  ['bare LF in a value', 'HTTP/1.1 200 OK\r\nX-A: a\nX-Injected: 1\r\nContent-Length: 0\r\n\r\n'],
+  ['bare CR in a value', 'HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n'],
+  ['bare LF in the reason', 'HTTP/1.1 200 OK\nX-Injected: 1\r\nContent-Length: 0\r\n\r\n'],
+  ['status code with four digits', 'HTTP/1.1 2000 OK\r\n\r\n'],
+  ['lower-case protocol name', 'http/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'],
   ['unsupported transfer-encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'],
   ['invalid chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
   ['chunk data longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n'],
