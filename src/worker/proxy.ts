@@ -9,6 +9,7 @@
 //      error class, or a cut connection once the response has begun
 //   6. finish, always once: release the slot, count, log.
 
+import { performance } from 'node:perf_hooks'; // a module binding: the global is an accessor, looked up per use
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ProxyError, statusFor, type ErrorCode } from '../errors.js';
 import { NONE, type PickContext } from '../balancer/types.js';

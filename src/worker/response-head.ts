@@ -40,8 +40,13 @@ export function forwardedHead(head: ResponseHead): Uint8Array {
     const valueEnd = f[4 * i + 3]!;
     if (dropField(b, nameStart, f[4 * i + 1]!, tokens)) continue;
     const lineStart = nameStart - 2; // with the CRLF before it
-    if (lineStart !== out) b.copyWithin(out, lineStart, valueEnd);
-    out += valueEnd - lineStart;
+    const n = valueEnd - lineStart;
+    if (lineStart !== out) {
+      // most lines are short: a loop is cheaper than copyWithin's call into the runtime
+      if (n > 64) b.copyWithin(out, lineStart, valueEnd);
+      else for (let k = 0; k < n; k++) b[out + k] = b[lineStart + k]!;
+    }
+    out += n;
   }
   return b.subarray(head.start + 9, out); // after "HTTP/1.x ": uWS writes its own
 }
