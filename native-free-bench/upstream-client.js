@@ -161,8 +161,8 @@ async function makeCorelb(originUrl, concurrency, dist) {
     cork(fn) {
       fn(); // no uWS client response here: nothing to batch
     }
-    onResponseHead(status) {
-      this.status = status;
+    onResponseHead(head) {
+      this.status = head.status;
     }
     onResponseBody(chunk) {
       this.bytes += chunk.length;

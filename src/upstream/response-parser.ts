@@ -1,7 +1,8 @@
 // Owns strict parsing of HTTP/1.1 responses from backends: status line, headers, and the three
 // body framings (Content-Length, chunked, close-delimited), 1xx interim responses, and bodiless
 // responses (HEAD, 204, 304). Anything ambiguous is invalid: a proxy that guesses at framing is
-// open to response splitting. Pure: bytes in, callbacks out; no sockets.
+// open to response splitting. Pure: bytes in, callbacks out; no sockets. The head is parsed on the
+// read's bytes, fields reported as offsets into them: no string is made per response.
 
 export const enum Framing {
   None = 0,
