@@ -299,11 +299,11 @@ export async function startOrigin(nPorts = 1) {
 }
 
 /**
- * Spawn a server that prints no "ready" line (nginx, HAProxy) and wait until `url` answers a
- * probe with any HTTP status. Rejects (after SIGKILL) on exit or after `timeoutMs`.
- * Returns { child, output } like spawnUntilReady; stdout/stderr keep being drained into `output`.
+ * Spawn a server and poll `isReadyNow()` (sync or async) until it says true. Rejects (after
+ * SIGKILL) on exit or after `timeoutMs`, with `describe()`'s view of the output. `tail` keeps the
+ * last 40 lines of stderr (and of stdout when `keepStdout`). Returns { child, output: tail }.
  */
-export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
+function spawnAndPoll(cmd, args, { cwd, env, label, timeoutMs, intervalMs, keepStdout, isReadyNow, notReady, describe }) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail = [];
@@ -314,7 +314,7 @@ export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = R
         if (tail.length > 40) tail.shift();
       }
     };
-    child.stdout.on('data', remember(''));
+    if (keepStdout) child.stdout.on('data', remember(''));
     child.stderr.on('data', remember('[stderr] '));
     let done = false;
     const started = Date.now();
@@ -326,69 +326,67 @@ export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = R
       } catch {
         /* gone */
       }
-      reject(new Error(`${label}: ${msg}\n--- last output ---\n${tail.join('\n')}`));
+      reject(new Error(`${label}: ${msg}\n${describe(tail)}`));
     };
     child.on('error', (err) => fail(`spawn failed: ${err.message}`));
-    child.on('exit', (code, sig) => fail(`exited before listening (code ${code}, signal ${sig})`));
-    const attempt = () => {
+    child.on('exit', (code, sig) => fail(`exited before ready (code ${code}, signal ${sig})`));
+    const poll = async () => {
       if (done) return;
-      probe(url, { timeoutMs: 1000 }).then(
-        () => {
-          if (done) return;
-          done = true;
-          resolve({ child, output: tail });
-        },
-        () => {
-          if (Date.now() - started > timeoutMs) fail(`not listening on ${url} after ${timeoutMs} ms`);
-          else setTimeout(attempt, 100);
-        },
-      );
+      let ready = false;
+      try {
+        ready = await isReadyNow();
+      } catch {
+        // not yet readable (a file being created): poll again
+      }
+      if (done) return;
+      if (ready) {
+        done = true;
+        resolve({ child, output: tail });
+      } else if (Date.now() - started > timeoutMs) fail(`${notReady} after ${timeoutMs} ms`);
+      else setTimeout(poll, intervalMs);
     };
-    setTimeout(attempt, 50);
+    setTimeout(poll, 50);
+  });
+}
+
+/**
+ * Spawn a server that prints no "ready" line (nginx, HAProxy) and wait until `url` answers a
+ * probe with any HTTP status. Rejects (after SIGKILL) on exit or after `timeoutMs`.
+ * Returns { child, output } like spawnUntilReady; stdout/stderr keep being drained into `output`.
+ */
+export function spawnUntilListening(cmd, args, { url, timeoutMs = 15000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
+  return spawnAndPoll(cmd, args, {
+    cwd,
+    env,
+    label,
+    timeoutMs,
+    intervalMs: 100,
+    keepStdout: true,
+    isReadyNow: () => probe(url, { timeoutMs: 1000 }).then(() => true, () => false),
+    notReady: `not listening on ${url}`,
+    describe: (tail) => `--- last output ---\n${tail.join('\n')}`,
   });
 }
 
 /**
  * Spawn a server that logs to a file, not stdout (corelb with `log.file`), and wait until a line
  * of `file` satisfies `isReady` (polled every 50 ms). Rejects (after SIGKILL) on exit or after
- * `timeoutMs`. Returns { child, output } like spawnUntilReady; stdout/stderr are left to the caller.
+ * `timeoutMs`. Returns { child, output } like spawnUntilReady; stdout is left to the caller.
  */
 export function spawnUntilFileReady(cmd, args, { file, isReady, timeoutMs = 20000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail = [];
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => {
-      for (const line of String(d).split('\n')) {
-        if (!line) continue;
-        tail.push(`[stderr] ${line}`);
-        if (tail.length > 40) tail.shift();
-      }
-    });
-    let done = false;
-    const started = Date.now();
-    const fail = (msg) => {
-      if (done) return;
-      done = true;
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
+  return spawnAndPoll(cmd, args, {
+    cwd,
+    env,
+    label,
+    timeoutMs,
+    intervalMs: 50,
+    keepStdout: false,
+    isReadyNow: () => existsSync(file) && readFileSync(file, 'utf8').split('\n').some(isReady),
+    notReady: `no ready line in ${file}`,
+    describe: (tail) => {
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-20) : [`(${file} not created)`];
-      reject(new Error(`${label}: ${msg}\n--- last lines of ${file} ---\n${lines.join('\n')}\n${tail.join('\n')}`));
-    };
-    child.on('error', (err) => fail(`spawn failed: ${err.message}`));
-    child.on('exit', (code, sig) => fail(`exited before ready (code ${code}, signal ${sig})`));
-    const poll = () => {
-      if (done) return;
-      if (existsSync(file) && readFileSync(file, 'utf8').split('\n').some(isReady)) {
-        done = true;
-        resolve({ child, output: tail });
-      } else if (Date.now() - started > timeoutMs) fail(`no ready line in ${file} after ${timeoutMs} ms`);
-      else setTimeout(poll, 50);
-    };
-    setTimeout(poll, 50);
+      return `--- last lines of ${file} ---\n${lines.join('\n')}\n${tail.join('\n')}`;
+    },
   });
 }
 
