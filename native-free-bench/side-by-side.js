@@ -13,12 +13,13 @@
 //                    before a change, kept inside the repository), or nginx (peers/nginx.conf.template)
 //   --a-yaml L, --b-yaml L   a top-level line added to that side's corelb config, e.g.
 //                    --b-yaml "forwarded_for: false" (same build, one setting apart)
+//   --workers N      corelb's `workers` on both sides (default 1)
 //   --rounds N       measured rounds (default 6); a warm-up of 10,000 requests each comes first
 //   --requests N     requests per side and round (default 60,000; post: N / 20)
 //   --scenario S     get (GET /, 2-byte answer, 64 connections; default) or post (1 MiB bodies, 8)
 //   --help
 //
-// corelb is started through its CLI (`corelb start`, workers: 1, access log off) and measured with
+// corelb is started through its CLI (`corelb start`, workers: 1 unless --workers, access log off) and measured with
 // its whole process tree (supervisor + data plane); nginx with master + worker. CPU: /proc/PID/stat
 // utime + stime. Load: autocannon, both sides from this process at once. Prints a Markdown table
 // and the median ratio B/A; nothing asserts a speed.
@@ -30,19 +31,20 @@ import { pathToFileURL } from 'node:url';
 import { REPO_ROOT, corelbYaml, eachFlag, findExecutable, fmt, freePort, resolvePackage, spawnUntilListening, spawnUntilReady, startOrigin, stopChild, treeCpuMicros } from './lib.js';
 
 function parseArgs(argv) {
-  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', rounds: 6, requests: 60_000, scenario: 'get' };
+  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get' };
   eachFlag(argv, (a, next, num) => {
     if (a === '--a') o.a = next();
     else if (a === '--b') o.b = next();
     else if (a === '--a-yaml') o.aYaml = next();
     else if (a === '--b-yaml') o.bYaml = next();
     else if (a === '--rounds') o.rounds = Math.floor(num());
+    else if (a === '--workers') o.workers = Math.floor(num());
     else if (a === '--requests') o.requests = Math.floor(num());
     else if (a === '--scenario') {
       o.scenario = next();
       if (o.scenario !== 'get' && o.scenario !== 'post') throw new Error('--scenario: get or post');
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node native-free-bench/side-by-side.js [--a T] [--b T] [--rounds N] [--requests N] [--scenario get|post]\n  T: corelb | corelb:DIR | nginx\n');
+      process.stdout.write('usage: node native-free-bench/side-by-side.js [--a T] [--b T] [--workers N] [--rounds N] [--requests N] [--scenario get|post]\n  T: corelb | corelb:DIR | nginx\n');
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
   });
@@ -50,7 +52,7 @@ function parseArgs(argv) {
 }
 
 /** Start target `spec` in front of its own origin; returns { label, pid, port, stop }. */
-async function startTarget(spec, yamlLine) {
+async function startTarget(spec, yamlLine, workers) {
   const origin = await startOrigin(1);
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-side-'));
@@ -72,7 +74,7 @@ async function startTarget(spec, yamlLine) {
   if (spec !== 'corelb' && !spec.startsWith('corelb:')) throw new Error(`unknown target ${spec}: corelb, corelb:DIR or nginx`);
   const dist = spec === 'corelb' ? path.join(REPO_ROOT, 'dist') : path.resolve(spec.slice('corelb:'.length));
   const file = path.join(dir, 'corelb.yaml');
-  writeFileSync(file, corelbYaml({ port, backends: [origin.url], extra: yamlLine ? [yamlLine] : [] }));
+  writeFileSync(file, corelbYaml({ port, workers, backends: [origin.url], extra: yamlLine ? [yamlLine] : [] }));
   const { child } = await spawnUntilReady(process.execPath, [path.join(dist, 'cli.js'), 'start', '--config', file], {
     isReady: (line) => line.includes('"msg":"ready"'),
     label: spec,
@@ -95,8 +97,8 @@ async function main() {
         ? { url: `http://127.0.0.1:${port}/sink`, method: 'POST', body, connections: 8, amount: Math.max(1, Math.floor(amount / 20)) }
         : { url: `http://127.0.0.1:${port}/`, connections: 64, amount },
     );
-  const a = await startTarget(opts.a, opts.aYaml);
-  const b = await startTarget(opts.b, opts.bYaml);
+  const a = await startTarget(opts.a, opts.aYaml, opts.workers);
+  const b = await startTarget(opts.b, opts.bYaml, opts.workers);
   const rows = [];
   try {
     await Promise.all([load(a.port, 10_000), load(b.port, 10_000)]);

@@ -7,11 +7,9 @@
 // another's line (false sharing is the main cost of shared counters at high core counts).
 //
 //   line 0                       header: magic, layout version, counts, generation
-//   per backend (4 lines):       A: state, weight, effective weight, pool
-//                                B: hot counters (in flight, requests, latency EWMA and its stamp,
-//                                   answers by status class)
+//   per backend (3 lines):       A: state, weight, effective weight, pool
+//                                B: shared hot words (in flight, latency EWMA and its stamp)
 //                                C: failure counters (written by workers on failures only)
-//                                D: response-time histogram (buckets, sum in µs as two words)
 //   per pool (3 lines):          A: schedule offset/length, first backend, count, table offset/length
 //                                B: weighted round-robin cursor    C: pool event counters
 //   schedule region:             each pool's interleaved weighted round-robin table (backend index)
@@ -19,13 +17,19 @@
 //                                the points (unsigned 32-bit ring positions, ascending)
 //   per worker (1 line):         requests accepted, requests in flight (each written by its
 //                                worker only)
+//   per worker, per backend      S: attempts, answers by status class
+//   (2 lines, worker-major):     H: response-time histogram (buckets, sum in µs as two words)
+//                                Counted on every request, so each worker has its own copy: no
+//                                line written per request is shared but in-flight counts (which
+//                                limits and least-connections need across workers) and cursors.
+//                                Readers add the workers' copies.
 //
 // A reload lays out a new buffer (with a higher generation); workers switch to it at a request
 // boundary and requests already in flight finish on the old one.
 
 export const LINE = 16;
 const MAGIC = 0x636c6231; // "clb1"
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // header words
 const H_MAGIC = 0;
@@ -43,21 +47,23 @@ const B_STATE = 0;
 const B_WEIGHT = 1;
 const B_EFFECTIVE_WEIGHT = 2;
 const B_POOL = 3;
-// backend words, line B (hot counters, relative to the backend's base)
+// backend words, line B (shared hot words, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
-const B_REQUESTS = LINE + 1; // wraps at 2^32: read as unsigned
 const B_EWMA_US = LINE + 2; // latency EWMA in µs (ewma balancer)
 const B_EWMA_STAMP = LINE + 3; // coarse ms (low 32 bits of Date.now()) of its last update
-const B_STATUS = LINE + 4; // 5 words: client requests answered, by status class 1xx..5xx
 // backend words, line C (failure counters, one per FailureKind, then totals)
 const B_FAILURES = 2 * LINE;
 const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count
 const B_RETRIED = 2 * LINE + 9; // requests retried elsewhere after failing on this backend
-// backend words, line D: latency histogram
-const B_HISTOGRAM = 3 * LINE; // LATENCY_BUCKETS_US.length + 1 words (the last is +Inf)
-const B_LATENCY_SUM_LO = 3 * LINE + 14; // sum of observations in µs, low and high 32 bits
-const B_LATENCY_SUM_HI = 3 * LINE + 15;
-const BACKEND_WORDS = 4 * LINE;
+const BACKEND_WORDS = 3 * LINE;
+
+// per-worker backend counters (each worker's part wraps at 2^32: read as unsigned)
+const S_REQUESTS = 0;
+const S_STATUS = 1; // 5 words: client requests answered, by status class 1xx..5xx
+const S_HISTOGRAM = LINE; // LATENCY_BUCKETS_US.length + 1 words (the last is +Inf)
+const S_LATENCY_SUM_LO = LINE + 14; // sum of observations in µs, low and high 32 bits
+const S_LATENCY_SUM_HI = LINE + 15;
+const STATS_WORDS = 2 * LINE;
 
 /** Upper bounds (µs) of the response-time histogram buckets; one more bucket counts the rest. */
 export const LATENCY_BUCKETS_US: readonly number[] = [1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
@@ -200,8 +206,11 @@ export class SharedState {
   private readonly tableBase: number;
   private readonly workersBase: number;
   readonly workerCount: number;
+  private readonly statsBase: number;
+  /** Start of the per-backend counters this view writes (its worker's copy). */
+  private readonly ownStats: number;
 
-  private constructor(buffer: SharedArrayBuffer) {
+  private constructor(buffer: SharedArrayBuffer, worker: number) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
     this.uwords = new Uint32Array(buffer);
@@ -217,6 +226,8 @@ export class SharedState {
     // worker lines start on a line boundary, so no worker shares its line with other data
     this.workersBase = Math.ceil((this.tableBase + this.words[H_TABLE_WORDS]!) / LINE) * LINE;
     this.workerCount = this.words[H_WORKERS]!;
+    this.statsBase = this.workersBase + this.workerCount * WORKER_WORDS;
+    this.ownStats = this.statsBase + (worker % this.workerCount) * this.backendCount * STATS_WORDS;
   }
 
   /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
@@ -232,7 +243,7 @@ export class SharedState {
     const pools = spec.pools.length;
     const workers = Math.max(1, spec.workers ?? 1);
     let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords + tableWords;
-    words = Math.ceil(words / LINE) * LINE + workers * WORKER_WORDS;
+    words = Math.ceil(words / LINE) * LINE + workers * WORKER_WORDS + workers * backends * STATS_WORDS;
     const buffer = new SharedArrayBuffer(words * 4);
     const w = new Int32Array(buffer);
     w[H_MAGIC] = MAGIC;
@@ -243,7 +254,7 @@ export class SharedState {
     w[H_GENERATION] = generation;
     w[H_TABLE_WORDS] = tableWords;
     w[H_WORKERS] = workers;
-    const state = new SharedState(buffer);
+    const state = new SharedState(buffer, 0);
     let first = 0;
     let schedOffset = 0;
     let tableOffset = 0;
@@ -277,9 +288,9 @@ export class SharedState {
     return state;
   }
 
-  /** Worker: a view over a buffer the primary created. */
-  static attach(buffer: SharedArrayBuffer): SharedState {
-    return new SharedState(buffer);
+  /** A view over a buffer the primary created; counters it writes go to `worker`'s copy. */
+  static attach(buffer: SharedArrayBuffer, worker = 0): SharedState {
+    return new SharedState(buffer, worker);
   }
 
   /** Bumped by every reload: the buffer a worker holds is current while this matches. */
@@ -341,11 +352,23 @@ export class SharedState {
   releaseInflight(i: number): void {
     Atomics.sub(this.words, this.b(i) + B_INFLIGHT, 1);
   }
+  // ---- per-backend counters: written to this view's worker copy, read as the workers' sum
+  private own(i: number): number {
+    return this.ownStats + i * STATS_WORDS;
+  }
+  /** Sum over the workers' copies of unsigned word `word` of backend `i`'s counters. */
+  private sumStats(i: number, word: number): number {
+    let sum = 0;
+    for (let w = 0, at = this.statsBase + i * STATS_WORDS + word; w < this.workerCount; w++, at += this.backendCount * STATS_WORDS) {
+      sum += Atomics.load(this.uwords, at);
+    }
+    return sum;
+  }
   countRequest(i: number): void {
-    Atomics.add(this.words, this.b(i) + B_REQUESTS, 1);
+    Atomics.add(this.words, this.own(i) + S_REQUESTS, 1);
   }
   requests(i: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_REQUESTS);
+    return this.sumStats(i, S_REQUESTS);
   }
   /** Latency EWMA of backend `i` in µs (0 = never measured), and when it was last updated. */
   ewmaMicros(i: number): number {
@@ -365,11 +388,11 @@ export class SharedState {
   /** A client request finished with `status`, answered by (or last tried on) backend `i`. */
   countStatus(i: number, status: number): void {
     const c = statusClass(status);
-    if (c >= 0) Atomics.add(this.words, this.b(i) + B_STATUS + c, 1);
+    if (c >= 0) Atomics.add(this.words, this.own(i) + S_STATUS + c, 1);
   }
   /** Client requests backend `i` answered with status class `c` (0 = 1xx ... 4 = 5xx). */
   statusCount(i: number, c: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_STATUS + c);
+    return this.sumStats(i, S_STATUS + c);
   }
   /** A client request of `pool` answered without any backend (503 none, 400, 413, ...). */
   countPoolStatus(pool: number, status: number): void {
@@ -390,22 +413,21 @@ export class SharedState {
 
   /** Backend `i` sent response headers `micros` after it was picked. */
   recordLatency(i: number, micros: number): void {
-    const b = this.b(i);
+    const s = this.own(i);
     let k = 0;
     while (k < LATENCY_BUCKETS - 1 && micros > LATENCY_BUCKETS_US[k]!) k++;
-    Atomics.add(this.words, b + B_HISTOGRAM + k, 1);
+    Atomics.add(this.words, s + S_HISTOGRAM + k, 1);
     const us = micros >>> 0;
-    const before = Atomics.add(this.uwords, b + B_LATENCY_SUM_LO, us);
-    if (before + us > 0xffffffff) Atomics.add(this.uwords, b + B_LATENCY_SUM_HI, 1); // carry
+    const before = Atomics.add(this.uwords, s + S_LATENCY_SUM_LO, us);
+    if (before + us > 0xffffffff) Atomics.add(this.uwords, s + S_LATENCY_SUM_HI, 1); // carry
   }
   /** Observations in bucket `k` (not cumulative; k = LATENCY_BUCKETS_US.length is +Inf). */
   latencyBucket(i: number, k: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_HISTOGRAM + k);
+    return this.sumStats(i, S_HISTOGRAM + k);
   }
   /** Sum of all observations, µs. */
   latencySumMicros(i: number): number {
-    const b = this.b(i);
-    return Atomics.load(this.uwords, b + B_LATENCY_SUM_HI) * 2 ** 32 + Atomics.load(this.uwords, b + B_LATENCY_SUM_LO);
+    return this.sumStats(i, S_LATENCY_SUM_HI) * 2 ** 32 + this.sumStats(i, S_LATENCY_SUM_LO);
   }
 
   // ---- workers (each writes only its own line)

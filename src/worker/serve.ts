@@ -41,7 +41,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception in worker'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection in worker'));
 
-  const state = SharedState.attach(task.buffer);
+  const state = SharedState.attach(task.buffer, workerId);
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
   const server = new FrontServer(ctx);
   try {
@@ -78,7 +78,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
       }
       else if (m.type === 'reload') {
         try {
-          const next = SharedState.attach(m.buffer);
+          const next = SharedState.attach(m.buffer, workerId);
           ctx.publish(m.config, next);
           control.postMessage({ type: 'reloaded', generation: next.generation } satisfies ControlMessage);
         } catch (e) {

@@ -23,6 +23,13 @@ describe('bench scripts', () => {
     for (const c of result.clients) expect(c, c.client).toMatchObject({ requests: 2000, errors: 0 });
   }, 70_000);
 
+  it('counters.js: threads count every request into the shared state', () => {
+    // the script exits 1 when the counters do not add up to threads x iterations
+    const r = bench('counters.js', ['--threads', '2', '--iterations', '20000', '--rounds', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\| 2 \| [\d.,]+ \|/m);
+  }, 70_000);
+
   it('side-by-side.js: two corelb builds under the same load, one round', () => {
     // the script throws (exit 1) on any error, timeout or non-2xx answer in a round
     const r = bench('side-by-side.js', ['--a', 'corelb', '--b', 'corelb', '--rounds', '1', '--requests', '2000']);

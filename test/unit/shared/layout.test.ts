@@ -113,7 +113,6 @@ describe('SharedState', () => {
       s.setEffectiveWeight(1, 123);
     });
     const hot = lines(() => {
-      s.countRequest(1);
       s.tryAcquireInflight(1, 0);
     });
     const failures = lines(() => {
@@ -123,11 +122,57 @@ describe('SharedState', () => {
     expect([read.length, hot.length, failures.length]).toEqual([1, 1, 1]);
     const [r, h, f] = [read[0]!, hot[0]!, failures[0]!];
     expect([h - r, f - r]).toEqual([1, 2]); // three consecutive lines
+    const counted = lines(() => {
+      s.countRequest(1);
+      s.countStatus(1, 200);
+    });
+    expect(counted).toHaveLength(1);
+    expect([r, h, f]).not.toContain(counted[0]);
     const neighbours = [0, 2].flatMap((i) => lines(() => {
       s.setState(i, BackendState.Down);
       s.countRequest(i);
       s.countFailure(i, FailureKind.Connect);
     }));
-    for (const line of neighbours) expect([r, h, f]).not.toContain(line);
+    for (const line of neighbours) expect([r, h, f, counted[0]]).not.toContain(line);
+  });
+
+  it('each worker counts requests, answers and latencies on lines of its own; reads add them up', () => {
+    const primary = SharedState.create({ pools: [{ weights: [1, 1] }], workers: 3 });
+    const views = [0, 1, 2].map((w) => SharedState.attach(primary.buffer, w));
+    const linesOf = (write: () => void): Set<number> => {
+      const before = Array.from(primary.uwords);
+      write();
+      const changed = new Set<number>();
+      primary.uwords.forEach((w, i) => w !== before[i] && changed.add(Math.floor(i / LINE)));
+      return changed;
+    };
+    const written = views.map((v, w) =>
+      linesOf(() => {
+        for (let n = 0; n <= w; n++) {
+          v.countRequest(1);
+          v.countStatus(1, 503);
+          v.recordLatency(1, 3000); // the 2.5-5 ms bucket
+        }
+      }),
+    );
+    for (let a = 0; a < 3; a++) {
+      for (let b = a + 1; b < 3; b++) for (const line of written[a]!) expect(written[b]!.has(line), `workers ${a} and ${b} share line ${line}`).toBe(false);
+    }
+    for (const s of [primary, ...views]) {
+      expect(s.requests(1)).toBe(6);
+      expect(s.statusCount(1, 4)).toBe(6);
+      expect(s.latencyBucket(1, 2)).toBe(6);
+      expect(s.latencySumMicros(1)).toBe(18_000);
+      expect(s.requests(0)).toBe(0);
+    }
+  });
+
+  it('the latency sum of a worker carries past 2^32 µs', () => {
+    const s = SharedState.create({ pools: [{ weights: [1] }], workers: 2 });
+    const w1 = SharedState.attach(s.buffer, 1);
+    w1.recordLatency(0, 0xffffffff);
+    w1.recordLatency(0, 2);
+    s.recordLatency(0, 5);
+    expect(s.latencySumMicros(0)).toBe(0xffffffff + 2 + 5);
   });
 });
