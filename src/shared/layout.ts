@@ -49,8 +49,8 @@ const B_EFFECTIVE_WEIGHT = 2;
 const B_POOL = 3;
 // backend words, line B (shared hot words, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
-const B_EWMA_US = LINE + 2; // latency EWMA in µs (ewma balancer)
-const B_EWMA_STAMP = LINE + 3; // coarse ms (low 32 bits of Date.now()) of its last update
+const B_EWMA_US = LINE + 1; // latency EWMA in µs (ewma balancer)
+const B_EWMA_STAMP = LINE + 2; // coarse ms (low 32 bits of Date.now()) of its last update
 // backend words, line C (failure counters, one per FailureKind, then totals)
 const B_FAILURES = 2 * LINE;
 const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count

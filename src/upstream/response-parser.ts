@@ -44,16 +44,6 @@ export interface ResponseSink {
   onResponseInvalid(reason: string): void;
 }
 
-/** The head's fields as [name, value, ...] strings (latin-1), for tests and slow paths. */
-export function headerList(head: ResponseHead): string[] {
-  const out: string[] = [];
-  const f = head.fields;
-  for (let i = 0; i < head.count; i++) {
-    out.push(head.bytes.toString('latin1', f[4 * i]!, f[4 * i + 1]!), head.bytes.toString('latin1', f[4 * i + 2]!, f[4 * i + 3]!));
-  }
-  return out;
-}
-
 /** ASCII case-insensitive comparison of bytes [start, end) with a lower-case literal. */
 export function bytesEqualLower(b: Buffer, start: number, end: number, lower: string): boolean {
   if (end - start !== lower.length) return false;

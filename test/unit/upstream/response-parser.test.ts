@@ -1,7 +1,17 @@
 // The strict response parser, fed whole and byte by byte: every framing, and every way a
 // backend can be wrong.
 import { describe, expect, it } from 'vitest';
-import { Framing, ResponseParser, headerList, type ResponseSink } from '../../../src/upstream/response-parser.js';
+import { Framing, ResponseParser, type ResponseHead, type ResponseSink } from '../../../src/upstream/response-parser.js';
+
+/** The head's fields as [name, value, ...] strings (latin-1). */
+function headerList(head: ResponseHead): string[] {
+  const out: string[] = [];
+  const f = head.fields;
+  for (let i = 0; i < head.count; i++) {
+    out.push(head.bytes.toString('latin1', f[4 * i]!, f[4 * i + 1]!), head.bytes.toString('latin1', f[4 * i + 2]!, f[4 * i + 3]!));
+  }
+  return out;
+}
 
 interface Parsed {
   heads: { status: number; reason: string; headers: string[]; framing: Framing; length: number; keepAlive: boolean }[];
