@@ -7,12 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkCommand, formatProblem, loadConfigFile } from './config/index.js';
-import type { Config } from './config/types.js';
+import { checkCommand, formatProblem, loadConfigFile, parseConfig } from './config/index.js';
+import type { Config, LoadResult } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
 import { Lifecycle, startProxy } from './primary/primary.js';
-import { runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
+import { assertAddressFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -70,14 +70,26 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function loadOrExit(file: string): Config {
-  const result = loadConfigFile(file);
+function orExit(file: string, result: LoadResult): { config: Config; text: string } {
   if (!result.ok) {
     for (const p of result.problems) process.stderr.write(formatProblem(p) + '\n');
     process.stderr.write(`corelb: ${file}: ${result.problems.length} problem(s), not started\n`);
     process.exit(1);
   }
-  return result.config;
+  return result;
+}
+
+/** The configuration source the supervisor sends right after the fork (see supervisor.ts). */
+function configFromSupervisor(): Promise<string> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown): void => {
+      const text = configText(m);
+      if (text === null) return;
+      process.off('message', onMessage);
+      resolve(text);
+    };
+    process.on('message', onMessage);
+  });
 }
 
 /** Set by the supervisor on the data plane it forks. */
@@ -95,10 +107,10 @@ function superviseFromParent(lifecycle: Lifecycle): void {
   process.on('disconnect', () => lifecycle.requestStop('supervisor gone'));
 }
 
-function tellSupervisorReady(): void {
+function tellSupervisor(m: DataPlaneMessage): void {
   if (!process.connected || process.send === undefined) return;
   // with a callback, a failed send (EPIPE: the supervisor just died) is not an 'error' event
-  process.send({ type: 'ready' } satisfies DataPlaneMessage, undefined, {}, () => undefined);
+  process.send(m, undefined, {}, () => undefined);
 }
 
 async function main(): Promise<void> {
@@ -109,8 +121,18 @@ async function main(): Promise<void> {
     process.exit(exitCode);
   }
   const file = args.config ?? (args.command === 'demo' ? join(root, 'config/demo.yaml') : 'config/corelb.yaml');
-  const config = loadOrExit(file);
-  if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config);
+  // a data plane the supervisor forked runs the configuration it holds: the last one that loaded
+  const loaded = orExit(file, isDataPlane && process.env[CONFIG_FROM_SUPERVISOR] === '1' ? parseConfig(await configFromSupervisor(), file) : loadConfigFile(file));
+  const config = loaded.config;
+  if (!isDataPlane) {
+    try {
+      await assertAddressFree(config.listen.host, config.listen.port);
+    } catch (err) {
+      process.stderr.write(`corelb: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  }
+  if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config, loaded.text);
   const output = createLogger(config.log.level, config.log.file);
   const log = output.log;
   const lifecycle = new Lifecycle(log, output.reopen);
@@ -127,14 +149,14 @@ async function main(): Promise<void> {
   }
   let proxy;
   try {
-    proxy = await startProxy(config, log, file);
+    proxy = await startProxy(config, log, file, isDataPlane ? (text) => tellSupervisor({ type: 'config', text }) : undefined);
   } catch {
     await closeDemo?.();
     log.flush(() => process.exit(1));
     return;
   }
   lifecycle.attach(proxy, closeDemo);
-  if (isDataPlane) tellSupervisorReady();
+  if (isDataPlane) tellSupervisor({ type: 'ready' });
   if (args.command === 'demo') {
     const url = `http://${config.listen.host}:${config.listen.port}/`;
     process.stderr.write(

@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'CLB_ERR_QUEUE_TIMEOUT' // every backend stayed at max_connections_per_backend for timeouts.queue
   | 'CLB_ERR_NO_ROUTE'
   | 'CLB_ERR_BODY_TOO_LARGE'
-  | 'CLB_ERR_BAD_REQUEST'
+  | 'CLB_ERR_BAD_REQUEST' // framing refused (the connection is closed), or a body over a limit's framing
+  | 'CLB_ERR_UNKNOWN_CODING' // a Transfer-Encoding other than chunked: 501, as nginx (the connection is closed)
+  | 'CLB_ERR_DRAIN_TIMEOUT' // in flight when timeouts.drain ended: cut by corelb, not by the client
   | 'CLB_ERR_CLIENT_ABORTED'
   | 'CLB_ERR_INTERNAL';
 
@@ -50,7 +52,10 @@ export function statusFor(code: ErrorCode): number {
       return 504;
     case 'CLB_ERR_NO_BACKEND':
     case 'CLB_ERR_QUEUE_TIMEOUT':
+    case 'CLB_ERR_DRAIN_TIMEOUT':
       return 503;
+    case 'CLB_ERR_UNKNOWN_CODING':
+      return 501;
     case 'CLB_ERR_NO_ROUTE':
       return 404;
     case 'CLB_ERR_BODY_TOO_LARGE':

@@ -139,5 +139,6 @@ export interface ConfigProblem {
 }
 
 export type LoadResult =
-  | { readonly ok: true; readonly config: Config }
+  /** `text`: the source that gave `config` (the supervisor restarts a data plane from it). */
+  | { readonly ok: true; readonly config: Config; readonly text: string }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };

@@ -39,6 +39,8 @@ export class BackendHealth {
   private okStreak = 0;
   private failStreak = 0;
   private ejectedUntil = 0;
+  /** Active probes passed in a row since the passive ejection began: `rise` of them lift it. */
+  private okSinceEjection = 0;
   /** Ejections in a row; each doubles the next ejection time, and it decays while healthy. */
   private ejections = 0;
   private calmSince = 0;
@@ -90,8 +92,14 @@ export class BackendHealth {
         this.reason = `active check passed ${h.rise} time(s) in a row`;
         if (this.ejectedUntil === 0) this.startSlowStart(now);
       }
+      // Envoy's default: active checks that see the backend healthy again end a passive
+      // ejection early (a restarted backend need not wait out `eject`)
+      if (this.ejectedUntil > 0 && ++this.okSinceEjection >= h.rise && !this.activeDown) {
+        this.endEjection(now, `active check passed ${h.rise} time(s) in a row since the passive ejection`);
+      }
     } else {
       this.okStreak = 0;
+      this.okSinceEjection = 0;
       this.failStreak++;
       if (!this.activeDown && this.failStreak >= h.fall) {
         this.activeDown = true;
@@ -108,13 +116,7 @@ export class BackendHealth {
   observe(failures: number, now: number, mayEject: boolean): void {
     const p = this.opts.passive;
     if (this.ejectedUntil > 0) {
-      if (now >= this.ejectedUntil) {
-        this.ejectedUntil = 0;
-        this.calmSince = now;
-        this.resetWindow();
-        this.reason = 'ejection time over';
-        if (!this.activeDown) this.startSlowStart(now);
-      }
+      if (now >= this.ejectedUntil) this.endEjection(now, 'ejection time over');
       return;
     }
     if (p === null) return;
@@ -137,9 +139,18 @@ export class BackendHealth {
     this.ejections++;
     const ms = this.ejectMs();
     this.ejectedUntil = now + ms;
+    this.okSinceEjection = 0;
     this.slowStartSince = 0;
     this.resetWindow();
     this.reason = `passive check: ${inWindow} failed request(s) within ${p.windowMs}ms; ejected for ${ms}ms`;
+  }
+
+  private endEjection(now: number, reason: string): void {
+    this.ejectedUntil = 0;
+    this.calmSince = now;
+    this.resetWindow();
+    this.reason = reason;
+    if (!this.activeDown) this.startSlowStart(now);
   }
 
   private ejectMs(): number {

@@ -61,7 +61,8 @@ function poolSummary(config: Config): unknown {
   return config.pools.map((p) => ({ name: p.name, algorithm: p.algorithm, backends: p.backends.map((b) => `${b.url} w${b.weight}`) }));
 }
 
-export async function startProxy(config: Config, log: Logger, file: string): Promise<RunningProxy> {
+/** `onAccepted` hears the source text of every configuration a reload accepted. */
+export async function startProxy(config: Config, log: Logger, file: string, onAccepted?: (text: string) => void): Promise<RunningProxy> {
   const dataPlane = new DataPlane(config, log);
   try {
     await dataPlane.start();
@@ -125,6 +126,7 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
     }
     const confirmed = await publish(next);
     counters.noteReload(true);
+    onAccepted?.(result.text);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
     return { ok: true, generation, workers: confirmed };
   }

@@ -1,12 +1,15 @@
-// Owns the process the operator starts with `corelb start`: it forks the data plane (this same
-// CLI with CORELB_DATA_PLANE=1), passes signals on to it, restarts it with back-off when it dies,
-// and exits when it is told to stop. It holds no sockets and runs no worker threads, so nothing it
+// Owns the process the operator starts with `corelb start`: it refuses a listen address another
+// process holds, forks the data plane (this same CLI with CORELB_DATA_PLANE=1) and hands it the last
+// configuration that loaded successfully, passes signals on to it, restarts it with back-off when
+// it dies (with that configuration, not a broken file on disk), and exits when it is told to stop. It holds no sockets and runs no worker threads, so nothing it
 // does can abort it the way a dying uWS worker aborts its process (see /work/shared/DESIGN.md).
 
 import { fork, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { createLogger } from '../log.js';
 
@@ -24,11 +27,45 @@ const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGUSR1', 'SIGU
 /** Passed on and make the supervisor exit once the data plane has exited. */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 
-/** What the data plane sends over the IPC channel. */
-export type DataPlaneMessage = { type: 'ready' };
+/** Set on the data plane it forks: its configuration comes over the IPC channel, not from the file. */
+export const CONFIG_FROM_SUPERVISOR = 'CORELB_CONFIG_FROM_SUPERVISOR';
+
+/**
+ * Over the IPC channel: the data plane says `ready`, and `config` with the source of every
+ * configuration a reload accepted; the supervisor sends `config` once, right after the fork.
+ */
+export type DataPlaneMessage = { type: 'ready' } | { type: 'config'; text: string };
+
+function messageType(m: unknown): unknown {
+  return typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined;
+}
 
 export function isReadyMessage(m: unknown): boolean {
-  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready';
+  return messageType(m) === 'ready';
+}
+
+/** The configuration source of a `config` message, or null when `m` is not one. */
+export function configText(m: unknown): string | null {
+  if (messageType(m) !== 'config') return null;
+  const text = (m as { text?: unknown }).text;
+  return typeof text === 'string' ? text : null;
+}
+
+/**
+ * Resolves when nothing holds `host:port`; rejects with `address HOST:PORT is already in use`
+ * otherwise. The workers listen with SO_REUSEPORT, so a second corelb would share the port with
+ * the first and the kernel would split the traffic between them: a socket bound without it, as
+ * here, fails on a port any process holds, another corelb included.
+ */
+export function assertAddressFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      reject(new Error(err.code === 'EADDRINUSE' ? `address ${where} is already in use` : `cannot listen on ${where}: ${err.message}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /**
@@ -36,14 +73,16 @@ export function isReadyMessage(m: unknown): boolean {
  * where the data plane does (log.file, like nginx's master and its error log), so a rotation
  * reopens its file too.
  */
-export function runSupervisor(file: string, config: Config): void {
+export function runSupervisor(file: string, config: Config, text: string): void {
   const output = createLogger(config.log.level, config.log.file);
   const log = output.log.child({ role: 'supervisor' });
-  new Supervisor(file, config.timeouts.drainMs + STOP_GRACE_EXTRA_MS, log, output.reopen).start();
+  new Supervisor(file, text, config.timeouts.drainMs + STOP_GRACE_EXTRA_MS, log, output.reopen).start();
 }
 
 class Supervisor {
   private readonly file: string;
+  /** The source of the last configuration that loaded: at start, or the last accepted reload. */
+  private lastGood: string;
   private readonly stopGraceMs: number;
   private readonly log: Logger;
   private readonly reopenLog: () => Promise<void>;
@@ -57,8 +96,9 @@ class Supervisor {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(file: string, stopGraceMs: number, log: Logger, reopenLog: () => Promise<void>) {
+  constructor(file: string, text: string, stopGraceMs: number, log: Logger, reopenLog: () => Promise<void>) {
     this.file = file;
+    this.lastGood = text;
     this.stopGraceMs = stopGraceMs;
     this.log = log;
     this.reopenLog = reopenLog;
@@ -77,8 +117,12 @@ class Supervisor {
     let child: ChildProcess;
     try {
       child = fork(CLI_PATH, ['start', '--config', this.file], {
-        env: { ...process.env, CORELB_DATA_PLANE: '1' },
+        env: { ...process.env, CORELB_DATA_PLANE: '1', [CONFIG_FROM_SUPERVISOR]: '1' },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      // like nginx's master: the configuration held, not whatever the file says now
+      child.send({ type: 'config', text: this.lastGood } satisfies DataPlaneMessage, (err) => {
+        if (err) this.log.error({ err, dataPlanePid: child.pid }, 'cannot hand the configuration to the data plane');
       });
     } catch (err) {
       this.log.error({ err }, 'cannot start the data plane');
@@ -96,6 +140,8 @@ class Supervisor {
     };
     child.on('message', (m: unknown) => {
       if (isReadyMessage(m)) this.onReady();
+      const text = configText(m);
+      if (text !== null) this.lastGood = text;
     });
     child.on('exit', settle);
     // errors on the IPC channel (EPIPE) or a failed spawn; a spawn that failed emits no 'exit'
@@ -133,7 +179,15 @@ class Supervisor {
     const inMs = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.restarts++;
-    this.log.warn({ inMs, restarts: this.restarts }, 'restarting data plane');
+    const disk = loadConfigFile(this.file);
+    if (disk.ok) {
+      this.log.warn({ inMs, restarts: this.restarts }, 'restarting data plane');
+    } else {
+      this.log.warn(
+        { inMs, restarts: this.restarts, file: this.file, problems: disk.problems.map(formatProblem) },
+        'restarting data plane with the last good configuration: the file on disk is invalid',
+      );
+    }
     this.restartTimer = setTimeout(() => this.spawn(), inMs);
   }
 

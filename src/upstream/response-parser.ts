@@ -4,6 +4,8 @@
 // open to response splitting. Pure: bytes in, callbacks out; no sockets. The head is parsed on the
 // read's bytes, fields reported as offsets into them: no string is made per response.
 
+import { listElements } from '../http-tokens.js';
+
 export const enum Framing {
   None = 0,
   Length = 1,
@@ -87,6 +89,58 @@ function parseDigits(b: Buffer, start: number, end: number): number {
     n = n * 10 + (c - 48);
   }
   return n;
+}
+
+function skipBws(b: Buffer, i: number, end: number): number {
+  while (i < end && (b[i] === 32 || b[i] === 9)) i++;
+  return i;
+}
+
+/** After a token at `i`: where it ends (== i when there is none). */
+function skipToken(b: Buffer, i: number, end: number): number {
+  while (i < end && TCHAR[b[i]!] === 1) i++;
+  return i;
+}
+
+/** After a quoted-string that opens at `i` (a '"'): where it ends, -1 when it is not one. */
+function skipQuoted(b: Buffer, i: number, end: number): number {
+  for (i++; i < end; i++) {
+    const c = b[i]!;
+    if (c === 34) return i + 1;
+    if (c === 92) {
+      // quoted-pair: "\" ( HTAB / SP / VCHAR / obs-text )
+      if (++i >= end) return -1;
+      const q = b[i]!;
+      if ((q < 32 && q !== 9) || q === 127) return -1;
+    } else if ((c < 32 && c !== 9) || c === 127) {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * Bytes [i, end) after a chunk size are exactly chunk-ext (RFC 9112 §7.1.1):
+ * *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ). Anything else, a bare ';'
+ * included, makes the response invalid: a chunk line read two ways is how bodies get smuggled.
+ */
+function validChunkExtensions(b: Buffer, i: number, end: number): boolean {
+  while (i < end) {
+    i = skipBws(b, i, end);
+    if (b[i] !== 59) return false;
+    i = skipBws(b, i + 1, end);
+    const nameEnd = skipToken(b, i, end);
+    if (nameEnd === i) return false;
+    i = skipBws(b, nameEnd, end);
+    if (i < end && b[i] === 61) {
+      i = skipBws(b, i + 1, end);
+      if (i >= end) return false;
+      const valueEnd = b[i] === 34 ? skipQuoted(b, i, end) : skipToken(b, i, end);
+      if (valueEnd <= i) return false;
+      i = valueEnd;
+    }
+  }
+  return true;
 }
 
 /** "HTTP/1." at `at`, exactly (the protocol name is case-sensitive). */
@@ -380,12 +434,11 @@ export class ResponseParser {
             } else if (bytesEqualLower(b, valueStart, valueEnd, 'close')) {
               close = true;
             } else {
-              for (const raw of b.toString('latin1', valueStart, valueEnd).split(',')) {
-                const token = raw.trim().toLowerCase();
+              for (const token of listElements(b.toString('latin1', valueStart, valueEnd)) ?? []) {
                 if (token === 'close') close = true;
                 else if (token === 'keep-alive') {
                   if (minor === 48) close = false;
-                } else if (token.length > 0) (connectionTokens ??= []).push(token);
+                } else (connectionTokens ??= []).push(token);
               }
             }
           }
@@ -477,12 +530,7 @@ export class ResponseParser {
       size = size * 16 + v;
     }
     if (digits === 0) return this.invalid('invalid chunk size');
-    if (i < eol - 1) {
-      // only chunk extensions may follow the size: optional whitespace then ';'
-      let j = i;
-      while (j < eol - 1 && (buf[j] === 32 || buf[j] === 9)) j++;
-      if (buf[j] !== 59) return this.invalid('invalid chunk size');
-    }
+    if (i < eol - 1 && !validChunkExtensions(buf, i, eol - 1)) return this.invalid('invalid chunk extension');
     const consumed = eol + 1 - carried;
     if (size === 0) {
       this.state = S.Trailers;

@@ -144,6 +144,8 @@ export class WorkerContext {
   now = Date.now();
   /** Set once the primary asked this worker to stop: responses carry Connection: close. */
   draining = false;
+  /** Set when the drain's time is over and the requests still in flight are being cut. */
+  cutting = false;
   /** Requests accepted and not yet finished, in this worker. */
   inflight = 0;
   /** Reusable memory for request-body chunks on their way to a backend. */

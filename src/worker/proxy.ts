@@ -17,7 +17,8 @@ import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
 import { Framing, type ResponseHead } from '../upstream/response-parser.js';
 import { forwardedHead } from './response-head.js';
 import { cookieValue, requestHash } from './affinity.js';
-import { buildRequestHead, type ClientHead } from './request-head.js';
+import { buildRequestHead, FramingProblem, type ClientHead } from './request-head.js';
+import { answerAndClose, setInParse } from './refusal.js';
 import { normaliseHost } from './router.js';
 import { remoteAddress } from './remote-address.js';
 import { FailureKind, PoolEvent } from '../shared/layout.js';
@@ -31,6 +32,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: '404 Not Found',
   413: '413 Content Too Large',
   500: '500 Internal Server Error',
+  501: '501 Not Implemented',
   502: '502 Bad Gateway',
   503: '503 Service Unavailable',
   504: '504 Gateway Timeout',
@@ -47,7 +49,14 @@ const LINGER_MS = 5_000;
 const BODY_QUEUE_LIMIT = 256 * 1024;
 
 const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
-const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, badTransferEncoding: false, requestId: '' };
+const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, framing: FramingProblem.None, closes: false, requestId: '' };
+
+const FRAMING_REFUSALS: Record<Exclude<FramingProblem, FramingProblem.None>, string> = {
+  [FramingProblem.BadLength]: 'invalid Content-Length (not digits, or two different values)',
+  [FramingProblem.RepeatedCoding]: 'Transfer-Encoding on more than one line',
+  [FramingProblem.LengthAndCoding]: 'both Content-Length and Transfer-Encoding',
+  [FramingProblem.UnknownCoding]: 'a transfer coding other than chunked',
+};
 
 const enum Phase {
   Sending = 0, // waiting for or writing to the upstream
@@ -89,6 +98,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private readonly requestId: string;
   private readonly hasBody: boolean;
   private readonly chunkedBody: boolean;
+  /** uWS ends the connection after this answer (the client's Connection field): say so in it. */
+  private readonly clientCloses: boolean;
   private readonly idempotent: boolean;
   private readonly started: number;
   private phase = Phase.Sending;
@@ -117,6 +128,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private bytesIn = 0;
   private bytesOut = 0;
   private status = 0;
+  /** The error code the request ended with (access log); null when it ended well. */
+  private code: ErrorCode | null = null;
   /** Content-Length of the response when known; -1 streams with chunked encoding. */
   private total = -1;
   private pending: Buffer | null = null;
@@ -154,6 +167,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.head = clientHead.head;
     this.requestId = clientHead.requestId;
     this.chunkedBody = clientHead.chunked;
+    this.clientCloses = clientHead.closes;
     const length = clientHead.contentLength;
     this.hasBody = length > 0 || clientHead.chunked;
   }
@@ -164,18 +178,23 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const res = this.res;
     const length = clientHead.contentLength;
     // phase 1 checks: the request as a whole
-    if (length === -2 || clientHead.badTransferEncoding) {
-      this.fail(new ProxyError('CLB_ERR_BAD_REQUEST', 'downstream', 'never', 'invalid Content-Length or Transfer-Encoding'), true);
+    const problem = clientHead.framing;
+    if (problem !== FramingProblem.None) {
+      // the front server framed this request its own way: answer, close, and parse nothing after
+      const code = problem === FramingProblem.UnknownCoding ? 'CLB_ERR_UNKNOWN_CODING' : 'CLB_ERR_BAD_REQUEST';
+      this.fail(new ProxyError(code, 'downstream', 'never', FRAMING_REFUSALS[problem]), true);
       return;
     }
     // registered before any early answer: a rejected body is still read (see fail)
     if (this.hasBody) {
       res.onData((chunk, isLast) => {
+        setInParse(true);
         try {
           this.onClientData(chunk, isLast);
         } catch (e) {
           this.internalError(e);
         }
+        setInParse(false);
       });
     }
     const gen = this.gen;
@@ -418,8 +437,9 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     gen.state.recordLatency(this.backend, upstreamMs * 1000);
     const res = this.res;
     res.writeStatus(forwardedHead(head));
-    // while draining, tell the client not to send another request on this connection
-    if (this.ctx.draining) res.writeHeader('connection', 'close');
+    // while draining, tell the client not to send another request on this connection; and say
+    // so when uWS will close it after this answer
+    if (this.ctx.draining || this.clientCloses) res.writeHeader('connection', 'close');
     // sticky pools: name the backend that answered, unless the client's cookie already does
     if (gen.sticky[this.pool] !== null && this.stickyCookie !== gen.stickyIds[this.backend]) {
       res.writeHeader('set-cookie', gen.stickySetCookies[this.backend]!);
@@ -609,6 +629,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     ctx.unwatch(this);
     this.detach()?.abandon(this);
     const status = statusFor(err.code);
+    this.code = err.code;
     const started = this.phase === Phase.Responding;
     // Done before touching the client: res.close() calls onAborted synchronously, which must
     // find the request already ended
@@ -635,12 +656,16 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
 
   private respondError(text: string, closeConnection: boolean): void {
     const res = this.res;
+    if (closeConnection) {
+      answerAndClose(res, text, this.requestId, this.clientCloses);
+      return;
+    }
     res.cork(() => {
       res.writeStatus(text);
       res.writeHeader('content-type', 'text/plain; charset=utf-8');
       res.writeHeader('x-request-id', this.requestId);
-      if (this.ctx.draining && !closeConnection) res.writeHeader('connection', 'close');
-      res.end(text + '\n', closeConnection);
+      if (this.ctx.draining || this.clientCloses) res.writeHeader('connection', 'close');
+      res.end(text + '\n');
     });
   }
 
@@ -661,9 +686,18 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (this.phase === Phase.Done) return;
     this.detach()?.abandon(this); // cancels the upstream request
     this.ctx.unwatch(this);
-    if (this.status === 0) this.status = 499;
-    if (this.ctx.log.isLevelEnabled('info')) {
-      this.ctx.log.info({ reqId: this.requestId, code: 'CLB_ERR_CLIENT_ABORTED', backend: this.backendUrl() }, 'client closed the connection');
+    if (this.ctx.cutting) {
+      // the drain's time is over and the worker closed the connection: not the client's doing
+      this.code = 'CLB_ERR_DRAIN_TIMEOUT';
+      const started = this.status !== 0;
+      if (!started) this.status = statusFor(this.code);
+      this.logError(this.code, this.status, 'timeouts.drain is over: request cut', started);
+    } else {
+      this.code = 'CLB_ERR_CLIENT_ABORTED';
+      if (this.status === 0) this.status = 499;
+      if (this.ctx.log.isLevelEnabled('info')) {
+        this.ctx.log.info({ reqId: this.requestId, code: this.code, backend: this.backendUrl() }, 'client closed the connection');
+      }
     }
     this.finish();
   }
@@ -713,6 +747,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
           method: this.method,
           path: this.path,
           status: this.status,
+          code: this.code,
           backend: this.backendUrl(),
           bytesIn: this.bytesIn,
           bytesOut: this.bytesOut,

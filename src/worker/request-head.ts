@@ -4,17 +4,34 @@
 // is allocated per request.
 
 import type { HttpRequest } from 'uWebSockets.js';
+import { listElements } from '../http-tokens.js';
 
 export interface ClientHead {
   /** The upstream request head, ending with the blank line. */
   head: string;
   host: string;
-  /** -1 when absent. -2 when invalid. */
+  /** -1 when absent, else the one value (equal duplicate lines are one). See `framing`. */
   contentLength: number;
   chunked: boolean;
-  /** Transfer-Encoding present but not exactly chunked. */
-  badTransferEncoding: boolean;
+  /** Why the request's framing is refused (FramingProblem.None: it is not). */
+  framing: FramingProblem;
+  /** The first Connection field is 5 bytes long: uWS then ends the connection after the answer
+   * (it reads `close` by its length), so the answer must say `Connection: close`. */
+  closes: boolean;
   requestId: string;
+}
+
+/** A request whose body framing could be read two ways is refused, and its connection closed. */
+export const enum FramingProblem {
+  None = 0,
+  /** Content-Length not made of digits, or two different values. */
+  BadLength = 1,
+  /** Transfer-Encoding on more than one line. */
+  RepeatedCoding = 2,
+  /** Both Content-Length and Transfer-Encoding. */
+  LengthAndCoding = 3,
+  /** A transfer coding other than exactly `chunked` (answered 501, as nginx does). */
+  UnknownCoding = 4,
 }
 
 let out = '';
@@ -22,8 +39,12 @@ let host = '';
 let xff = '';
 let requestId = '';
 let contentLength = -1;
+let lengthLines = 0;
 let chunked = false;
-let badTe = false;
+let codingLines = 0;
+let problem = FramingProblem.None;
+let closes = false;
+let connectionSeen = false;
 /** Tokens of Connection (other than close, keep-alive) known before the fields are read. */
 let connectionTokens: string[] | null = null;
 /** Tokens of Connection found while reading the fields. */
@@ -60,6 +81,8 @@ function collect(key: string, value: string): void {
       requestId = value;
       break;
     case 'content-length': {
+      // uWS strips bytes below 0x21 and from 0x80 around a value before corelb sees it (see
+      // README, the front server's limits); what is left must be digits only
       let n = 0;
       let ok = value.length > 0 && value.length <= 15;
       for (let i = 0; ok && i < value.length; i++) {
@@ -67,16 +90,24 @@ function collect(key: string, value: string): void {
         if (c < 48 || c > 57) ok = false;
         else n = n * 10 + (c - 48);
       }
-      contentLength = !ok || (contentLength >= 0 && contentLength !== n) ? -2 : n;
-      break;
+      if (!ok || (lengthLines > 0 && contentLength !== n)) problem = FramingProblem.BadLength;
+      contentLength = n;
+      lengthLines++;
+      return; // forwarded once, as read (equal duplicate lines collapse into one)
     }
     case 'transfer-encoding':
-      if (value === 'chunked' || value.toLowerCase() === 'chunked') chunked = true;
-      else badTe = true;
+      if (++codingLines > 1) problem = FramingProblem.RepeatedCoding;
+      else if (value.length === 7 && (value === 'chunked' || value.toLowerCase() === 'chunked')) chunked = true;
+      else if (problem === FramingProblem.None) problem = FramingProblem.UnknownCoding;
       return;
     case 'connection':
+      if (!connectionSeen) {
+        // uWS's own test for `close` is the length of the first Connection field
+        connectionSeen = true;
+        closes = value.length === 5;
+      }
       // fields it names are dropped too: found here, they make buildRequestHead read the fields again
-      if (value !== 'keep-alive' && value !== 'close') namedTokens = parseConnection(value, namedTokens);
+      if (value !== 'keep-alive' && value !== 'close') namedTokens = namedFields(value, namedTokens);
       return;
   }
   if (isHopByHop(key)) return;
@@ -84,11 +115,10 @@ function collect(key: string, value: string): void {
   out += key + ': ' + value + '\r\n';
 }
 
-function parseConnection(value: string, tokens: string[] | null): string[] | null {
-  for (const raw of value.split(',')) {
-    const t = raw.trim().toLowerCase();
-    if (t.length > 0 && t !== 'close' && t !== 'keep-alive') (tokens ??= []).push(t);
-  }
+/** The elements of a Connection value other than close and keep-alive, appended to `tokens`. */
+function namedFields(value: string, tokens: string[] | null): string[] | null {
+  const all = listElements(value);
+  if (all !== null) for (const t of all) if (t !== 'close' && t !== 'keep-alive') (tokens ??= []).push(t);
   return tokens;
 }
 
@@ -99,8 +129,12 @@ function readFields(req: HttpRequest, line: string): void {
   xff = '';
   requestId = '';
   contentLength = -1;
+  lengthLines = 0;
   chunked = false;
-  badTe = false;
+  codingLines = 0;
+  problem = FramingProblem.None;
+  closes = false;
+  connectionSeen = false;
   namedTokens = null;
   req.forEach(collect);
 }
@@ -131,17 +165,18 @@ export function buildRequestHead(req: HttpRequest, method: string, path: string,
   else if (xff.length > 0) out += 'x-forwarded-for: ' + xff + '\r\n';
   out += 'x-forwarded-proto: http\r\n';
   if (host.length > 0) out += 'x-forwarded-host: ' + host + '\r\n';
-  if (chunked) {
-    // the front de-chunks the client's body; it is re-chunked towards the backend
-    if (contentLength !== -1) contentLength = -2; // both: a smuggling attempt
-    out += 'transfer-encoding: chunked\r\n';
-  }
+  if (codingLines > 0 && lengthLines > 0) problem = FramingProblem.LengthAndCoding; // a smuggling attempt
+  // one framing line, canonical: the front de-chunks the client's body and it is re-chunked
+  // towards the backend
+  if (chunked) out += 'transfer-encoding: chunked\r\n';
+  else if (lengthLines > 0 && problem === FramingProblem.None) out += 'content-length: ' + contentLength + '\r\n';
   out += '\r\n';
   result.head = out;
   result.host = host;
   result.contentLength = contentLength;
   result.chunked = chunked;
-  result.badTransferEncoding = badTe;
+  result.framing = problem;
+  result.closes = closes;
   result.requestId = requestId;
   out = '';
   xff = '';

@@ -92,7 +92,10 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   ctx.draining = true;
   ctx.closeIdleUpstreams();
   await ctx.whenIdle(graceMs);
-  if (ctx.inflight > 0) log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
+  if (ctx.inflight > 0) {
+    log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
+    ctx.cutting = true;
+  }
   ctx.close();
   server.close();
   control.close();

@@ -5,6 +5,7 @@
 import uWS from 'uWebSockets.js';
 import type { WorkerContext } from './context.js';
 import { ProxyExchange } from './proxy.js';
+import { answerAndClose, setInParse } from './refusal.js';
 
 export class FrontServer {
   private readonly ctx: WorkerContext;
@@ -16,6 +17,7 @@ export class FrontServer {
     this.app = uWS.App();
     this.app.any('/*', (res, req) => {
       let exchange: ProxyExchange | null = null;
+      setInParse(true);
       try {
         exchange = new ProxyExchange(ctx, res, req);
         exchange.start(req);
@@ -25,12 +27,13 @@ export class FrontServer {
         } else {
           ctx.log.error({ err: e }, 'internal error before the request was read');
           try {
-            res.cork(() => res.writeStatus('500 Internal Server Error').end('500 Internal Server Error\n', true));
+            answerAndClose(res, '500 Internal Server Error', '', false);
           } catch {
             // the response may already be gone; nothing else to do
           }
         }
       }
+      setInParse(false);
     });
   }
 

@@ -30,8 +30,11 @@ function start(spec: Partial<ConfigSpec> & Pick<ConfigSpec, 'pools'>): Promise<C
 async function expectError(lb: Corelb, r: Reply, status: number, code: string): Promise<void> {
   expect(r.status).toBe(status);
   expect(r.headers['content-type'] ?? '(none)').toMatch(/^text\/plain/);
-  expect(r.text.length).toBeGreaterThan(0);
-  expect(r.text.length).toBeLessThan(512);
+  // a refusal answered inside uWS's parse is padded with spaces past its cork buffer (see
+  // src/worker/refusal.ts): the text itself is short
+  const text = r.text.replace(/ +\n?$/, '');
+  expect(text.length).toBeGreaterThan(0);
+  expect(text.length).toBeLessThan(512);
   const line = await lb.waitForLog((l) => l.code === code, 10_000);
   expect(typeof line.reqId, JSON.stringify(line)).toBe('string');
   expect((line.reqId as string).length).toBeGreaterThan(0);
@@ -303,50 +306,8 @@ describe('request body limits', () => {
 });
 
 describe('bad requests', () => {
-  // 'rejected': uWebSockets.js itself answers these before the proxy sees them — it replies
-  // "505 HTTP Version Not Supported" to a request line it cannot parse and closes the connection
-  // without any response on a header line without a colon or a missing Host. Either way the
-  // request must not reach the origin and the proxy must keep serving.
-  const cases: { name: string; wire: string; expect: '4xx' | 'rejected' }[] = [
-    { name: 'garbage request line', wire: 'GARBAGE\r\n\r\n', expect: 'rejected' },
-    { name: 'header line without a colon', wire: 'GET / HTTP/1.1\r\nHost: x\r\nBadHeaderNoColon\r\n\r\n', expect: 'rejected' },
-    { name: 'space inside the request target', wire: 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', expect: 'rejected' },
-    { name: 'HTTP/1.1 request without Host', wire: 'GET / HTTP/1.1\r\n\r\n', expect: 'rejected' },
-    { name: 'non-numeric Content-Length', wire: 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\nabc', expect: '4xx' },
-    { name: 'negative Content-Length', wire: 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', expect: '4xx' },
-    {
-      name: 'two different Content-Length headers',
-      wire: 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
-      expect: '4xx',
-    },
-    { name: 'Transfer-Encoding other than chunked', wire: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc', expect: '4xx' },
-    {
-      name: 'chunked not last in Transfer-Encoding',
-      wire: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n',
-      expect: '4xx',
-    },
-    {
-      name: 'invalid chunk size in the request body',
-      wire: 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
-      expect: '4xx',
-    },
-  ];
-  it.each(cases)('$name: $expect, nothing reaches the origin, the proxy keeps serving', async ({ wire, expect: want }) => {
-    const origin = await echoOrigin('web');
-    const lb = await start({ pools: { web: [origin.url] } });
-    const r = await rawRequest(lb.port, wire, { method: 'GET' });
-    if (want === '4xx') {
-      expect(r, 'the proxy closed the connection without any response').not.toBeNull();
-      expect(r!.startLine).toMatch(/^HTTP\/1\.1 4\d\d/);
-    } else if (r !== null) {
-      expect(r.status).toBeGreaterThanOrEqual(400);
-    }
-    const ok = await request(`${lb.url}/after`);
-    expect(ok.status).toBe(200);
-    expect(origin.requests.map((x) => x.url), 'a malformed request must not reach the origin').toEqual(['/after']);
-  }, T);
-
-  it('400 from the proxy itself: plain-text body and one CLB_ERR_BAD_REQUEST log line', async () => {
+  // every malformed request, byte for byte: test/e2e/request-framing.test.ts
+  it('501 from the proxy itself for Transfer-Encoding: gzip: plain-text body and one CLB_ERR_UNKNOWN_CODING log line', async () => {
     const origin = await echoOrigin('web');
     const lb = await start({ pools: { web: [origin.url] } });
     const r = await request(`${lb.url}/te`, { method: 'POST', headers: { 'transfer-encoding': 'gzip' }, body: 'abc' }).catch(
@@ -354,7 +315,7 @@ describe('bad requests', () => {
     );
     if (r instanceof Error) throw new Error(`no response to a request with Transfer-Encoding: gzip: ${r.message}`);
     expect(origin.requests.length).toBe(0);
-    await expectError(lb, r, 400, 'CLB_ERR_BAD_REQUEST');
+    await expectError(lb, r, 501, 'CLB_ERR_UNKNOWN_CODING');
   }, T);
 
   it('Content-Length together with Transfer-Encoding: rejected, or never forwarded with both', async () => {

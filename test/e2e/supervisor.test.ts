@@ -1,9 +1,10 @@
 // The supervisor `corelb start` runs in front of the data plane: restarts after a crash (with a
 // growing back-off), graceful stop through it, no orphan when it dies, no restart loop when the
 // first start fails, and signals it passes on without stopping the proxy.
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { corelbConfig, processAlive, startCorelb, stopAllCorelb, type Corelb, type LogLine } from '../helpers/corelb.js';
+import { corelbConfig, processAlive, startCorelb, stopAllCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
 import { closeAllOrigins, echoOrigin } from '../helpers/origins.js';
 import { request } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
@@ -142,26 +143,90 @@ describe('supervisor', () => {
     expect(lb.logs().some((l) => l.pid === dataPlane && l.msg === 'stopped'), lb.stdout()).toBe(true);
   }, T);
 
-  it('a first start that fails (port in use) exits 1 without restarting', async () => {
+  it('a first start that fails (admin port in use) exits 1 without restarting', async () => {
     const blocker = net.createServer();
-    const port = await freePort();
-    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    const adminPort = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(adminPort, '127.0.0.1', resolve));
     try {
       const origin = await echoOrigin('web');
       const started = Date.now();
-      const err = await startCorelb(corelbConfig({ port, workers: 2, pools: { web: [origin.url] } }), { readyTimeoutMs: 10_000 }).then(
+      const cfg = corelbConfig({ workers: 2, pools: { web: [origin.url] }, admin: { host: '127.0.0.1', port: adminPort } });
+      const err = await startCorelb(cfg, { readyTimeoutMs: 10_000 }).then(
         () => null,
         (e: Error) => e,
       );
       expect(err?.message).toMatch(/corelb exited \(\{"code":1,/);
       expect(Date.now() - started).toBeLessThan(10_000);
-      expect(err?.message).toMatch(/cannot listen on 127\.0\.0\.1:\d+/);
+      expect(err?.message).toMatch(/admin server: cannot listen on 127\.0\.0\.1:\d+: address already in use/);
       expect(err?.message).toContain('data plane failed to start: not restarting');
       expect(err?.message.split('"msg":"data plane started"').length).toBe(2);
       expect(err?.message).not.toContain('restarting data plane"');
     } finally {
       blocker.close();
     }
+  }, T);
+
+  it('corelb start on an address another process holds exits 1 before serving, with the address', async () => {
+    const blocker = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      const origin = await echoOrigin('web');
+      const err = await startCorelb(corelbConfig({ port, workers: 1, pools: { web: [origin.url] } }), { readyTimeoutMs: 10_000 }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(/corelb exited \(\{"code":1,/);
+      expect(err?.message).toContain(`corelb: address 127.0.0.1:${port} is already in use`);
+      expect(err?.message).not.toContain('data plane started');
+    } finally {
+      blocker.close();
+    }
+  }, T);
+
+  it('a second corelb on the address a running corelb holds exits 1; the first keeps all the traffic', async () => {
+    const first = await startProxy();
+    const origin = await echoOrigin('other');
+    const err = await startCorelb(corelbConfig({ port: first.port, workers: 1, pools: { web: [origin.url] } }), { readyTimeoutMs: 10_000 }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).toContain(`corelb: address 127.0.0.1:${first.port} is already in use`);
+    for (let i = 0; i < 20; i++) expect((await request(`${first.url}/after`)).status).toBe(200);
+    expect(origin.requests.length, 'the second instance served nothing').toBe(0);
+    // and the supervisor's own restart of the data plane still binds the port
+    const { from } = killDataPlane(first);
+    await first.waitForReadyAfter(from);
+    expect((await request(`${first.url}/after-restart`)).status).toBe(200);
+  }, T);
+
+  it('a data plane killed after a rejected reload restarts with the last good configuration within 2 s', async () => {
+    const lb = await startProxy();
+    writeFileSync(lb.configFile, 'pools: [\n');
+    const rejectedFrom = lb.logs().length;
+    process.kill(lb.pid, 'SIGHUP');
+    await lb.waitForLogAfter(rejectedFrom, (l) => l.msg === 'reload rejected');
+    const { from } = killDataPlane(lb);
+    const ms = await msUntilServing(lb, 15_000);
+    expect(ms, 'serving again within 2 s').toBeLessThan(2000);
+    const restarting = await lb.waitForLogAfter(from, supervisorLine('restarting data plane with the last good configuration: the file on disk is invalid'));
+    expect(String(restarting.problems)).toContain('corelb.yaml:');
+    expect((await request(`${lb.url}/after`)).status).toBe(200);
+  }, T);
+
+  it('a data plane killed after an accepted reload restarts with the reloaded configuration', async () => {
+    const lb = await startProxy();
+    const second = await echoOrigin('second');
+    writeFileSync(lb.configFile, toYaml(corelbConfig({ port: lb.port, workers: 1, pools: { web: [second.url] } })));
+    const reloadFrom = lb.logs().length;
+    process.kill(lb.pid, 'SIGHUP');
+    await lb.waitForLogAfter(reloadFrom, (l) => l.msg === 'reloaded');
+    writeFileSync(lb.configFile, 'not: [valid\n');
+    const { from } = killDataPlane(lb);
+    await lb.waitForReadyAfter(from);
+    const before = second.requests.length;
+    expect((await request(`${lb.url}/after`)).status).toBe(200);
+    expect(second.requests.length, 'served by the reloaded pool').toBe(before + 1);
   }, T);
 
   it('SIGHUP to the supervisor is passed on and does not stop the proxy', async () => {

@@ -140,6 +140,8 @@ export interface RawRequest extends Head {
   method: string;
   target: string;
   body: Buffer;
+  /** Every body byte its framing promised arrived (false: the sender cut it short). */
+  complete: boolean;
 }
 
 /** Reads one request (Content-Length or chunked body). Null on a clean end. */
@@ -148,11 +150,15 @@ export async function readRequest(r: SocketReader): Promise<RawRequest | null> {
   if (head === null) return null;
   const [method = '', target = ''] = head.startLine.split(' ');
   let body: Buffer = Buffer.alloc(0);
+  let complete = true;
   const te = header(head, 'transfer-encoding');
   const cl = header(head, 'content-length');
-  if (te && /chunked/i.test(te)) body = (await readChunked(r)).body;
-  else if (cl !== undefined && Number(cl) > 0) body = await r.readN(Number(cl));
-  return { ...head, method, target, body };
+  if (te && /chunked/i.test(te)) ({ body, complete } = await readChunked(r));
+  else if (cl !== undefined && Number(cl) > 0) {
+    body = await r.readN(Number(cl));
+    complete = body.length === Number(cl);
+  }
+  return { ...head, method, target, body, complete };
 }
 
 export interface RawResponse extends Head {
