@@ -171,6 +171,31 @@ describe('a backend that answers 500', () => {
   }, T);
 });
 
+describe('a passively ejected backend that comes back', () => {
+  it('takes traffic again once active checks see it healthy `rise` times, long before `eject` ends', async () => {
+    const [b1, b2, b3] = await threeBackends();
+    const health = { path: '/healthz', interval: `${INTERVAL_MS}ms`, timeout: `${INTERVAL_MS - 10}ms`, rise: 2, fall: 50, expect: '200-399' };
+    const lb = await start({ health, passive: { failures: 3, window: '5s', eject: '30s' }, retries: 2 }, [b1, b2, b3]);
+    const load = await startLoad({ url: `${lb.url}/work`, concurrency: 6, maxRequests: 300_000, maxDurationMs: 30_000 });
+    await warm(load, ['b1', 'b2', 'b3']);
+
+    const killedAt = Date.now();
+    await b3.kill();
+    const down = await waitForState(lb, b3.url, 'down', { notBefore: killedAt, timeoutMs: 8000 });
+    expect(String(down.reason ?? ''), JSON.stringify(down)).toMatch(/passive check/);
+    const restartedAt = Date.now();
+    await b3.restart();
+    const up = await waitForState(lb, b3.url, 'up', { notBefore: restartedAt, timeoutMs: 8000 });
+    const backAfter = logTime(up) - restartedAt;
+    expect(String(up.reason ?? ''), JSON.stringify(up)).toContain('since the passive ejection');
+    const before = (await load.snapshot()).byBackend.b3 ?? 0;
+    await load.waitFor((s) => (s.byBackend.b3 ?? 0) >= before + 20, 8000, 'b3 answering again');
+    const r = await load.stop();
+    print('ejected backend restarted', r, [`ejected: ${String(down.reason)}; up ${backAfter} ms after the restart (eject is 30 s)`]);
+    expect(backAfter).toBeLessThan(5000);
+  }, T);
+});
+
 describe('retries after a reset', () => {
   it('a POST whose connection is reset after the request was sent is not retried (502); a GET is retried and succeeds', async () => {
     const N = 30;

@@ -154,7 +154,7 @@ describe('signals', () => {
     const origin = await startOrigin(() => {
       /* never answers */
     });
-    const lb = await startCorelb(corelbConfig({ workers: 1, timeouts: { drain: '700ms' }, pools: { web: [origin.url] } }));
+    const lb = await startCorelb(corelbConfig({ workers: 1, timeouts: { drain: '700ms' }, log: { access: true }, pools: { web: [origin.url] } }));
     const inflight = request(`${lb.url}/forever`, { timeoutMs: 30_000 }).catch((e: Error) => e);
     await origin.waitForRequests(1);
     const from = performance.now();
@@ -166,6 +166,13 @@ describe('signals', () => {
     const r = await inflight;
     expect(r instanceof Error || !r.complete, 'the request still in flight is cut, not answered as complete').toBe(true);
     expect(lb.logs().some((l) => l.msg === 'drain time is over: closing requests still in flight')).toBe(true);
+    // the cut is corelb's doing, not the client's: its own code in the log and the access log
+    const cut = lb.logs().filter((l) => l.code === 'CLB_ERR_DRAIN_TIMEOUT' && l.msg !== 'access');
+    expect(cut.length, lb.stdout()).toBe(1);
+    expect(cut[0]!.path).toBe('/forever');
+    const access = lb.logs().filter((l) => l.msg === 'access' && l.path === '/forever');
+    expect(access.map((l) => [l.status, l.code])).toEqual([[503, 'CLB_ERR_DRAIN_TIMEOUT']]);
+    expect(lb.logs().some((l) => l.code === 'CLB_ERR_CLIENT_ABORTED')).toBe(false);
   }, T);
 
   it('SIGQUIT stops at once, also in the middle of a drain: in-flight requests are cut, exit 0', async () => {

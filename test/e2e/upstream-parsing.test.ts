@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corelbConfig, startCorelb, stopAllCorelb, type Corelb, type LogLine } from '../helpers/corelb.js';
-import { closeAllOrigins, startRawHttpOrigin, writeInPieces, type RawOrigin } from '../helpers/origins.js';
+import { closeAllOrigins, eventually, startRawHttpOrigin, writeInPieces, type RawOrigin } from '../helpers/origins.js';
 import { request, type Reply } from '../helpers/http.js';
 
 const T = 60_000;
@@ -39,7 +39,7 @@ async function respond(socket: net.Socket, w: Wire): Promise<void> {
   }
 }
 
-let origin: RawOrigin;
+let origin: Awaited<ReturnType<typeof startRawHttpOrigin>>;
 let lb: Corelb;
 
 beforeAll(async () => {
@@ -122,6 +122,24 @@ describe('valid upstream responses', () => {
       w: { wire: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes', after: 'end' },
       status: 200,
       body: 'until the origin closes',
+    },
+    {
+      name: '100 Continue then a 404',
+      w: { wire: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope', pieces: 7 },
+      status: 404,
+      body: 'nope',
+    },
+    {
+      name: '103 Early Hints then a chunked 200, written 7 bytes at a time',
+      w: { wire: 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', pieces: 7 },
+      status: 200,
+      body: 'hello',
+    },
+    {
+      name: 'Content-Length with HTAB around its value',
+      w: { wire: 'HTTP/1.1 200 OK\r\nContent-Length:\t42\t\r\n\r\n' + 'y'.repeat(42) },
+      status: 200,
+      body: 'y'.repeat(42),
     },
     {
       name: '100 Continue before the final response',
@@ -306,6 +324,18 @@ describe('malformed upstream responses become 502', () => {
       codes: INVALID,
       mayBreak: true,
     },
+    {
+      name: 'a chunk line with a bare ;',
+      w: { wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n' },
+      codes: INVALID,
+      mayBreak: true,
+    },
+    {
+      name: 'a chunk size with a trailing space',
+      w: { wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n' },
+      codes: INVALID,
+      mayBreak: true,
+    },
     { name: 'origin closes before any byte', w: { wire: '', after: 'destroy' }, codes: CLOSED },
     { name: 'origin resets (RST) before any byte', w: { wire: '', after: 'reset' }, codes: CLOSED },
     { name: 'origin closes in the middle of the headers', w: { wire: 'HTTP/1.1 200 OK\r\nContent-Len', after: 'end' }, codes: CLOSED },
@@ -340,6 +370,19 @@ describe('malformed upstream responses become 502', () => {
     const g = await request(`${lb.url}/good`);
     expect(g.status).toBe(200);
     expect(g.text).toBe('ok');
+  }, T);
+
+  it('the connection of an invalid chunked response is closed by the proxy, never reused', async () => {
+    wires.set('/bad-ext', { wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n' });
+    expect((await request(`${lb.url}/good`)).status).toBe(200); // a kept-alive connection to reuse
+    const r = await request(`${lb.url}/bad-ext`).catch(() => null);
+    expect(r === null || !r.complete || r.status === 502).toBe(true);
+    const bad = origin.requests.filter((x) => x.req.target === '/bad-ext').at(-1)!;
+    await eventually(() => bad.socket.destroyed || bad.socket.readableEnded, 5000, 'the proxy to close that connection');
+    for (let i = 0; i < 3; i++) expect((await request(`${lb.url}/good`)).status).toBe(200);
+    const after = origin.requests.slice(origin.requests.indexOf(bad) + 1);
+    expect(after.length).toBe(3);
+    for (const x of after) expect(x.connection, 'a later request on the invalid response\'s connection').not.toBe(bad.connection);
   }, T);
 
   it('the proxy is still running after all of the above', async () => {

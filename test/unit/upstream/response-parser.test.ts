@@ -62,11 +62,23 @@ const valid: [string, string, Partial<Parsed> & { status: number; framing: Frami
   ['connection close', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None, keepAlive: false }],
   ['HTTP/1.0 is not kept alive', 'HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, framing: Framing.None, keepAlive: false }],
   ['same content-length twice', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok', { status: 200, framing: Framing.Length, body: 'ok' }],
+  // chunk lines as RFC 9112 §7.1.1 allows them
+  ['chunk extension, token value', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'abc' }],
+  ['chunk extension without a value', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;flag\r\nabc\r\n0;last\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'abc' }],
+  ['chunk extensions, quoted value with ; and escapes', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a="x;\\"y";b=2\r\nabc\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'abc' }],
+  ['chunk extension with BWS around ; and =', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3 ; a = b\r\nabc\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'abc' }],
+  // interim responses: any number of them, any final class
+  ['100 continue then 404', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope', { status: 404, framing: Framing.Length, body: 'nope' }],
+  ['103 early hints then a chunked 200', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'hello' }],
+  ['102, 103 and 100 then 500', 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </b>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\nx', { status: 500, framing: Framing.Length, body: 'x' }],
+  ['100 continue then 204', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n', { status: 204, framing: Framing.None, body: '' }],
+  ['HTAB around a Content-Length value', 'HTTP/1.1 200 OK\r\nContent-Length:\t42\t\r\n\r\n' + 'x'.repeat(42), { status: 200, framing: Framing.Length, body: 'x'.repeat(42) }],
+  ['HTAB around Transfer-Encoding: chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\t\r\n\r\n2\r\nok\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'ok' }],
 ];
 
 describe('response parser: valid responses', () => {
   for (const [name, input, want, opts] of valid) {
-    for (const split of [undefined, 1, 3]) {
+    for (const split of [undefined, 1, 3, 7]) {
       it(`${name} (${split === undefined ? 'whole' : `split every ${split}`})`, () => {
         const r = parse(input, { ...opts, split });
         expect(r.invalid).toBeNull();
@@ -158,12 +170,26 @@ const invalid: [string, string][] = [
   ['chunk data longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n'],
   ['huge chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n'],
   ['101 without upgrade', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],
+  // chunk lines outside RFC 9112 §7.1.1
+  ['chunk size with a bare ;', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n'],
+  ['chunk extension with = and no value', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\r\nabc\r\n0\r\n\r\n'],
+  ['chunk extension name not a token', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a(b)\r\nabc\r\n0\r\n\r\n'],
+  ['chunk extension with an unterminated quote', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a="x\r\nabc\r\n0\r\n\r\n'],
+  ['chunk size with leading whitespace', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n'],
+  ['chunk size with trailing whitespace', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n'],
+  ['chunk size with 0x', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n'],
+  ['chunk size with a sign', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n'],
+  ['chunk size line ended by a bare LF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n'],
+  ['chunk data not followed by CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n'],
+  ['chunk data followed by a bare LF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n'],
+  ['a bare CR inside a chunk line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r;a\r\nabc\r\n0\r\n\r\n'],
+  ['two transfer-encoding chunked lines then bad', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'],
 ];
 
 describe('response parser: invalid responses', () => {
   for (const [name, input] of invalid) {
-    for (const split of [undefined, 1]) {
-      it(`${name} (${split === undefined ? 'whole' : 'byte by byte'})`, () => {
+    for (const split of [undefined, 1, 7]) {
+      it(`${name} (${split === undefined ? 'whole' : `split every ${split}`})`, () => {
         const r = parse(input, { split });
         expect(r.invalid).not.toBeNull();
         expect(r.ended).toBe(0);
