@@ -134,7 +134,7 @@ export class UpstreamConnection implements ResponseSink {
     this.exchange = null;
     this.socket.destroy();
     ex?.onUpstreamError(
-      new ProxyError('CLB_ERR_CONNECT_TIMEOUT', 'upstream', 'safe', `connect to ${this.owner.host}:${this.owner.port} timed out`),
+      new ProxyError('CLB_ERR_CONNECT_TIMEOUT', `connect to ${this.owner.host}:${this.owner.port} timed out`),
     );
   }
 
@@ -153,7 +153,7 @@ export class UpstreamConnection implements ResponseSink {
       // a bug must not take the worker down: drop this connection and fail its request
       this.exchange = null;
       this.socket.destroy();
-      ex.onUpstreamError(new ProxyError('CLB_ERR_INTERNAL', 'internal', 'never', 'internal error: ' + (e instanceof Error ? e.message : String(e))));
+      ex.onUpstreamError(new ProxyError('CLB_ERR_INTERNAL', 'internal error: ' + (e instanceof Error ? e.message : String(e))));
     }
   }
 
@@ -177,19 +177,16 @@ export class UpstreamConnection implements ResponseSink {
     if (ex === null) return;
     if (!this.connected) {
       this.exchange = null;
-      ex.onUpstreamError(new ProxyError('CLB_ERR_CONNECT', 'upstream', 'safe', `connect to ${this.owner.host}:${this.owner.port} failed`));
+      ex.onUpstreamError(new ProxyError('CLB_ERR_CONNECT', `connect to ${this.owner.host}:${this.owner.port} failed`));
       return;
     }
     const outcome = this.parser.finish(); // may deliver the end of a close-delimited body
     if (outcome === 'complete' || this.responseComplete) return;
     this.exchange = null;
     ex.onUpstreamError(
-      new ProxyError(
-        'CLB_ERR_RESET',
-        'upstream',
-        this.parser.inBody ? 'never' : 'idempotent',
-        this.parser.inBody ? 'backend closed the connection mid-body' : 'backend closed the connection before responding',
-      ),
+      this.parser.inBody
+        ? new ProxyError('CLB_ERR_RESET', 'backend closed the connection mid-body', 'never')
+        : new ProxyError('CLB_ERR_RESET', 'backend closed the connection before responding'),
     );
   }
 

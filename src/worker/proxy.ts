@@ -11,7 +11,7 @@
 
 import { performance } from 'node:perf_hooks'; // a module binding: the global is an accessor, looked up per use
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { ProxyError, statusFor, type ErrorCode } from '../errors.js';
+import { ERRORS, ProxyError, statusFor, statusLine, type ErrorCode } from '../errors.js';
 import { NONE, type PickContext } from '../balancer/types.js';
 import type { UpstreamConnection, Exchange } from '../upstream/connection.js';
 import { Framing, type ResponseHead } from '../upstream/response-parser.js';
@@ -27,16 +27,6 @@ import type { Expiring, Generation, Waiter, WorkerContext } from './context.js';
 /** Test hook: a request for exactly this path throws inside request handling (see README). */
 const TEST_THROW_PATH = process.env.CORELB_TEST_THROW_PATH ?? null;
 
-const STATUS_TEXT: Record<number, string> = {
-  400: '400 Bad Request',
-  404: '404 Not Found',
-  413: '413 Content Too Large',
-  500: '500 Internal Server Error',
-  501: '501 Not Implemented',
-  502: '502 Bad Gateway',
-  503: '503 Service Unavailable',
-  504: '504 Gateway Timeout',
-};
 
 /** `total` once a bodiless response was ended. */
 const ENDED = -2;
@@ -63,24 +53,6 @@ const enum Phase {
   Responding = 1, // response head written to the client, body streaming
   Done = 2,
   Queued = 3, // waiting for a free in-flight slot
-}
-
-/** Which counter a backend's failure goes to (passive checks count them all). */
-function failureKind(code: ErrorCode): FailureKind | -1 {
-  switch (code) {
-    case 'CLB_ERR_CONNECT':
-      return FailureKind.Connect;
-    case 'CLB_ERR_CONNECT_TIMEOUT':
-      return FailureKind.ConnectTimeout;
-    case 'CLB_ERR_RESET':
-      return FailureKind.Reset;
-    case 'CLB_ERR_RESPONSE_TIMEOUT':
-      return FailureKind.ResponseTimeout;
-    case 'CLB_ERR_INVALID_RESPONSE':
-      return FailureKind.InvalidResponse;
-    default:
-      return -1;
-  }
 }
 
 function isIdempotent(method: string): boolean {
@@ -182,7 +154,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (problem !== FramingProblem.None) {
       // the front server framed this request its own way: answer, close, and parse nothing after
       const code = problem === FramingProblem.UnknownCoding ? 'CLB_ERR_UNKNOWN_CODING' : 'CLB_ERR_BAD_REQUEST';
-      this.fail(new ProxyError(code, 'downstream', 'never', FRAMING_REFUSALS[problem]), true);
+      this.fail(new ProxyError(code, FRAMING_REFUSALS[problem]));
       return;
     }
     // registered before any early answer: a rejected body is still read (see fail)
@@ -200,14 +172,14 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const gen = this.gen;
     const maxBody = gen.config.limits.maxBodyBytes;
     if (length > maxBody) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', 'never', `body of ${length} bytes over limits.max_body`), false);
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', `body of ${length} bytes over limits.max_body`));
       return;
     }
 
     // phase 2: pick upstream
     const pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', this.path);
     if (pool < 0) {
-      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'internal', 'never', 'no route matches'), false);
+      this.fail(new ProxyError('CLB_ERR_NO_ROUTE', 'no route matches'));
       return;
     }
     if (TEST_THROW_PATH !== null && this.path === TEST_THROW_PATH) throw new Error('planted test error (CORELB_TEST_THROW_PATH)');
@@ -254,12 +226,12 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (backend === NONE || backend === this.lastFailed) {
       if (backend !== NONE) gen.state.releaseInflight(backend);
       if (this.lastError !== null) {
-        this.fail(this.lastError, false); // no other backend to retry on
+        this.fail(this.lastError); // no other backend to retry on
       } else if (pickContext.maxInflight > 0 && gen.state.poolHasAvailable(pool)) {
         return false;
       } else {
         gen.state.countPoolEvent(pool, PoolEvent.NoBackend);
-        this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'internal', 'never', 'no backend available'), false);
+        this.fail(new ProxyError('CLB_ERR_NO_BACKEND', 'no backend available'));
       }
       return true;
     }
@@ -293,7 +265,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   internalError(e: unknown): void {
     const message = e instanceof Error ? e.message : String(e);
     this.ctx.log.error({ reqId: this.requestId, err: e }, 'internal error: ' + message);
-    this.fail(new ProxyError('CLB_ERR_INTERNAL', 'internal', 'never', 'internal error: ' + message), true);
+    this.fail(new ProxyError('CLB_ERR_INTERNAL', 'internal error: ' + message));
   }
 
   // ---- phase 3: send
@@ -333,7 +305,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const n = chunk.byteLength;
     this.bytesIn += n;
     if (this.bytesIn > this.gen.config.limits.maxBodyBytes) {
-      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'downstream', 'never', 'body over limits.max_body'), false);
+      this.fail(new ProxyError('CLB_ERR_BODY_TOO_LARGE', 'body over limits.max_body'));
       return;
     }
     if (isLast) this.bodyDone = true;
@@ -412,11 +384,11 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (this.phase === Phase.Queued) {
       this.gen.state.countPoolEvent(this.pool, PoolEvent.QueueTimeout);
       this.phase = Phase.Sending; // leaves the queue (it drops answered requests)
-      this.fail(new ProxyError('CLB_ERR_QUEUE_TIMEOUT', 'internal', 'never', 'every backend stayed at max_connections_per_backend for timeouts.queue'), false);
+      this.fail(new ProxyError('CLB_ERR_QUEUE_TIMEOUT', 'every backend stayed at max_connections_per_backend for timeouts.queue'));
     } else if (this.phase === Phase.Sending) {
-      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', 'never', 'no response within timeouts.response'), false);
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'no response within timeouts.response'));
     } else if (this.phase === Phase.Responding) {
-      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'upstream', 'never', 'backend silent mid-body for timeouts.response'), false);
+      this.fail(new ProxyError('CLB_ERR_RESPONSE_TIMEOUT', 'backend silent mid-body for timeouts.response'));
     }
   }
 
@@ -533,7 +505,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
 
   onResponseInvalid(reason: string): void {
     this.detach(); // the connection closed itself
-    this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'upstream', 'never', 'invalid response from backend: ' + reason), false);
+    this.fail(new ProxyError('CLB_ERR_INVALID_RESPONSE', 'invalid response from backend: ' + reason));
   }
 
   onUpstreamError(err: ProxyError): void {
@@ -559,7 +531,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       this.retryElsewhere(err);
       return;
     }
-    this.fail(err, false);
+    this.fail(err);
   }
 
   /**
@@ -610,7 +582,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   /** A failed attempt counts against its backend (passive health checks judge the counts). */
   private countFailure(err: ProxyError): void {
     if (this.backend === NONE || err.source !== 'upstream') return;
-    const kind = failureKind(err.code);
+    const kind = ERRORS[err.code].failure;
     if (kind !== -1) this.gen.state.countFailure(this.backend, kind);
   }
 
@@ -622,7 +594,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
    * answering and closing at once resets the connection under a client that is still sending,
    * and most clients then never read the status.
    */
-  private fail(err: ProxyError, closeConnection: boolean): void {
+  private fail(err: ProxyError): void {
     if (this.phase === Phase.Done) return;
     const ctx = this.ctx;
     if (err !== this.lastError) this.countFailure(err); // a retry already counted lastError
@@ -639,7 +611,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
         this.res.close(); // a truncated response must not look complete
       } else {
         this.status = status;
-        const text = STATUS_TEXT[status] ?? String(status);
+        const text = statusLine(err.code);
+        const closeConnection = ERRORS[err.code].connection !== 'keep';
         if (!closeConnection && this.hasBody && !this.bodyDone) {
           this.lingering = text;
           this.queue = null;
@@ -657,7 +630,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private respondError(text: string, closeConnection: boolean): void {
     const res = this.res;
     if (closeConnection) {
-      answerAndClose(res, text, this.requestId, this.clientCloses);
+      answerAndClose(res, text, this.requestId, this.clientCloses, this.code !== null && ERRORS[this.code].connection === 'refuse');
       return;
     }
     res.cork(() => {

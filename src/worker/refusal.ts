@@ -8,7 +8,8 @@
 // request). res.close() instead drops the corked answer. A body larger than the cork buffer makes
 // uWS send what it holds at once; end(.., true) then finds nothing buffered, closes the socket,
 // and uWS stops parsing the read (it checks for a closed socket after every request). The padding
-// is spaces after the text, only on answers that close inside a parse (refused framing).
+// is spaces after the text, only on refusals of a request's framing given inside a parse: there
+// the bytes after the head cannot be trusted to be a request.
 
 import type { HttpResponse } from 'uWebSockets.js';
 
@@ -25,14 +26,15 @@ const PADDING = ' '.repeat(CORK_BUFFER + 1);
 /**
  * Answer `status` (e.g. "400 Bad Request") with a plain-text body and close the connection right
  * after it. `clientCloses`: the request itself asked uWS to close (then uWS does not write the
- * Connection field, so it is written here).
+ * Connection field, so it is written here). `stopParsing`: nothing after this request may be
+ * parsed (its framing was refused).
  */
-export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean): void {
+export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean, stopParsing: boolean): void {
   res.cork(() => {
     res.writeStatus(status);
     res.writeHeader('content-type', 'text/plain; charset=utf-8');
     if (requestId.length > 0) res.writeHeader('x-request-id', requestId);
     if (clientCloses) res.writeHeader('connection', 'close');
-    res.end(inParse ? status + '\n' + PADDING : status + '\n', true);
+    res.end(inParse && stopParsing ? status + '\n' + PADDING : status + '\n', true);
   });
 }

@@ -27,7 +27,7 @@ export class FrontServer {
         } else {
           ctx.log.error({ err: e }, 'internal error before the request was read');
           try {
-            answerAndClose(res, '500 Internal Server Error', '', false);
+            answerAndClose(res, '500 Internal Server Error', '', false, false);
           } catch {
             // the response may already be gone; nothing else to do
           }

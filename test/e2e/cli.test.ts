@@ -60,7 +60,7 @@ describe('corelb command line', () => {
     const r = corelb('start', '--config', file);
     blocker.close();
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/cannot listen on 127\.0\.0\.1:\d+/);
+    expect(r.stderr).toMatch(/corelb: address 127\.0\.0\.1:\d+ is already in use/);
     expect(r.stderr).not.toMatch(/Aborted|core dumped|uv_loop_close/);
   });
 });
