@@ -125,6 +125,16 @@ export function procCpuMicros(pid) {
   return ((utime + stime) * 1e6) / clockTicks();
 }
 
+/**
+ * CPU time (µs) of this process's children that have exited and been reaped (wrk after its run):
+ * /proc/self/stat fields 16 (cutime) and 17 (cstime). A running child is not in it.
+ */
+export function reapedChildrenCpuMicros() {
+  const s = readFileSync('/proc/self/stat', 'utf8');
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[16 - 3]) + Number(rest[17 - 3])) * 1e6) / clockTicks();
+}
+
 /** Sum of procCpuMicros over a process and its descendants (children that exited are lost). */
 export function treeCpuMicros(pid) {
   let sum = 0;

@@ -33,12 +33,15 @@
 // another's buffers) and stopped after it. Every number comes from one run on a shared machine:
 // compare rows of the same run.
 
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { clockTicks, openFilesLimit, startOrigin } from './lib.js';
+import { findNginx, startStaticOrigin } from './static-origin.js';
+import { findWrk } from './wrk.js';
 import { medianRound, measureRow, runUpstreamClient } from './run/measure.js';
 import { parseArgs } from './run/options.js';
 import { render, report, writeResults } from './run/report.js';
-import { SCENARIOS } from './run/scenarios.js';
+import { SCENARIOS, loadFor } from './run/scenarios.js';
 import { buildTargets } from './run/targets.js';
 
 async function main() {
@@ -47,6 +50,15 @@ async function main() {
   const allTargets = buildTargets(opts);
   const wanted = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
   if (wanted.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);
+
+  // the load: wrk for the scenarios it can measure when it is installed, autocannon otherwise
+  const wrkBin = findWrk();
+  if (opts.load === 'wrk' && !wrkBin) throw new Error('--load wrk: wrk not found on PATH or in /usr/sbin (apt-get install wrk)');
+  const loadNote = opts.load ? null : wrkBin ? null : 'wrk not found (apt-get install wrk): autocannon fallback for every scenario; its figures are not comparable with a wrk run';
+  opts.load ??= wrkBin ? 'wrk' : 'autocannon';
+  const wrkScenarios = opts.scenarios.filter((s) => loadFor(SCENARIOS[s], opts) === 'wrk');
+  const nginxBin = wrkScenarios.length ? findNginx() : null;
+  const originNote = wrkScenarios.length && !nginxBin ? 'nginx not found (apt-get install nginx): the wrk scenarios run against the uWS origin (origin.js), not the C origin' : null;
 
   const skipped = [];
   const targets = [];
@@ -71,13 +83,20 @@ async function main() {
     idleConnections: opts.idleConnections,
     openFilesLimit: openFilesLimit(),
     clkTck: clockTicks(),
+    load: opts.load,
+    loadNote,
+    originNote,
+    wrkVersion: wrkBin && opts.load === 'wrk' ? wrkVersion(wrkBin) : null,
     loadGenerator:
-      'autocannon 8 (own child process, programmatic API, workers: 0); new-conn and idle-10k: own raw-socket client in the same child (load-child.js)',
+      (wrkScenarios.length
+        ? `${wrkScenarios.join(', ')}: wrk -t1 --latency (C, its own process; new-conn with -H 'Connection: close') against a C origin (${nginxBin ? 'nginx serving a fixed 2-byte body, static-origin.js' : 'origin.js: nginx missing'}); wrk's own CPU is not counted. Other scenarios: `
+        : '') +
+      'autocannon 8 (own child process, programmatic API, workers: 0) against origin.js (uWS); new-conn and idle-10k under autocannon: own raw-socket client in the same child (load-child.js)',
     cpuSource: '/proc/PID/stat utime+stime (fields 14+15), all threads, target process and its descendants',
     rssSource: '/proc/PID/status VmRSS, sampled every 100 ms over warm-up + window, process and descendants',
     targets: Object.fromEntries(targets.map((t) => [t.name, { label: t.label, bin: t.bin, versions: t.versions }])),
     skipped,
-    scenarios: Object.fromEntries(opts.scenarios.map((s) => [s, { what: SCENARIOS[s].what, connections: SCENARIOS[s].connections(opts) }])),
+    scenarios: Object.fromEntries(opts.scenarios.map((s) => [s, { what: SCENARIOS[s].what, connections: SCENARIOS[s].connections(opts), load: loadFor(SCENARIOS[s], opts) }])),
     scenarioList: opts.scenarios,
     opts: { connections: opts.connections, idleConnections: opts.idleConnections },
     accessLog: opts.accessLog,
@@ -90,6 +109,7 @@ async function main() {
       `targets: ${targets.map((t) => t.name).join(', ')}\n`,
   );
   for (const s of skipped) process.stdout.write(`skipped ${s.name}: ${s.reason}\n`);
+  for (const note of [loadNote, originNote]) if (note) process.stdout.write(`note: ${note}\n`);
 
   const idleNeed = opts.idleConnections + 2000;
   let idleSkip = null;
@@ -98,15 +118,25 @@ async function main() {
     process.stdout.write(`skipped idle-10k: ${idleSkip}\n`);
   }
 
-  const origin = await startOrigin(3);
-  process.stdout.write(`origin (uWS) pid ${origin.pid} on ${origin.urls.join(', ')}\n`);
-  const ctx = { origin };
+  // origin.js (uWS) for the autocannon scenarios and the upstream-client run; the C origin for wrk's
+  const needUws = opts.upstreamClient || !nginxBin || opts.scenarios.some((s) => loadFor(SCENARIOS[s], opts) !== 'wrk');
+  const uws = needUws ? await startOrigin(3) : null;
+  if (uws) uws.label = 'uWS';
+  if (uws) process.stdout.write(`origin (uWS, origin.js) pid ${uws.pid} on ${uws.urls.join(', ')}\n`);
+  const cOrigin = nginxBin ? await startStaticOrigin(nginxBin) : null;
+  if (cOrigin) process.stdout.write(`origin (nginx static, static-origin.js) pid ${cOrigin.pid} on ${cOrigin.url}\n`);
+  const originFor = (sname) => (cOrigin && loadFor(SCENARIOS[sname], opts) === 'wrk' ? cOrigin : uws);
+  const live = { load: null }; // the running load generator, for an interrupt
   const rows = [];
   let upstream = null;
 
+  const stopOrigins = async () => {
+    await uws?.stop();
+    await cOrigin?.stop();
+  };
   const cleanup = async () => {
     for (const t of targets) await t.stop().catch(() => {});
-    await origin.stop();
+    await stopOrigins();
   };
   const onSignal = () => {
     cleanup().finally(() => process.exit(130));
@@ -127,7 +157,9 @@ async function main() {
         } else these.push(t);
       }
       if (these.length === 0) continue;
-      process.stdout.write(`\n== ${sname}: ${scenario.what} (${scenario.connections(opts)} connections) ==\n`);
+      const origin = originFor(sname);
+      const ctx = { origin, wrkBin, live };
+      process.stdout.write(`\n== ${sname}: ${scenario.what} (${scenario.connections(opts)} connections; load ${loadFor(scenario, opts)}, origin ${origin.label}) ==\n`);
       const rounds = sname === 'idle-10k' ? 1 : opts.rounds;
       const byTarget = new Map(these.map((t) => [t, []]));
       for (let k = 0; k < rounds; k++) {
@@ -141,10 +173,10 @@ async function main() {
 
     if (opts.upstreamClient) {
       process.stdout.write('\nupstream client alone (native-free-bench/upstream-client.js) ...\n');
-      upstream = await runUpstreamClient(origin, opts.quick, opts.dist);
+      upstream = await runUpstreamClient(uws, opts.quick, opts.dist);
     }
   } finally {
-    await origin.stop();
+    await stopOrigins();
   }
 
   meta.loadavgAtEnd = os.loadavg().map((v) => Number(v.toFixed(2)));
@@ -154,6 +186,11 @@ async function main() {
   process.exitCode = rows.some((r) => r.error) ? 1 : 0;
 }
 
+/** `wrk --version`'s first line ("wrk debian/4.1.0-3+b2 [epoll] ..."), trimmed to name and version. */
+function wrkVersion(bin) {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 5000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].replace(/\s*\[.*$/, '').trim();
+}
 
 main().catch((err) => {
   process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);

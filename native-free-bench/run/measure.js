@@ -3,14 +3,69 @@
 import { fork, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, REPO_ROOT, RssSampler, fmt, probe, sleep, treeCpuMicros, treeRssBytes } from '../lib.js';
-import { MiB } from './scenarios.js';
+import { BENCH_DIR, REPO_ROOT, RssSampler, fmt, probe, reapedChildrenCpuMicros, sleep, treeCpuMicros, treeRssBytes } from '../lib.js';
+import { runWrk } from '../wrk.js';
+import { MiB, loadFor } from './scenarios.js';
 
 const mb = (bytes) => bytes / MiB;
 
-export function measure(target, origin, scenario, sname, opts) {
+/** One reading at a window's edge: the clock, the CPU of target, origin and load generator, the target's RSS. */
+function sampleAt(target, origin, genCpu) {
+  return { t: process.hrtime.bigint(), cpu: treeCpuMicros(target.pid), originCpu: treeCpuMicros(origin.pid), genCpu: genCpu(), rss: treeRssBytes(target.pid) };
+}
+
+/** The measured window between two readings, with the load generator's result. */
+function windowBetween(before, after, result) {
+  return {
+    result,
+    cpuMicros: after.cpu - before.cpu,
+    originCpuMicros: after.originCpu - before.originCpu,
+    loadGenCpuMicros: after.genCpu - before.genCpu,
+    windowSec: Number(after.t - before.t) / 1e9,
+    rssWindowStart: before.rss,
+    rssWindowEnd: after.rss,
+  };
+}
+
+/**
+ * One window of a wrk scenario: a warm-up run of wrk (whole seconds, at least 1), then the
+ * measured run; the target's and the origin's process trees are read from /proc right before
+ * wrk is spawned and right after it exits. wrk's own CPU is not the target's: it is read from
+ * this process's reaped-children time (/proc/self/stat cutime + cstime) after it exits.
+ * `live.load` holds the running wrk, so an interrupt can stop it.
+ */
+async function measureWrk(target, origin, scenario, opts, ctx) {
+  const rssBefore = treeRssBytes(target.pid);
+  const rss = new RssSampler(target.pid, 100);
+  const spec = { url: target.url + scenario.path, connections: scenario.connections(opts), close: scenario.wrk.close };
+  const onSpawn = (child) => (ctx.live.load = child);
+  try {
+    let warm = null;
+    if (opts.warmup > 0) {
+      const w = await runWrk(ctx.wrkBin, { ...spec, seconds: Math.max(1, Math.round(opts.warmup)) }, { onSpawn });
+      warm = { requests: w.result.requests.total, errors: w.result.errors, timeouts: w.result.timeouts, non2xx: w.result.non2xx, duration: w.result.duration };
+    }
+    const before = sampleAt(target, origin, reapedChildrenCpuMicros);
+    const { result } = await runWrk(ctx.wrkBin, { ...spec, seconds: opts.duration }, { onSpawn });
+    const after = sampleAt(target, origin, reapedChildrenCpuMicros);
+    return {
+      ...windowBetween(before, after, result),
+      peakRss: rss.stop(),
+      rssBefore,
+      rssHeld: NaN,
+      warm,
+    };
+  } finally {
+    rss.stop();
+    ctx.live.load = null;
+  }
+}
+
+/** One window of an autocannon (or own-client) scenario, the load in load-child.js. */
+function measureChild(target, origin, scenario, opts, ctx) {
   return new Promise((resolve, reject) => {
     const child = fork(path.join(BENCH_DIR, 'load-child.js'), [], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    ctx.live.load = child;
     const rssBefore = treeRssBytes(target.pid);
     const rss = new RssSampler(target.pid, 100);
     // Hard bound on the whole measurement: warm-up (or opening idle connections) + duration + slack.
@@ -27,17 +82,12 @@ export function measure(target, origin, scenario, sname, opts) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      ctx.live.load = null;
       const peak = rss.stop();
       if (err) reject(err);
       else resolve({ ...value, peakRss: peak, rssBefore, rssHeld, warm });
     }
-    const sample = () => ({
-      t: process.hrtime.bigint(),
-      cpu: treeCpuMicros(target.pid),
-      originCpu: treeCpuMicros(origin.pid),
-      genCpu: treeCpuMicros(child.pid),
-      rss: treeRssBytes(target.pid),
-    });
+    const sample = () => sampleAt(target, origin, () => treeCpuMicros(child.pid));
     child.on('message', async (msg) => {
       if (msg.type === 'warmed') {
         warm = msg.warmup;
@@ -51,15 +101,7 @@ export function measure(target, origin, scenario, sname, opts) {
         child.send({ type: 'go' });
       } else if (msg.type === 'done') {
         const after = sample();
-        finish(null, {
-          result: msg.result,
-          cpuMicros: after.cpu - before.cpu,
-          originCpuMicros: after.originCpu - before.originCpu,
-          loadGenCpuMicros: after.genCpu - before.genCpu,
-          windowSec: Number(after.t - before.t) / 1e9,
-          rssWindowStart: before.rss,
-          rssWindowEnd: after.rss,
-        });
+        finish(null, windowBetween(before, after, msg.result));
       } else if (msg.type === 'error') {
         finish(new Error(`load generator: ${msg.message}`));
       }
@@ -113,9 +155,10 @@ export async function measureRow(target, sname, scenario, ctx, origin, opts) {
     await target.start(ctx);
     started = true;
     row.pid = target.pid;
+    row.label = target.label; // the origin alone is named after the scenario's origin
     const p = await probe(target.url + (scenario.probePath ?? scenario.path), { method: scenario.probeMethod ?? scenario.method });
     if (!scenario.check(p)) throw new Error(`probe failed: status ${p.status}, body ${JSON.stringify(p.body.slice(0, 80))}`);
-    const m = await measure(target, origin, scenario, sname, opts);
+    const m = loadFor(scenario, opts) === 'wrk' ? await measureWrk(target, origin, scenario, opts, ctx) : await measureChild(target, origin, scenario, opts, ctx);
     const r = m.result;
     const requests = r.requests.total;
     Object.assign(row, {

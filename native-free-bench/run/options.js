@@ -18,6 +18,7 @@ export function parseArgs(argv) {
     peers: true,
     quick: false,
     accessLog: false,
+    load: null, // 'wrk' or 'autocannon'; null: wrk when it is installed (decided by run.js)
     dist: path.join(REPO_ROOT, 'dist'),
   };
   let durationSet = false;
@@ -33,14 +34,17 @@ export function parseArgs(argv) {
     else if (a === '--idle-connections') o.idleConnections = Math.floor(num());
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--scenarios') (o.scenarios = next().split(',').map((s) => s.trim()).filter(Boolean)), (scenariosSet = true);
-    else if (a === '--no-upstream-client') o.upstreamClient = false;
+    else if (a === '--load') {
+      o.load = next();
+      if (o.load !== 'wrk' && o.load !== 'autocannon') throw new Error('--load: wrk or autocannon');
+    } else if (a === '--no-upstream-client') o.upstreamClient = false;
     else if (a === '--no-peers') o.peers = false;
     else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--render') o.render = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node native-free-bench/run.js [--quick] [--rounds N] [--duration N] [--warmup N] [--connections N]\n' +
+        'usage: node native-free-bench/run.js [--quick] [--rounds N] [--duration N] [--warmup N] [--connections N] [--load wrk|autocannon]\n' +
           '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,nginx-w2,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
           '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +

@@ -8,13 +8,16 @@ export const KEY_PATHS = Array.from({ length: 64 }, (_, i) => `/k/${i}`);
 // ---------------------------------------------------------------- scenarios
 
 /**
- * What the load generator sends. `mode`: autocannon (keep-alive), new-conn or idle (own clients
- * in load-child.js). `connections(opts)`: how many. `mib`: 'down' (response bytes) or 'up'
+ * What the load generator sends. `wrk`: the scenario is measured with wrk when the run's load is
+ * wrk (`close`: a `Connection: close` header, a new connection per request), against the C
+ * origin (static-origin.js). Otherwise `mode`: autocannon (keep-alive), new-conn or idle (own
+ * clients in load-child.js), against origin.js. `connections(opts)`: how many. `mib`: 'down' (response bytes) or 'up'
  * (request body bytes) for a MiB/s column. `check` validates one probe before measuring.
  */
 export const SCENARIOS = {
   'get-2B': {
     what: 'GET /, 2-byte body, keep-alive',
+    wrk: { close: false },
     method: 'GET',
     path: '/',
     connections: (o) => o.connections,
@@ -41,13 +44,15 @@ export const SCENARIOS = {
   },
   'conns-1000': {
     what: 'GET /, 2-byte body, 1,000 keep-alive connections at once',
+    wrk: { close: false },
     method: 'GET',
     path: '/',
     connections: () => 1000,
     check: (r) => r.status === 200 && r.body === 'ok',
   },
   'new-conn': {
-    what: 'GET / with Connection: close, a new TCP connection per request (own client)',
+    what: 'GET / with Connection: close, a new TCP connection per request',
+    wrk: { close: true },
     mode: 'new-conn',
     method: 'GET',
     path: '/',
@@ -100,6 +105,11 @@ export const SCENARIOS = {
     probePath: '/',
   },
 };
-export const DEFAULT_SCENARIOS = ['get-2B', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'algorithms', 'idle-10k'];
+export const DEFAULT_SCENARIOS = ['get-2B', 'conns-1000', 'new-conn', 'get-1MiB', 'post-1MiB', 'algorithms', 'idle-10k'];
+/** The scenarios wrk measures (the main figure), in the order of DEFAULT_SCENARIOS. */
+export const WRK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => SCENARIOS[s].wrk);
+
+/** How `scenario` is loaded in a run whose load is `opts.load`: 'wrk', 'autocannon', 'new-conn' or 'idle'. */
+export const loadFor = (scenario, opts) => (opts.load === 'wrk' && scenario.wrk ? 'wrk' : (scenario.mode ?? 'autocannon'));
 /** Scenarios every "main" target runs (direct runs them except idle-10k). */
 export const MAIN = new Set(['get-2B', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'get-16KiB', 'get-256KiB', 'post-4KiB']);

@@ -36,6 +36,7 @@ function directTarget() {
     async start(ctx) {
       this.pid = ctx.origin.pid;
       this.url = ctx.origin.url;
+      this.label = `origin alone (${ctx.origin.label})`;
     },
     async stop() {
       return null; // the origin outlives every target
