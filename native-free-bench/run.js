@@ -38,6 +38,7 @@ import os from 'node:os';
 import { clockTicks, openFilesLimit, startOrigin } from './lib.js';
 import { findNginx, startStaticOrigin } from './static-origin.js';
 import { findWrk } from './wrk.js';
+import { Progress, clock } from './run/progress.js';
 import { medianRound, measureRow, runUpstreamClient } from './run/measure.js';
 import { parseArgs } from './run/options.js';
 import { render, report, writeResults } from './run/report.js';
@@ -118,6 +119,33 @@ async function main() {
     process.stdout.write(`skipped idle-10k: ${idleSkip}\n`);
   }
 
+  // the plan: every (scenario, round, target) row, known before the first one runs
+  const plan = [];
+  for (const sname of opts.scenarios) {
+    if (sname === 'idle-10k' && idleSkip) continue;
+    const these = [];
+    for (const t of targets.filter((t) => t.runs(sname))) {
+      const why = t.cannotRun?.(sname, opts);
+      if (why) {
+        process.stdout.write(`skipped ${t.name} in ${sname}: ${why}\n`);
+        skipped.push({ name: t.name, label: t.label, scenario: sname, reason: why });
+      } else these.push(t);
+    }
+    if (these.length) plan.push({ sname, these, rounds: sname === 'idle-10k' ? 1 : opts.rounds });
+  }
+  const progress = new Progress(
+    plan.flatMap((p) => Array(p.rounds * p.these.length).fill(rowEstimateSec(SCENARIOS[p.sname], opts))),
+    opts.upstreamClient ? (opts.quick ? 20 : 45) : 0,
+  );
+  process.stdout.write(`${progress.total} rows planned, about ${clock(progress.leftSec())}\n`);
+  if (opts.dryRun) {
+    for (const p of plan) {
+      process.stdout.write(`  ${p.sname} (load ${loadFor(SCENARIOS[p.sname], opts)}): ${p.rounds} round(s) of ${p.these.map((t) => t.name).join(', ')}\n`);
+    }
+    return;
+  }
+
+
   // origin.js (uWS) for the autocannon scenarios and the upstream-client run; the C origin for wrk's
   const needUws = opts.upstreamClient || !nginxBin || opts.scenarios.some((s) => loadFor(SCENARIOS[s], opts) !== 'wrk');
   const uws = needUws ? await startOrigin(3) : null;
@@ -130,60 +158,78 @@ async function main() {
   const rows = [];
   let upstream = null;
 
+  // an interrupt: stop the load and every child, write the rows measured so far, exit 130
+  let current = null; // the rounds of the scenario being measured: Map target -> rows
+  let interrupted = null;
   const stopOrigins = async () => {
     await uws?.stop();
     await cOrigin?.stop();
   };
-  const cleanup = async () => {
+  const onSignal = async (signal) => {
+    if (interrupted) return;
+    interrupted = signal;
+    process.stdout.write(`\n${signal}: stopping the load, the targets and the origins ...\n`);
+    live.load?.kill('SIGKILL');
     for (const t of targets) await t.stop().catch(() => {});
-    await stopOrigins();
-  };
-  const onSignal = () => {
-    cleanup().finally(() => process.exit(130));
+    await stopOrigins().catch(() => {});
+    const partial = [...rows];
+    for (const list of current?.values() ?? []) if (list.length) partial.push(medianRound(list));
+    meta.interrupted = { signal, rowsDone: progress.done, rowsPlanned: progress.total };
+    if (partial.length) finish(meta, partial, null);
+    else process.stdout.write('no row was complete: nothing written\n');
+    process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
   try {
-    for (const sname of opts.scenarios) {
+    for (const { sname, these, rounds } of plan) {
       const scenario = SCENARIOS[sname];
-      if (sname === 'idle-10k' && idleSkip) continue;
-      const these = [];
-      for (const t of targets.filter((t) => t.runs(sname))) {
-        const why = t.cannotRun?.(sname, opts);
-        if (why) {
-          process.stdout.write(`skipped ${t.name} in ${sname}: ${why}\n`);
-          skipped.push({ name: t.name, label: t.label, scenario: sname, reason: why });
-        } else these.push(t);
-      }
-      if (these.length === 0) continue;
       const origin = originFor(sname);
       const ctx = { origin, wrkBin, live };
       process.stdout.write(`\n== ${sname}: ${scenario.what} (${scenario.connections(opts)} connections; load ${loadFor(scenario, opts)}, origin ${origin.label}) ==\n`);
-      const rounds = sname === 'idle-10k' ? 1 : opts.rounds;
-      const byTarget = new Map(these.map((t) => [t, []]));
+      current = new Map(these.map((t) => [t, []]));
       for (let k = 0; k < rounds; k++) {
         if (rounds > 1) process.stdout.write(`  round ${k + 1} of ${rounds}\n`);
         for (const target of k % 2 === 0 ? these : [...these].reverse()) {
-          byTarget.get(target).push(await measureRow(target, sname, scenario, ctx, origin, opts));
+          if (interrupted) return;
+          const row = await measureRow(target, sname, scenario, ctx, origin, opts);
+          if (interrupted) return; // its load was cut: not a row
+          current.get(target).push(row);
+          process.stdout.write(`  ${progress.rowDone()}\n`);
         }
       }
-      for (const target of these) rows.push(medianRound(byTarget.get(target)));
+      for (const target of these) rows.push(medianRound(current.get(target)));
+      current = null;
     }
 
     if (opts.upstreamClient) {
       process.stdout.write('\nupstream client alone (native-free-bench/upstream-client.js) ...\n');
-      upstream = await runUpstreamClient(uws, opts.quick, opts.dist);
+      upstream = await runUpstreamClient(uws, opts.quick, opts.dist, live);
+      if (interrupted) return;
     }
   } finally {
-    await stopOrigins();
+    if (!interrupted) await stopOrigins();
   }
 
+  finish(meta, rows, upstream);
+  process.stdout.write(`run took ${clock(progress.elapsedSec())}\n`);
+  process.exitCode = rows.some((r) => r.error) ? 1 : 0;
+}
+
+/** The report of `rows` to stdout and results/. */
+function finish(meta, rows, upstream) {
   meta.loadavgAtEnd = os.loadavg().map((v) => Number(v.toFixed(2)));
   const { md, ratios } = report(meta, rows, upstream);
   process.stdout.write(`\n${md}\n`);
   writeResults(meta, rows, upstream, md, ratios, true);
-  process.exitCode = rows.some((r) => r.error) ? 1 : 0;
+}
+
+/** Seconds one row should take: warm-up (wrk: whole seconds) + window + start, probe and stop of the target. */
+function rowEstimateSec(scenario, opts) {
+  if (scenario.mode === 'idle') return 25;
+  const warm = loadFor(scenario, opts) === 'wrk' ? (opts.warmup > 0 ? Math.max(1, Math.round(opts.warmup)) : 0) : opts.warmup;
+  return warm + opts.duration + 1;
 }
 
 /** `wrk --version`'s first line ("wrk debian/4.1.0-3+b2 [epoll] ..."), trimmed to name and version. */

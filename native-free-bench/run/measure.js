@@ -126,17 +126,19 @@ function measureChild(target, origin, scenario, opts, ctx) {
   });
 }
 
-export function runUpstreamClient(origin, quick, dist) {
+export function runUpstreamClient(origin, quick, dist, live = { load: null }) {
   return new Promise((resolve) => {
     const args = [path.join(BENCH_DIR, 'upstream-client.js'), '--origin', origin.url, '--json', '--dist', dist];
     if (quick) args.push('--quick');
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    live.load = child;
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => (out += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 150000); // 3 clients x (<= 10 s warm-up + <= 20 s + start-up)
     child.on('exit', (code) => {
       clearTimeout(timer);
+      live.load = null;
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       try {
         resolve(JSON.parse(line));
@@ -152,7 +154,15 @@ export async function measureRow(target, sname, scenario, ctx, origin, opts) {
   const row = { name: target.name, label: target.label, group: target.group, scenario: sname, loadavg1: Number(os.loadavg()[0].toFixed(2)) };
   let started = false;
   try {
-    await target.start(ctx);
+    try {
+      await target.start(ctx);
+    } catch (err) {
+      // a shared machine: once, a start was cut by a SIGTERM from outside; try once more
+      row.startRetried = String(err && err.message ? err.message : err).split('\n')[0];
+      process.stdout.write(`  ${target.name}: start failed (${row.startRetried}); once more in 1 s\n`);
+      await sleep(1000);
+      await target.start(ctx);
+    }
     started = true;
     row.pid = target.pid;
     row.label = target.label; // the origin alone is named after the scenario's origin
@@ -181,6 +191,7 @@ export async function measureRow(target, sname, scenario, ctx, origin, opts) {
       errors: r.errors + r.timeouts,
       non2xx: r.non2xx,
       statusCodes: r.statusCodeStats,
+      socketErrors: r.socketErrors, // wrk: connect, read, write, timeout
       warmup: m.warm,
     });
     if (scenario.mib === 'down') row.mibps = mb(r.throughput.total) / r.duration;

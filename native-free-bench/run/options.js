@@ -2,7 +2,7 @@
 
 import path from 'node:path';
 import { REPO_ROOT, eachFlag } from '../lib.js';
-import { DEFAULT_SCENARIOS, SCENARIOS } from './scenarios.js';
+import { DEFAULT_SCENARIOS, QUICK_SCENARIOS, SCENARIOS } from './scenarios.js';
 
 export function parseArgs(argv) {
   const o = {
@@ -37,7 +37,8 @@ export function parseArgs(argv) {
     else if (a === '--load') {
       o.load = next();
       if (o.load !== 'wrk' && o.load !== 'autocannon') throw new Error('--load: wrk or autocannon');
-    } else if (a === '--no-upstream-client') o.upstreamClient = false;
+    } else if (a === '--dry-run') o.dryRun = true;
+    else if (a === '--no-upstream-client') o.upstreamClient = false;
     else if (a === '--no-peers') o.peers = false;
     else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
@@ -45,6 +46,7 @@ export function parseArgs(argv) {
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node native-free-bench/run.js [--quick] [--rounds N] [--duration N] [--warmup N] [--connections N] [--load wrk|autocannon]\n' +
+          '       [--dry-run (print the plan and its time estimate, measure nothing)]\n' +
           '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,nginx-w2,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
           '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +
@@ -56,9 +58,12 @@ export function parseArgs(argv) {
     } else throw new Error(`unknown argument: ${a}`);
   });
   if (o.quick) {
+    // under 3 minutes on a 2-core machine: one round of 2 s rows, without the algorithms and
+    // idle-10k scenarios unless they are asked for
     if (!durationSet) o.duration = 2;
     if (!warmupSet) o.warmup = 0.5;
     if (!roundsSet) o.rounds = 1;
+    if (!scenariosSet) o.scenarios = QUICK_SCENARIOS;
   }
   if (o.accessLog) {
     // corelb against itself: no peers, no upstream client; the tiny GET unless told otherwise

@@ -24,10 +24,16 @@ const COLS = [
   ['CPU µs/req', (r) => fmt(r.cpuUsPerReq, 1) + roundsRange(r, 'cpuUsPerReq', 1)],
   ['origin CPU µs/req', (r) => (r.originCpuUsPerReq === null ? '-' : fmt(r.originCpuUsPerReq, 1))],
   ['peak RSS MB', (r) => fmt(r.peakRssMB, 1)],
-  ['errors / non-2xx', (r) => (r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${r.errors} / ${r.non2xx}`)],
+  ['errors / non-2xx', (r) => (r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${r.errors}${socketErrorKinds(r)} / ${r.non2xx}`)],
 ];
 
-export function markdownTable(rows) {
+export /** wrk's kinds of socket errors, when there are any: " (read 123)". */
+function socketErrorKinds(r) {
+  const kinds = Object.entries(r.socketErrors ?? {}).filter(([, n]) => n > 0);
+  return kinds.length ? ` (${kinds.map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
+}
+
+function markdownTable(rows) {
   const head = `| ${COLS.map((c) => c[0]).join(' | ')} |`;
   const sep = `| ${COLS.map((c, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`;
   const body = rows.map((r) => `| ${COLS.map((c) => c[1](r)).join(' | ')} |`);
@@ -215,7 +221,8 @@ export function report(meta, rows, upstream) {
         ]
       : [
           meta.scenarios['new-conn']?.load === 'wrk'
-            ? `new-conn: wrk with \`-H 'Connection: close'\`: the proxy answers with Connection: close and closes, wrk reconnects; latency includes the connect.`
+            ? `new-conn: wrk with \`-H 'Connection: close'\`: the proxy answers and closes, wrk reconnects; latency includes the connect. ` +
+              `A proxy that closes without a \`Connection: close\` in its answer (corelb today) makes wrk, which reads keep-alive from the response, write its next request into the closed connection: one read error per request, the response itself complete and counted.`
             : `new-conn: a new TCP connection per request, \`Connection: close\` sent, the client closes its side once the response is complete (like wrk); latency includes the connect.`,
           `algorithms: one origin process listening on 3 ports = 3 backends; 64 distinct paths /k/0../k/63 cycled per connection (consistent-hash with hash_key: path).`,
           `Peers: nginx and HAProxy one worker/thread, keep-alive upstream (configs in native-free-bench/peers/); node-http-proxy with a keep-alive http.Agent; @fastify/http-proxy with undici (reply-from's default). ` +
@@ -229,6 +236,12 @@ export function report(meta, rows, upstream) {
     '',
     `node ${meta.node}, ${meta.platform}, ${meta.cpus} x ${meta.cpuModel}, load average at start ${meta.loadavgAtStart.join(' ')}, at end ${meta.loadavgAtEnd.join(' ')}`,
     '',
+    ...(meta.interrupted
+      ? [
+          `**Interrupted (${meta.interrupted.signal}) after ${meta.interrupted.rowsDone} of ${meta.interrupted.rowsPlanned} planned rows**: the rows measured so far; a target of the scenario that was running has only its rounds done.`,
+          '',
+        ]
+      : []),
     markdownTable(mainRows),
     '',
     ...(idleRows.length ? [`## ${meta.opts.idleConnections} idle keep-alive connections`, '', idleTable(idleRows), ''] : []),

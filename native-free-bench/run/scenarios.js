@@ -106,6 +106,8 @@ export const SCENARIOS = {
   },
 };
 export const DEFAULT_SCENARIOS = ['get-2B', 'conns-1000', 'new-conn', 'get-1MiB', 'post-1MiB', 'algorithms', 'idle-10k'];
+/** --quick's default: the default set without algorithms and idle-10k. */
+export const QUICK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => s !== 'algorithms' && s !== 'idle-10k');
 /** The scenarios wrk measures (the main figure), in the order of DEFAULT_SCENARIOS. */
 export const WRK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => SCENARIOS[s].wrk);
 
