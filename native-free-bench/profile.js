@@ -97,29 +97,40 @@ function load(url, opts) {
 }
 
 /**
+ * The origin, corelb's config in a temp dir in front of it, and `cleanup`: `stopProfiled()`, then
+ * the origin and the temp dir. SIGINT cleans up and exits 130.
+ */
+async function prepare(opts, stopProfiled) {
+  const cli = path.join(opts.dist, 'cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
+  const origin = await startOrigin(1);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-profile-'));
+  const port = await freePort();
+  const file = path.join(dir, 'corelb.yaml');
+  writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
+  const cleanup = async () => {
+    await stopProfiled();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => cleanup().finally(() => process.exit(130)));
+  return { cli, origin, port, file, cleanup };
+}
+
+/**
  * --cpu-prof: the real data plane, `node --cpu-prof dist/cli.js start` (supervisor, primary and
  * worker threads all profiled: fork and Worker inherit the flag), under the same load, stopped
  * with SIGTERM so every thread exits and writes its profile; prints the files and the worker
  * thread's functions by self time. Profiles go to .clinic/cpuprof-<time>/ (gitignored).
  */
 async function cpuProf(opts) {
-  const cli = path.join(opts.dist, 'cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
   const out = path.join(REPO_ROOT, '.clinic', `cpuprof-${Date.now()}`);
   mkdirSync(out, { recursive: true });
-  const origin = await startOrigin(1);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-profile-'));
   let child = null;
-  const cleanup = async () => {
+  const { cli, port, file, cleanup } = await prepare(opts, async () => {
     if (child) await stopChild(child, 10000);
-    await origin.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => cleanup().finally(() => process.exit(130)));
+  });
   try {
-    const port = await freePort();
-    const file = path.join(dir, 'corelb.yaml');
-    writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
     ({ child } = await spawnUntilReady(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${out}`, cli, 'start', '--config', file], {
       isReady: (l) => l.includes('"msg":"ready"'),
       label: 'corelb --cpu-prof',
@@ -153,14 +164,9 @@ async function main() {
   if (!clinicBin) {
     throw new Error('clinic not found: it is a dev dependency (npm install), or point NODE_PATH at a node_modules that has clinic 13');
   }
-  const cli = path.join(opts.dist, 'cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
-
-  const origin = await startOrigin(1);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-profile-'));
   let clinic = null;
   let profiledPid = 0;
-  const cleanup = async () => {
+  const { cli, origin, port, file, cleanup } = await prepare(opts, async () => {
     if (profiledPid) {
       try {
         process.kill(profiledPid, 'SIGKILL');
@@ -169,15 +175,9 @@ async function main() {
       }
     }
     if (clinic && clinic.exitCode === null) clinic.kill('SIGKILL');
-    await origin.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => cleanup().finally(() => process.exit(130)));
+  });
 
   try {
-    const port = await freePort();
-    const file = path.join(dir, 'corelb.yaml');
-    writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
     const target =
       opts.mode === 'main-thread'
         ? [path.join(BENCH_DIR, 'serve-main-thread.js'), '--config', file, '--dist', opts.dist]
