@@ -187,6 +187,19 @@ export class RssSampler {
   }
 }
 
+/** Every server child spawned through this module and not yet exited (a target still starting included). */
+const spawned = new Set();
+function track(child) {
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
+  return child;
+}
+
+/** An interrupt: stop every server child still running (SIGTERM, SIGKILL after `graceMs`), a target that was starting too. */
+export async function stopSpawned(graceMs = 10000) {
+  await Promise.all([...spawned].map((c) => stopChild(c, graceMs)));
+}
+
 /**
  * Spawn a child and wait until `isReady(line)` is true for one of its stdout lines.
  * Returns { child, output } where output holds the last lines seen (for error messages).
@@ -194,7 +207,7 @@ export class RssSampler {
  */
 export function spawnUntilReady(cmd, args, { isReady, timeoutMs = 20000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tail = [];
     const remember = (line) => {
       tail.push(line);
@@ -315,7 +328,7 @@ export async function startOrigin(nPorts = 1) {
  */
 function spawnAndPoll(cmd, args, { cwd, env, label, timeoutMs, intervalMs, keepStdout, isReadyNow, notReady, describe }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tail = [];
     const remember = (prefix) => (d) => {
       for (const line of String(d).split('\n')) {

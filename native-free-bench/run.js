@@ -39,15 +39,18 @@ import { clockTicks, openFilesLimit, startOrigin } from './lib.js';
 import { findNginx, startStaticOrigin } from './static-origin.js';
 import { findWrk } from './wrk.js';
 import { Progress, clock } from './run/progress.js';
-import { medianRound, measureRow, runUpstreamClient } from './run/measure.js';
+import { medianRound, measureRow, runUpstreamClient, stopEverything } from './run/measure.js';
 import { parseArgs } from './run/options.js';
 import { render, report, writeResults } from './run/report.js';
 import { SCENARIOS, loadFor } from './run/scenarios.js';
 import { buildTargets } from './run/targets.js';
 
+/** The signal that interrupted the run, or null. */
+let interrupted = null;
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (opts.render) return render(opts.render);
+  if (opts.render) return render(opts.render, opts.out);
   const allTargets = buildTargets(opts);
   const wanted = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
   if (wanted.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);
@@ -145,22 +148,13 @@ async function main() {
     return;
   }
 
-
-  // origin.js (uWS) for the autocannon scenarios and the upstream-client run; the C origin for wrk's
-  const needUws = opts.upstreamClient || !nginxBin || opts.scenarios.some((s) => loadFor(SCENARIOS[s], opts) !== 'wrk');
-  const uws = needUws ? await startOrigin(3) : null;
-  if (uws) uws.label = 'uWS';
-  if (uws) process.stdout.write(`origin (uWS, origin.js) pid ${uws.pid} on ${uws.urls.join(', ')}\n`);
-  const cOrigin = nginxBin ? await startStaticOrigin(nginxBin) : null;
-  if (cOrigin) process.stdout.write(`origin (nginx static, static-origin.js) pid ${cOrigin.pid} on ${cOrigin.url}\n`);
-  const originFor = (sname) => (cOrigin && loadFor(SCENARIOS[sname], opts) === 'wrk' ? cOrigin : uws);
+  // an interrupt: stop the load and every child, write the rows measured so far, exit 130
   const live = { load: null }; // the running load generator, for an interrupt
   const rows = [];
   let upstream = null;
-
-  // an interrupt: stop the load and every child, write the rows measured so far, exit 130
+  let uws = null; // origin.js
+  let cOrigin = null; // the C origin
   let current = null; // the rounds of the scenario being measured: Map target -> rows
-  let interrupted = null;
   const stopOrigins = async () => {
     await uws?.stop();
     await cOrigin?.stop();
@@ -168,19 +162,27 @@ async function main() {
   const onSignal = async (signal) => {
     if (interrupted) return;
     interrupted = signal;
-    process.stdout.write(`\n${signal}: stopping the load, the targets and the origins ...\n`);
-    live.load?.kill('SIGKILL');
-    for (const t of targets) await t.stop().catch(() => {});
-    await stopOrigins().catch(() => {});
+    process.stdout.write(`\n${signal}: `);
+    await stopEverything(live, targets, [uws, cOrigin]);
     const partial = [...rows];
     for (const list of current?.values() ?? []) if (list.length) partial.push(medianRound(list));
     meta.interrupted = { signal, rowsDone: progress.done, rowsPlanned: progress.total };
-    if (partial.length) finish(meta, partial, null);
+    if (partial.length) finish(meta, partial, null, opts.out);
     else process.stdout.write('no row was complete: nothing written\n');
     process.exit(130);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // on, not once: a second Ctrl-C while the children stop must not kill the run before it writes
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  // origin.js (uWS) for the autocannon scenarios and the upstream-client run; the C origin for wrk's
+  const needUws = opts.upstreamClient || !nginxBin || opts.scenarios.some((s) => loadFor(SCENARIOS[s], opts) !== 'wrk');
+  uws = needUws ? await startOrigin(3) : null;
+  if (uws) uws.label = 'uWS';
+  if (uws) process.stdout.write(`origin (uWS, origin.js) pid ${uws.pid} on ${uws.urls.join(', ')}\n`);
+  cOrigin = nginxBin ? await startStaticOrigin(nginxBin) : null;
+  if (cOrigin) process.stdout.write(`origin (nginx static, static-origin.js) pid ${cOrigin.pid} on ${cOrigin.url}\n`);
+  const originFor = (sname) => (cOrigin && loadFor(SCENARIOS[sname], opts) === 'wrk' ? cOrigin : uws);
 
   try {
     for (const { sname, these, rounds } of plan) {
@@ -212,17 +214,17 @@ async function main() {
     if (!interrupted) await stopOrigins();
   }
 
-  finish(meta, rows, upstream);
+  finish(meta, rows, upstream, opts.out);
   process.stdout.write(`run took ${clock(progress.elapsedSec())}\n`);
   process.exitCode = rows.some((r) => r.error) ? 1 : 0;
 }
 
 /** The report of `rows` to stdout and results/. */
-function finish(meta, rows, upstream) {
+function finish(meta, rows, upstream, out) {
   meta.loadavgAtEnd = os.loadavg().map((v) => Number(v.toFixed(2)));
   const { md, ratios } = report(meta, rows, upstream);
   process.stdout.write(`\n${md}\n`);
-  writeResults(meta, rows, upstream, md, ratios, true);
+  writeResults(meta, rows, upstream, md, ratios, true, out);
 }
 
 /** Seconds one row should take: warm-up (wrk: whole seconds) + window + start, probe and stop of the target. */
@@ -239,6 +241,7 @@ function wrkVersion(bin) {
 }
 
 main().catch((err) => {
+  if (interrupted) return; // a start cut by the interrupt: its handler writes and exits
   process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);
   process.exit(1);
 });

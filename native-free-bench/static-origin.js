@@ -1,6 +1,6 @@
-// Owns the C origin of the wrk scenarios: nginx serving a fixed 2-byte body ("ok") from a config generated in a temp dir, in its own process.
+// Owns the C origin of the wrk scenarios (run.js, scaling.js): nginx serving a fixed 2-byte body ("ok") from a config generated in a temp dir, in its own process.
 //
-// One worker, access log off, keep-alive without a request cap, every temp path inside the temp
+// One worker by default, access log off, keep-alive without a request cap, every temp path inside the temp
 // dir (Debian's nginx would otherwise reach for /var/lib/nginx). Any path answers 200 "ok",
 // text/plain: what origin.js answers on `/`, so the same probe checks both origins.
 
@@ -12,10 +12,10 @@ import { findExecutable, freePort, spawnUntilListening, stopChild } from './lib.
 export const findNginx = () => findExecutable('nginx');
 
 /** The origin's nginx.conf. `user` is set when running as root (nginx would switch to nobody). */
-export function staticOriginConf({ dir, port, user = null }) {
+export function staticOriginConf({ dir, port, user = null, workers = 1 }) {
   return [
     ...(user ? [`user ${user};`] : []),
-    'worker_processes 1;',
+    `worker_processes ${workers};`,
     `pid ${dir}/nginx.pid;`,
     `error_log ${dir}/error.log warn;`,
     'events { worker_connections 30000; }',
@@ -34,15 +34,15 @@ export function staticOriginConf({ dir, port, user = null }) {
 }
 
 /**
- * Start the static nginx origin. Returns the shape of lib.js's startOrigin (one port):
+ * Start the static nginx origin (`workers` nginx worker processes; 1 unless a many-core run asks). Returns the shape of lib.js's startOrigin (one port):
  * { child, pid (the master: its worker is a descendant), port, url, ports, urls, label, stop }.
  */
-export async function startStaticOrigin(bin = findNginx()) {
+export async function startStaticOrigin(bin = findNginx(), workers = 1) {
   if (!bin) throw new Error('nginx not found on PATH or in /usr/sbin (apt-get install nginx)');
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-origin-'));
   const file = path.join(dir, 'nginx.conf');
-  writeFileSync(file, staticOriginConf({ dir, port, user: process.getuid?.() === 0 ? os.userInfo().username : null }));
+  writeFileSync(file, staticOriginConf({ dir, port, workers, user: process.getuid?.() === 0 ? os.userInfo().username : null }));
   const url = `http://127.0.0.1:${port}`;
   let child;
   try {

@@ -3,11 +3,21 @@
 import { fork, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, REPO_ROOT, RssSampler, fmt, probe, reapedChildrenCpuMicros, sleep, treeCpuMicros, treeRssBytes } from '../lib.js';
+import { BENCH_DIR, REPO_ROOT, RssSampler, fmt, probe, reapedChildrenCpuMicros, sleep, stopSpawned, treeCpuMicros, treeRssBytes } from '../lib.js';
 import { runWrk } from '../wrk.js';
 import { MiB, loadFor } from './scenarios.js';
 
 const mb = (bytes) => bytes / MiB;
+
+/** An interrupt: the running load generator killed, every target and origin stopped (failures ignored). */
+export async function stopEverything(live, targets, origins) {
+  process.stdout.write('stopping the load, the targets and the origins ...\n');
+  live.interrupted = true;
+  live.load?.kill('SIGKILL');
+  for (const t of targets) await t.stop().catch(() => {});
+  await stopSpawned(); // a target caught while starting
+  for (const o of origins) await o?.stop().catch(() => {});
+}
 
 /** One reading at a window's edge: the clock, the CPU of target, origin and load generator, the target's RSS. */
 function sampleAt(target, origin, genCpu) {
@@ -37,7 +47,7 @@ function windowBetween(before, after, result) {
 async function measureWrk(target, origin, scenario, opts, ctx) {
   const rssBefore = treeRssBytes(target.pid);
   const rss = new RssSampler(target.pid, 100);
-  const spec = { url: target.url + scenario.path, connections: scenario.connections(opts), close: scenario.wrk.close };
+  const spec = { url: target.url + scenario.path, connections: scenario.connections(opts), close: scenario.wrk.close, threads: opts.wrkThreads ?? 1 };
   const onSpawn = (child) => (ctx.live.load = child);
   try {
     let warm = null;
@@ -157,6 +167,7 @@ export async function measureRow(target, sname, scenario, ctx, origin, opts) {
     try {
       await target.start(ctx);
     } catch (err) {
+      if (ctx.live.interrupted) throw err;
       // a shared machine: once, a start was cut by a SIGTERM from outside; try once more
       row.startRetried = String(err && err.message ? err.message : err).split('\n')[0];
       process.stdout.write(`  ${target.name}: start failed (${row.startRetried}); once more in 1 s\n`);

@@ -2,6 +2,7 @@
 
 import path from 'node:path';
 import { REPO_ROOT, eachFlag } from '../lib.js';
+import { RESULTS_DIR } from './report.js';
 import { DEFAULT_SCENARIOS, QUICK_SCENARIOS, SCENARIOS } from './scenarios.js';
 
 export function parseArgs(argv) {
@@ -20,6 +21,7 @@ export function parseArgs(argv) {
     accessLog: false,
     load: null, // 'wrk' or 'autocannon'; null: wrk when it is installed (decided by run.js)
     dist: path.join(REPO_ROOT, 'dist'),
+    out: RESULTS_DIR,
   };
   let durationSet = false;
   let roundsSet = false;
@@ -43,10 +45,11 @@ export function parseArgs(argv) {
     else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--render') o.render = path.resolve(next());
+    else if (a === '--out') o.out = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node native-free-bench/run.js [--quick] [--rounds N] [--duration N] [--warmup N] [--connections N] [--load wrk|autocannon]\n' +
-          '       [--dry-run (print the plan and its time estimate, measure nothing)]\n' +
+          '       [--dry-run (print the plan and its time estimate, measure nothing)] [--out DIR (default native-free-bench/results)]\n' +
           '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,nginx-w2,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
           '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +

@@ -263,14 +263,17 @@ export function report(meta, rows, upstream) {
   return { md, ratios };
 }
 
-export function writeResults(meta, rows, upstream, md, ratios, json) {
-  const resultsDir = path.join(BENCH_DIR, 'results');
+/** The results directory: native-free-bench/results unless --out says otherwise. */
+export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+
+export function writeResults(meta, rows, upstream, md, ratios, json, resultsDir = RESULTS_DIR) {
+  const shown = path.relative(process.cwd(), resultsDir) || '.';
   mkdirSync(resultsDir, { recursive: true });
   if (meta.accessLog) {
     // its own files, no chart: the main table and chart (latest.*) are kept
     if (json) writeFileSync(path.join(resultsDir, 'access-log.json'), JSON.stringify({ meta, rows, ratios }, null, 2) + '\n');
     writeFileSync(path.join(resultsDir, 'access-log.md'), md + '\n');
-    process.stdout.write(`\nwrote native-free-bench/results/${json ? 'access-log.json and ' : ''}access-log.md\n`);
+    process.stdout.write(`\nwrote ${shown}/${json ? 'access-log.json and ' : ''}access-log.md\n`);
     return;
   }
   if (json) writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, ratios, upstreamClient: upstream }, null, 2) + '\n');
@@ -278,14 +281,14 @@ export function writeResults(meta, rows, upstream, md, ratios, json) {
   const scenarios = meta.scenarioList;
   const chartScenario = scenarios.find((s) => s === 'get-2B') ?? scenarios.find((s) => MAIN.has(s)) ?? scenarios[0];
   writeFileSync(path.join(resultsDir, 'latest.svg'), svgChart(rows, chartScenario, meta));
-  process.stdout.write(`\nwrote native-free-bench/results/${json ? 'latest.json, ' : ''}latest.md and latest.svg (chart: ${chartScenario})\n`);
+  process.stdout.write(`\nwrote ${shown}/${json ? 'latest.json, ' : ''}latest.md and latest.svg (chart: ${chartScenario})\n`);
 }
 
 /** --render FILE: redo latest.md and latest.svg (access-log.md for an --access-log run) from its saved JSON, without measuring. */
-export function render(file) {
+export function render(file, resultsDir = RESULTS_DIR) {
   const { meta, rows, upstreamClient } = JSON.parse(readFileSync(file, 'utf8'));
   meta.scenarioList ??= Object.keys(meta.scenarios);
   const { md, ratios } = report(meta, rows, upstreamClient);
   process.stdout.write(`${md}\n`);
-  writeResults(meta, rows, upstreamClient, md, ratios, false);
+  writeResults(meta, rows, upstreamClient, md, ratios, false, resultsDir);
 }
