@@ -104,4 +104,17 @@ describe('bench scripts', () => {
     expect(r.stdout).toMatch(/thread 1: a worker thread, the request path/);
     expect(r.stdout).toMatch(/\| dist\/worker\/[\w-]+\.js:\d+ \|$/m);
   }, 70_000);
+
+  it('run.js with wrk: the main figure, corelb, nginx and HAProxy against the C origin, one row each', () =>
+    withOut((out) => {
+      const wrk = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
+      if (!wrk) throw new Error('wrk not found: install it with `apt-get install -y wrk nginx haproxy` (.ci/run does)');
+      const r = bench('run.js', ['--scenarios', 'get-2B', '--only', 'corelb-w1,nginx,haproxy', '--rounds', '1', '--warmup', '0', '--duration', '1', '--no-upstream-client', '--out', out]);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('load wrk, origin nginx static');
+      for (const label of ['corelb workers=1', 'nginx [\\d.]+', 'HAProxy [\\d.]+']) {
+        expect(r.stdout).toMatch(new RegExp(`^\\| get-2B \\| ${label} \\| [\\d,]+ \\|.*\\| 0 / 0 \\|$`, 'm'));
+      }
+      expect(r.stdout).toMatch(/^\| get-2B \| corelb workers=1 \/ nginx \| [\d.]+x/m);
+    }), 70_000);
 });
