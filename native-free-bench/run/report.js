@@ -222,7 +222,7 @@ export function report(meta, rows, upstream) {
       : [
           meta.scenarios['new-conn']?.load === 'wrk'
             ? `new-conn: wrk with \`-H 'Connection: close'\`: the proxy answers and closes, wrk reconnects; latency includes the connect. ` +
-              `A proxy that closes without a \`Connection: close\` in its answer (corelb today) makes wrk, which reads keep-alive from the response, write its next request into the closed connection: one read error per request, the response itself complete and counted.`
+              `A proxy that closes without a \`Connection: close\` in its answer (corelb did before main f4dc327) makes wrk, which reads keep-alive from the response, write its next request into the closed connection: one read error per request, the response itself complete and counted.`
             : `new-conn: a new TCP connection per request, \`Connection: close\` sent, the client closes its side once the response is complete (like wrk); latency includes the connect.`,
           `algorithms: one origin process listening on 3 ports = 3 backends; 64 distinct paths /k/0../k/63 cycled per connection (consistent-hash with hash_key: path).`,
           `Peers: nginx and HAProxy one worker/thread, keep-alive upstream (configs in native-free-bench/peers/); node-http-proxy with a keep-alive http.Agent; @fastify/http-proxy with undici (reply-from's default). ` +
