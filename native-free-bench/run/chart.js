@@ -38,7 +38,9 @@ export function svgChart(rows, scenario, meta) {
   out.push(`<text x="${W / 2}" y="26" text-anchor="middle" font-size="18" font-weight="600" fill="#24292f">corelb and peers: ${esc(SCENARIOS[scenario]?.what ?? scenario)}</text>`);
   out.push(
     `<text x="${W / 2}" y="48" text-anchor="middle" font-size="12" fill="#57606a">${esc(
-      `${meta.date.slice(0, 10)} · ${meta.cpus} CPUs (${meta.cpuModel}) shared by load generator, origin and proxy · ${SCENARIOS[scenario]?.connections(meta.opts)} connections · ${meta.durationSec} s per bar · load avg ${meta.loadavgAtStart[0]}`,
+      `${meta.date.slice(0, 16).replace('T', ' ')} UTC · ${meta.cpus} shared CPUs (${meta.cpuModel}) · ` +
+        `${meta.scenarios?.[scenario]?.load ?? 'autocannon'}, ${SCENARIOS[scenario]?.connections(meta.opts)} connections · ` +
+        `${(meta.rounds ?? 1) > 1 ? `median of ${meta.rounds} rounds of ${meta.durationSec} s` : `${meta.durationSec} s per bar`} · load avg ${meta.loadavgAtStart[0]} → ${meta.loadavgAtEnd?.[0] ?? '?'}`,
     )}</text>`,
   );
   const panels = [
