@@ -1,5 +1,8 @@
-// corelb benchmark runner: one origin, corelb and its peers measured one after another, the
-// same load against each, every number from the same run.
+// corelb benchmark runner (the entry; its parts are in run/): corelb and its peers measured one after another, the same load against each, every number from the same run.
+//
+// The main figure (get-2B, conns-1000, new-conn) is measured with wrk against a C origin (nginx
+// static, static-origin.js); the other scenarios, and all of them when wrk is missing or with
+// --load autocannon, with autocannon (load-child.js) against origin.js.
 //
 //   npm run bench                       (= npm run build --silent && node native-free-bench/run.js)
 //   node native-free-bench/run.js --quick
@@ -12,12 +15,14 @@
 //                         reversed every other round), and report each target's median round by
 //                         CPU µs/req (default 3; 1 with --quick; idle-10k always 1). The machine is
 //                         shared: a neighbour's burst lands on one round, not on one target.
-//   --quick               shorter rows, one round and a smaller upstream-client count
+//   --quick               shorter rows, one round, a smaller upstream-client count, and without the
+//                         algorithms and idle-10k scenarios unless --scenarios names them
+//   --load L              wrk (default when installed) or autocannon (every scenario)
 //   --connections N       keep-alive connections of get-2B, new-conn and algorithms (default 64)
 //   --idle-connections N  connections of idle-10k (default 10000)
 //   --only a,b            only these targets (names as printed: direct, corelb-w1, corelb-w2,
 //                         nginx, nginx-w2, haproxy, node-http-proxy, fastify-proxy, corelb-alg-<algorithm>)
-//   --scenarios a,b       scenarios to run (default: all of DEFAULT_SCENARIOS); see SCENARIOS
+//   --scenarios a,b       scenarios to run (default: all of DEFAULT_SCENARIOS); see run/scenarios.js
 //   --no-upstream-client  skip the upstream-client comparison at the end
 //   --no-peers            only direct and corelb targets
 //   --dist DIR            the corelb build to run (default dist/)
@@ -27,7 +32,13 @@
 //                         results in results/access-log.{md,json} (latest.* is left alone)
 //   --render FILE         no measuring: redo results/latest.md and latest.svg from a saved latest.json
 //                         (or results/access-log.md from a saved access-log.json)
+//   --dry-run             no measuring: print the rows planned and the time estimate
+//   --out DIR             where the results go (default native-free-bench/results)
 //   --help
+//
+// Progress: rows done / planned, elapsed, and the time left, after every row. SIGINT or SIGTERM:
+// the load, every target and the origins are stopped, the rows measured so far are written
+// (marked interrupted) and the exit status is 130.
 //
 // Every target is started fresh for each scenario (so peak RSS of one scenario never carries
 // another's buffers) and stopped after it. Every number comes from one run on a shared machine:
