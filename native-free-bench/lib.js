@@ -125,6 +125,16 @@ export function procCpuMicros(pid) {
   return ((utime + stime) * 1e6) / clockTicks();
 }
 
+/**
+ * CPU time (µs) of this process's children that have exited and been reaped (wrk after its run):
+ * /proc/self/stat fields 16 (cutime) and 17 (cstime). A running child is not in it.
+ */
+export function reapedChildrenCpuMicros() {
+  const s = readFileSync('/proc/self/stat', 'utf8');
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[16 - 3]) + Number(rest[17 - 3])) * 1e6) / clockTicks();
+}
+
 /** Sum of procCpuMicros over a process and its descendants (children that exited are lost). */
 export function treeCpuMicros(pid) {
   let sum = 0;
@@ -177,6 +187,19 @@ export class RssSampler {
   }
 }
 
+/** Every server child spawned through this module and not yet exited (a target still starting included). */
+const spawned = new Set();
+function track(child) {
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
+  return child;
+}
+
+/** An interrupt: stop every server child still running (SIGTERM, SIGKILL after `graceMs`), a target that was starting too. */
+export async function stopSpawned(graceMs = 10000) {
+  await Promise.all([...spawned].map((c) => stopChild(c, graceMs)));
+}
+
 /**
  * Spawn a child and wait until `isReady(line)` is true for one of its stdout lines.
  * Returns { child, output } where output holds the last lines seen (for error messages).
@@ -184,7 +207,7 @@ export class RssSampler {
  */
 export function spawnUntilReady(cmd, args, { isReady, timeoutMs = 20000, cwd = REPO_ROOT, env = process.env, label = cmd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tail = [];
     const remember = (line) => {
       tail.push(line);
@@ -305,7 +328,7 @@ export async function startOrigin(nPorts = 1) {
  */
 function spawnAndPoll(cmd, args, { cwd, env, label, timeoutMs, intervalMs, keepStdout, isReadyNow, notReady, describe }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     const tail = [];
     const remember = (prefix) => (d) => {
       for (const line of String(d).split('\n')) {

@@ -37,15 +37,18 @@
 // exit at once, silently.
 
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, REPO_ROOT, corelbYaml, eachFlag, fmt, freePort, probe, resolvePackage, startOrigin } from './lib.js';
+import { cpuProfiles, selfTime } from './cpu-profile.js';
+import { BENCH_DIR, REPO_ROOT, corelbYaml, eachFlag, fmt, freePort, probe, resolvePackage, spawnUntilReady, startOrigin, stopChild } from './lib.js';
 
 function parseArgs(argv) {
   const o = { tool: 'flame', duration: 10, connections: 64, path: '/', mode: 'main-thread', dist: path.join(REPO_ROOT, 'dist') };
   eachFlag(argv, (a, next, num) => {
     if (a === '--doctor') o.tool = 'doctor';
+    else if (a === '--bubbleprof') o.tool = 'bubbleprof';
+    else if (a === '--cpu-prof') o.tool = 'cpu-prof';
     else if (a === '--flame') o.tool = 'flame';
     else if (a === '--duration') o.duration = num();
     else if (a === '--connections') o.connections = Math.floor(num());
@@ -56,7 +59,7 @@ function parseArgs(argv) {
     } else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node native-free-bench/profile.js [--doctor] [--duration N] [--connections N] [--path P]\n' +
+        'usage: node native-free-bench/profile.js [--doctor | --bubbleprof | --cpu-prof] [--duration N] [--connections N] [--path P]\n' +
           '       [--mode main-thread|data-plane] [--dist DIR]\n',
       );
       process.exit(0);
@@ -93,20 +96,77 @@ function load(url, opts) {
   });
 }
 
+/**
+ * The origin, corelb's config in a temp dir in front of it, and `cleanup`: `stopProfiled()`, then
+ * the origin and the temp dir. SIGINT cleans up and exits 130.
+ */
+async function prepare(opts, stopProfiled) {
+  const cli = path.join(opts.dist, 'cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
+  const origin = await startOrigin(1);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-profile-'));
+  const port = await freePort();
+  const file = path.join(dir, 'corelb.yaml');
+  writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
+  const cleanup = async () => {
+    await stopProfiled();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => cleanup().finally(() => process.exit(130)));
+  return { cli, origin, port, file, cleanup };
+}
+
+/**
+ * --cpu-prof: the real data plane, `node --cpu-prof dist/cli.js start` (supervisor, primary and
+ * worker threads all profiled: fork and Worker inherit the flag), under the same load, stopped
+ * with SIGTERM so every thread exits and writes its profile; prints the files and the worker
+ * thread's functions by self time. Profiles go to .clinic/cpuprof-<time>/ (gitignored).
+ */
+async function cpuProf(opts) {
+  const out = path.join(REPO_ROOT, '.clinic', `cpuprof-${Date.now()}`);
+  mkdirSync(out, { recursive: true });
+  let child = null;
+  const { cli, port, file, cleanup } = await prepare(opts, async () => {
+    if (child) await stopChild(child, 10000);
+  });
+  try {
+    ({ child } = await spawnUntilReady(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${out}`, cli, 'start', '--config', file], {
+      isReady: (l) => l.includes('"msg":"ready"'),
+      label: 'corelb --cpu-prof',
+    }));
+    child.stdout.resume();
+    child.stderr.resume();
+    const url = `http://127.0.0.1:${port}${opts.path}`;
+    process.stdout.write(`corelb start under node --cpu-prof (pid ${child.pid}); load: ${opts.connections} connections, 1 s warm-up + ${opts.duration} s on ${opts.path}\n`);
+    const r = await load(url, opts);
+    process.stdout.write(`load done: ${fmt(r.requests.total / r.duration, 0)} req/s (under the profiler), errors ${r.errors + r.timeouts}, non-2xx ${r.non2xx}\n`);
+    const exit = await stopChild(child, 10000);
+    child = null;
+    if (exit.code !== 0) process.stdout.write(`corelb exited with ${exit.signal ?? `code ${exit.code}`}: some threads may not have written their profile\n`);
+    const files = cpuProfiles(out);
+    process.stdout.write(`\nprofiles (one per thread; open in Chrome DevTools > Performance, or speedscope):\n`);
+    for (const f of files) process.stdout.write(`  ${path.relative(REPO_ROOT, f.file)}  (pid ${f.pid}, thread ${f.threadId}${f.threadId > 0 ? ': a worker thread, the request path' : ''})\n`);
+    for (const f of files.filter((f) => f.threadId > 0)) {
+      const { totalMs, rows } = selfTime(f.file, 20);
+      process.stdout.write(`\nworker thread ${f.threadId}: ${fmt(totalMs, 0)} ms sampled; functions by self time\n\n| self ms | share | function | where |\n| ---: | ---: | --- | --- |\n`);
+      for (const x of rows) process.stdout.write(`| ${fmt(x.ms, 0)} | ${fmt(x.share * 100, 1)}% | ${x.name} | ${x.where} |\n`);
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.tool === 'cpu-prof') return cpuProf(opts);
   const clinicBin = resolvePackage('clinic/bin.js');
   if (!clinicBin) {
     throw new Error('clinic not found: it is a dev dependency (npm install), or point NODE_PATH at a node_modules that has clinic 13');
   }
-  const cli = path.join(opts.dist, 'cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build first`);
-
-  const origin = await startOrigin(1);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-profile-'));
   let clinic = null;
   let profiledPid = 0;
-  const cleanup = async () => {
+  const { cli, origin, port, file, cleanup } = await prepare(opts, async () => {
     if (profiledPid) {
       try {
         process.kill(profiledPid, 'SIGKILL');
@@ -115,15 +175,9 @@ async function main() {
       }
     }
     if (clinic && clinic.exitCode === null) clinic.kill('SIGKILL');
-    await origin.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => cleanup().finally(() => process.exit(130)));
+  });
 
   try {
-    const port = await freePort();
-    const file = path.join(dir, 'corelb.yaml');
-    writeFileSync(file, corelbYaml({ port, backends: [origin.url] }));
     const target =
       opts.mode === 'main-thread'
         ? [path.join(BENCH_DIR, 'serve-main-thread.js'), '--config', file, '--dist', opts.dist]
@@ -167,8 +221,12 @@ async function main() {
 
     process.stdout.write(`SIGINT to ${profiledPid}; clinic is writing the report (this can take a minute) ...\n`);
     process.kill(profiledPid, 'SIGINT');
-    const limit = new Promise((resolve) => setTimeout(() => resolve(null), 180000));
+    // at most 180 s for the report; the timer is cleared as soon as clinic exits, so this script
+    // exits when the report is written (an armed timer kept it alive for the full 180 s)
+    let limitTimer;
+    const limit = new Promise((resolve) => (limitTimer = setTimeout(() => resolve(null), 180000)));
     const end = await Promise.race([exited, limit]);
+    clearTimeout(limitTimer);
     profiledPid = 0;
     if (end === null) throw new Error(`clinic did not finish within 180 s:\n${output.slice(-3000)}`);
     const m = output.match(/Generated HTML file is (\S+)/);

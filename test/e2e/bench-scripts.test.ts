@@ -2,7 +2,9 @@
 // loads, so that a change to those interfaces cannot leave `npm run bench` measuring errors
 // (the upstream-client run once counted every request as an error after a parser change).
 // Speed is not asserted here; only that every request succeeded. Needs `npm run build` first.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +14,16 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 function bench(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'native-free-bench', script), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A temp dir for a script's results (never native-free-bench/results), removed after `fn`. */
+async function withOut<T>(fn: (out: string) => T | Promise<T>): Promise<T> {
+  const out = mkdtempSync(join(tmpdir(), 'corelb-bench-test-'));
+  try {
+    return await fn(out);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 describe('bench scripts', () => {
@@ -36,4 +48,73 @@ describe('bench scripts', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| 2,000 \| 2,000 \|$/m);
   }, 70_000);
+
+  it('run.js --dry-run: the plan of a default run and of --quick, nothing measured', () => {
+    const r = bench('run.js', ['--dry-run']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ rows planned, about \d/m);
+    expect(r.stdout).toMatch(/^  get-2B \(load (wrk|autocannon)\): 3 round\(s\) of direct, corelb-w1/m);
+    const q = bench('run.js', ['--quick', '--dry-run']);
+    expect(q.stdout).toMatch(/^  new-conn \(load (wrk|autocannon)\): 1 round\(s\)/m);
+    expect(q.stdout).not.toMatch(/^  idle-10k/m);
+  });
+
+  it('run.js: one autocannon row of corelb, its table and results in --out', () =>
+    withOut((out) => {
+      const r = bench('run.js', ['--load', 'autocannon', '--scenarios', 'get-2B', '--only', 'corelb-w1', '--rounds', '1', '--warmup', '0', '--duration', '1', '--no-upstream-client', '--out', out]);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('[1/1] ');
+      expect(r.stdout).toMatch(/^\| get-2B \| corelb workers=1 \| [\d,]+ \|.*\| 0 \/ 0 \|$/m);
+      expect(readdirSync(out).sort()).toEqual(['latest.json', 'latest.md', 'latest.svg']);
+    }), 70_000);
+
+  it('run.js: SIGINT writes the rows measured so far, stops its children and exits 130', () =>
+    withOut(async (out) => {
+      const args = ['--load', 'autocannon', '--scenarios', 'get-2B', '--only', 'corelb-w1', '--rounds', '3', '--warmup', '0', '--duration', '1', '--no-upstream-client', '--out', out];
+      const child = spawn(process.execPath, [join(ROOT, 'native-free-bench', 'run.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let sent = false;
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => {
+        stdout += d;
+        if (!sent && stdout.includes('[1/3] ')) {
+          sent = true;
+          child.kill('SIGINT'); // one row done, the second under way
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code, stdout).toBe(130);
+      const md = readFileSync(join(out, 'latest.md'), 'utf8');
+      expect(md).toContain('**Interrupted (SIGINT) after 1 of 3 planned rows**');
+      expect(md).toMatch(/^\| get-2B \| corelb workers=1 \| [\d,]+ \|/m);
+      const pids = (JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as { rows: { pid: number }[] }).rows.map((r) => r.pid);
+      for (const pid of pids) expect(existsSync(`/proc/${pid}`), `corelb pid ${pid} still running`).toBe(false);
+    }), 70_000);
+
+  it('scaling.js --dry-run: workers 1..N and the nginx control planned', () => {
+    const r = bench('scaling.js', ['--dry-run', '--max', '3']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^corelb scaling: workers 1, 2, 3 \(and nginx/m);
+    expect(r.stdout).toMatch(/^18 rows planned/m);
+  });
+
+  it('profile.js --cpu-prof: the real data plane writes a profile per thread, the worker thread has the request path', () => {
+    const r = bench('profile.js', ['--cpu-prof', '--duration', '1']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/thread 1: a worker thread, the request path/);
+    expect(r.stdout).toMatch(/\| dist\/worker\/[\w-]+\.js:\d+ \|$/m);
+  }, 70_000);
+
+  it('run.js with wrk: the main figure, corelb, nginx and HAProxy against the C origin, one row each', () =>
+    withOut((out) => {
+      const wrk = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
+      if (!wrk) throw new Error('wrk not found: install it with `apt-get install -y wrk nginx haproxy` (.ci/run does)');
+      const r = bench('run.js', ['--scenarios', 'get-2B', '--only', 'corelb-w1,nginx,haproxy', '--rounds', '1', '--warmup', '0', '--duration', '1', '--no-upstream-client', '--out', out]);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('load wrk, origin nginx static');
+      for (const label of ['corelb workers=1', 'nginx [\\d.]+', 'HAProxy [\\d.]+']) {
+        expect(r.stdout).toMatch(new RegExp(`^\\| get-2B \\| ${label} \\| [\\d,]+ \\|.*\\| 0 / 0 \\|$`, 'm'));
+      }
+      expect(r.stdout).toMatch(/^\| get-2B \| corelb workers=1 \/ nginx \| [\d.]+x/m);
+    }), 70_000);
 });
