@@ -14,8 +14,8 @@ export interface Exchange extends ResponseSink {
   onUpstreamError(err: ProxyError): void;
   /** The request body may be written again after `write` returned false. */
   onUpstreamDrain(): void;
-  /** Run `fn` with the client's writes batched (uWS cork). */
-  cork(fn: () => void): void;
+  /** Run `fn` with the client's writes batched into one send. */
+  batch(fn: () => void): void;
 }
 
 export interface ConnectionOwner {
@@ -92,6 +92,24 @@ export class UpstreamConnection implements ResponseSink {
     return this.socket.write(data, written);
   }
 
+  /** A request body chunk; with `chunked`, framed as one chunk. `written` as for write. */
+  writeBody(chunk: Uint8Array, chunked: boolean, written: (() => void) | undefined): void {
+    const socket = this.socket;
+    if (!chunked) {
+      socket.write(chunk, written);
+      return;
+    }
+    socket.write(chunk.length.toString(16) + '\r\n');
+    socket.write(chunk, written);
+    socket.write('\r\n');
+  }
+
+  /** The request body is complete (the last chunk for a chunked body); so is the request. */
+  endBody(chunked: boolean): void {
+    if (chunked) this.socket.write('0\r\n\r\n');
+    this.endRequest();
+  }
+
   /** The whole request (head and body) has been written. */
   endRequest(): void {
     this.requestComplete = true;
@@ -148,7 +166,7 @@ export class UpstreamConnection implements ResponseSink {
     this.received += n;
     this.readLength = n;
     try {
-      ex.cork(this.parseCurrent);
+      ex.batch(this.parseCurrent);
     } catch (e) {
       // a bug must not take the worker down: drop this connection and fail its request
       this.exchange = null;

@@ -6,8 +6,9 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { SharedState } from '../shared/layout.js';
 import { createLogger } from '../log.js';
-import { WorkerContext } from './context.js';
-import { FrontServer } from './server.js';
+import { FrontServer } from '../front/server.js';
+import { WorkerContext } from '../proxy/context.js';
+import { DefaultPhases } from '../proxy/phases.js';
 
 export interface ServeTask {
   readonly workerId: number;
@@ -43,7 +44,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
 
   const state = SharedState.attach(task.buffer, workerId);
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
-  const server = new FrontServer(ctx);
+  const server = new FrontServer(ctx, new DefaultPhases());
   try {
     await server.listen(config.listen.host, config.listen.port);
   } catch (e) {

@@ -31,7 +31,7 @@ async function expectError(lb: Corelb, r: Reply, status: number, code: string): 
   expect(r.status).toBe(status);
   expect(r.headers['content-type'] ?? '(none)').toMatch(/^text\/plain/);
   // a refusal answered inside uWS's parse is padded with spaces past its cork buffer (see
-  // src/worker/refusal.ts): the text itself is short
+  // src/front/refusal.ts): the text itself is short
   const text = r.text.replace(/ +\n?$/, '');
   expect(text.length).toBeGreaterThan(0);
   expect(text.length).toBeLessThan(512);

@@ -267,13 +267,13 @@ describe('the front server by itself (pinned)', () => {
 
 describe('keep-alive and Connection', () => {
   /** Two requests one after the other on one connection; the answers and whether it stayed open. */
-  async function twoOnOneConnection(first: string): Promise<{ a: RawResponse | null; b: RawResponse | null }> {
+  async function twoOnOneConnection(first: string, firstMethod = 'GET'): Promise<{ a: RawResponse | null; b: RawResponse | null }> {
     const socket = await connect(lb.port);
     socket.on('error', () => undefined);
     const reader = new SocketReader(socket);
     try {
       socket.write(first);
-      const a = await readResponse(reader);
+      const a = await readResponse(reader, firstMethod);
       if (socket.destroyed || reader.isEnded) return { a, b: null };
       socket.write('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
       const b = await readResponse(reader).catch(() => null);
@@ -292,6 +292,13 @@ describe('keep-alive and Connection', () => {
     const got = forwardedSince(from);
     expect(got.map((x) => x.req.target)).toEqual(['/first', '/second']);
     expect(headerValues(got[0]!.req, 'x-hop-by-hop')).toEqual([]);
+  }, T);
+
+  it('a HEAD answered with the backend\'s Content-Length keeps the connection for the next request', async () => {
+    const { a, b } = await twoOnOneConnection('HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n', 'HEAD');
+    expect(a?.status).toBe(200);
+    expect(header(a!, 'content-length')).toBe('2');
+    expect(b?.status, 'the next request on that connection is answered').toBe(200);
   }, T);
 
   it.each(['TE', 'keep-alive', 'upgrade, x-a, x-bc'])('Connection: %s keeps the connection open', async (value) => {

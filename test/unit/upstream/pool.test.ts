@@ -49,7 +49,7 @@ function exchange() {
     },
     onUpstreamError: (e) => rejectDone(e),
     onUpstreamDrain: () => {},
-    cork: (fn) => fn(),
+    batch: (fn) => fn(),
     onResponseHead: () => {},
     onResponseBody: (chunk) => (body += chunk.toString()),
     onResponseEnd: () => resolveDone(body),

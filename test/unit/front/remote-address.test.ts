@@ -2,7 +2,7 @@
 // RFC 5952 form (checked against Node's own formatting where Node agrees with the RFC).
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { addressText } from '../../../src/worker/remote-address.js';
+import { addressText } from '../../../src/front/remote-address.js';
 
 function v6Bytes(text: string): Uint8Array {
   const sock = new net.SocketAddress({ address: text, family: 'ipv6' });

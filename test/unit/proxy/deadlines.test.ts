@@ -1,7 +1,7 @@
 // The worker's deadline list: due requests are told once, oldest first, and only once; an
 // unwatched one never; callbacks that unwatch or watch others mid-expiry are safe.
 import { describe, expect, it } from 'vitest';
-import { Deadlines, type Expiring } from '../../../src/worker/deadlines.js';
+import { Deadlines, type Expiring } from '../../../src/proxy/deadlines.js';
 
 function request(name: string, deadline: number, told: string[], onDeadline?: () => void): Expiring {
   return {

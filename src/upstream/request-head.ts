@@ -3,8 +3,13 @@
 // the uWS handler (request data is only valid there); one module-level collector, so no closure
 // is allocated per request.
 
-import type { HttpRequest } from 'uWebSockets.js';
 import { listElements } from '../http-tokens.js';
+
+/** What the head is read from: the client side of the request (a Downstream), while readable. */
+export interface RequestFields {
+  query(): string | undefined;
+  forEachField(visit: (name: string, value: string) => void): void;
+}
 
 export interface ClientHead {
   /** The upstream request head, ending with the blank line. */
@@ -123,7 +128,7 @@ function namedFields(value: string, tokens: string[] | null): string[] | null {
 }
 
 /** Read the client's fields into the module state, after the request line `line`. */
-function readFields(req: HttpRequest, line: string): void {
+function readFields(req: RequestFields, line: string): void {
   out = line;
   host = '';
   xff = '';
@@ -136,16 +141,16 @@ function readFields(req: HttpRequest, line: string): void {
   closes = false;
   connectionSeen = false;
   namedTokens = null;
-  req.forEach(collect);
+  req.forEachField(collect);
 }
 
 /**
  * Build the upstream head for `req` (`path` is its getUrl()). `remoteAddress` is appended to
  * X-Forwarded-For ('' appends nothing); `newRequestId` is used when the client sent none.
  */
-export function buildRequestHead(req: HttpRequest, method: string, path: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
+export function buildRequestHead(req: RequestFields, method: string, path: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
   let line = method + ' ' + path;
-  const query = req.getQuery();
+  const query = req.query();
   if (query !== undefined) line += '?' + query; // '' for a bare '?', which is kept too
   line += ' HTTP/1.1\r\n';
   connectionTokens = null;

@@ -2,7 +2,7 @@
 // passed on byte for byte (obs-text included), in one writeStatus text.
 import { describe, expect, it } from 'vitest';
 import { ResponseParser, type ResponseSink } from '../../../src/upstream/response-parser.js';
-import { forwardedHead } from '../../../src/worker/response-head.js';
+import { forwardedHead } from '../../../src/proxy/response-head.js';
 
 /** What writeStatus would be given for `head` (parsed from one read, or split into several). */
 function forwarded(head: string, split?: number): string {

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BodySlabs, SLAB_BYTES } from '../../../src/worker/body-slabs.js';
+import { BodySlabs, SLAB_BYTES } from '../../../src/proxy/body-slabs.js';
 
 /** A chunk as uWS lends it: an ArrayBuffer of `n` bytes, each `(seed + i) & 255`. */
 function chunk(n: number, seed: number): ArrayBuffer {

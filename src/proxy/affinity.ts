@@ -3,9 +3,9 @@
 // the sticky-session cookie. Read synchronously inside the uWS handler (the request object is
 // only valid there); no regex, and no work at all for pools that use neither.
 
-import type { HttpRequest } from 'uWebSockets.js';
 import { hashString } from '../balancer/hash.js';
 import type { HashKey } from '../config/types.js';
+import type { Downstream } from './downstream.js';
 
 /** The value of cookie `name` in a Cookie header, or null. */
 export function cookieValue(header: string, name: string): string | null {
@@ -29,7 +29,7 @@ export function cookieValue(header: string, name: string): string | null {
 }
 
 /** The 32-bit hash of the request's key, or -1 when the request has no such key. */
-export function requestHash(req: HttpRequest, key: HashKey, path: string, remote: string): number {
+export function requestHash(req: Pick<Downstream, 'header' | 'queryParameter'>, key: HashKey, path: string, remote: string): number {
   let value: string | null | undefined;
   switch (key.kind) {
     case 'path':
@@ -39,13 +39,13 @@ export function requestHash(req: HttpRequest, key: HashKey, path: string, remote
       value = remote;
       break;
     case 'header':
-      value = req.getHeader(key.name);
+      value = req.header(key.name);
       break;
     case 'cookie':
-      value = cookieValue(req.getHeader('cookie'), key.name);
+      value = cookieValue(req.header('cookie'), key.name);
       break;
     case 'query':
-      value = req.getQuery(key.name);
+      value = req.queryParameter(key.name);
       break;
   }
   return value === null || value === undefined || value.length === 0 ? -1 : hashString(value);

@@ -1,7 +1,7 @@
 // The sticky / hash-key cookie reader and the opaque sticky id: whole-name matches only, quoted
 // values, absent cookies, and ids that are stable and do not show the backend's address.
 import { describe, expect, it } from 'vitest';
-import { cookieValue, stickyId } from '../../../src/worker/affinity.js';
+import { cookieValue, stickyId } from '../../../src/proxy/affinity.js';
 
 describe('cookieValue', () => {
   it.each([

@@ -1,26 +1,28 @@
-// Owns the uWebSockets.js front of one worker: listen on the shared port, hand each request to a
-// ProxyExchange, and close down on request (listen socket first, in-flight requests drained, then
-// the app). No exception may escape into uWS: it aborts the whole process.
+// Owns the uWebSockets.js front of one worker: listen on the shared port, hand each request to the
+// engine through a Downstream, and close down on request (listen socket first, in-flight requests
+// drained, then the app). No exception may escape into uWS: it aborts the whole process. The only
+// folder that imports uWebSockets.js is this one.
 
 import uWS from 'uWebSockets.js';
-import type { WorkerContext } from './context.js';
-import { ProxyExchange } from './proxy.js';
+import type { WorkerContext } from '../proxy/context.js';
+import { ProxyExchange } from '../proxy/exchange.js';
+import type { ProxyPhases } from '../proxy/phases.js';
 import { answerAndClose, setInParse } from './refusal.js';
+import { UwsDownstream } from './uws-downstream.js';
 
 export class FrontServer {
-  private readonly ctx: WorkerContext;
   private readonly app: uWS.TemplatedApp;
   private listenSocket: uWS.us_listen_socket | null = null;
 
-  constructor(ctx: WorkerContext) {
-    this.ctx = ctx;
+  constructor(ctx: WorkerContext, phases: ProxyPhases) {
     this.app = uWS.App();
     this.app.any('/*', (res, req) => {
       let exchange: ProxyExchange | null = null;
+      const down = new UwsDownstream(res, req);
       setInParse(true);
       try {
-        exchange = new ProxyExchange(ctx, res, req);
-        exchange.start(req);
+        exchange = new ProxyExchange(ctx, phases, down);
+        exchange.start();
       } catch (e) {
         if (exchange !== null) {
           exchange.internalError(e);
@@ -34,6 +36,7 @@ export class FrontServer {
         }
       }
       setInParse(false);
+      down.releaseRequest();
     });
   }
 

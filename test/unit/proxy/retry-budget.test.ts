@@ -1,7 +1,7 @@
 // One worker's retry budget for one pool: a reserve of 10 retries a second, `ratio` of a retry
 // earned per request, a cap on savings, and 0% meaning no retries at all.
 import { describe, expect, it } from 'vitest';
-import { RESERVE, RetryBudget } from '../../../src/worker/retry-budget.js';
+import { RESERVE, RetryBudget } from '../../../src/proxy/retry-budget.js';
 
 /** Withdraws until refused; returns how many were granted (bounded, so a bug cannot hang). */
 function drain(b: RetryBudget): number {

@@ -1,0 +1,105 @@
+// Owns the Downstream of one request served by uWebSockets.js: the engine's view of uWS's
+// HttpRequest (lent for the handler only) and HttpResponse. Marks the code that runs inside
+// uWS's parse of a client read (the handler, body chunks), where an answer that must stop the
+// parse needs refusal.ts's care.
+
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
+import { answerAndClose, setInParse } from './refusal.js';
+import { remoteAddress } from './remote-address.js';
+
+export class UwsDownstream implements Downstream {
+  private readonly res: HttpResponse;
+  /** Valid only while the front's handler runs; null after. */
+  private req: HttpRequest | null;
+
+  constructor(res: HttpResponse, req: HttpRequest) {
+    this.res = res;
+    this.req = req;
+  }
+
+  /** The handler returned: uWS takes the request object back. */
+  releaseRequest(): void {
+    this.req = null;
+  }
+
+  method(): string {
+    return this.req!.getCaseSensitiveMethod();
+  }
+  url(): string {
+    return this.req!.getUrl();
+  }
+  query(): string | undefined {
+    return this.req!.getQuery();
+  }
+  queryParameter(key: string): string | undefined {
+    return this.req!.getQuery(key);
+  }
+  header(lowerName: string): string {
+    return this.req!.getHeader(lowerName);
+  }
+  forEachField(visit: FieldVisitor): void {
+    this.req!.forEach(visit);
+  }
+  clientAddress(): string {
+    return remoteAddress(this.res);
+  }
+
+  onAborted(handler: () => void): void {
+    this.res.onAborted(handler);
+  }
+  onData(handler: (chunk: ArrayBuffer, last: boolean) => void): void {
+    this.res.onData((chunk, last) => {
+      setInParse(true);
+      try {
+        handler(chunk, last);
+      } finally {
+        setInParse(false);
+      }
+    });
+  }
+  onWritable(handler: (offset: number) => boolean): void {
+    this.res.onWritable(handler);
+  }
+
+  cork(fn: () => void): void {
+    this.res.cork(fn);
+  }
+  writeHead(statusAndFields: string | Uint8Array): void {
+    this.res.writeStatus(statusAndFields);
+  }
+  writeHeader(name: string, value: string): void {
+    this.res.writeHeader(name, value);
+  }
+  write(chunk: Uint8Array): boolean {
+    return this.res.write(chunk);
+  }
+  tryEnd(chunk: Uint8Array, total: number): [boolean, boolean] {
+    return this.res.tryEnd(chunk, total);
+  }
+  end(body?: Uint8Array | string): void {
+    this.res.end(body);
+  }
+  endWithoutBody(length?: number): void {
+    // uWS's own endWithoutBody(length) leaves the response pending (0 of `length` bytes sent), so
+    // the connection's next request was taken for a pipelined one and the connection closed: the
+    // length is written as a field, and the response ended as one without a body
+    if (length !== undefined) this.res.writeHeader('content-length', String(length));
+    this.res.endWithoutBody();
+  }
+  writeOffset(): number {
+    return this.res.getWriteOffset();
+  }
+  pause(): void {
+    this.res.pause();
+  }
+  resume(): void {
+    this.res.resume();
+  }
+  close(): void {
+    this.res.close();
+  }
+  answerAndClose(statusLine: string, requestId: string, clientCloses: boolean, stopParsing: boolean): void {
+    answerAndClose(this.res, statusLine, requestId, clientCloses, stopParsing);
+  }
+}
