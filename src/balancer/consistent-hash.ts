@@ -24,7 +24,9 @@
 //   the round-robin algorithm (including its slow-start ramp), so weights are exact.
 
 import type { SharedState } from '../shared/layout.js';
+import { RingReader } from './ring.js';
 import { RoundRobin } from './round-robin.js';
+import { Schedule } from './schedule.js';
 import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
 
 /** Ring points tried before scanning the backends: ample unless most of the pool is unavailable. */
@@ -32,7 +34,7 @@ const PROBES = 32;
 
 export class ConsistentHash implements Balancer {
   private readonly state: SharedState;
-  private readonly pool: number;
+  private readonly ring: RingReader;
   private readonly first: number;
   private readonly count: number;
   private readonly size: number;
@@ -46,26 +48,26 @@ export class ConsistentHash implements Balancer {
 
   constructor(state: SharedState, pool: number, opts: BalancerOptions) {
     this.state = state;
-    this.pool = pool;
+    this.ring = new RingReader(state, pool, new Schedule(state, pool).end);
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
-    this.size = state.ringLength(pool);
+    this.size = this.ring.length;
     this.factor = opts.pool.hashBalanceFactor > 0 ? opts.pool.hashBalanceFactor : 0;
     this.noKey = new RoundRobin(state, pool, opts.seed);
   }
 
   pick(ctx: PickContext): BackendIndex {
-    const { state, pool, size } = this;
+    const { state, ring, size } = this;
     if (ctx.hash < 0 || size === 0) return this.noKey.pick(ctx);
     const hash = ctx.hash >>> 0;
     this.overCap = NONE;
     this.avoided = NONE;
     if (this.factor > 0) this.measureLoad();
 
-    let pos = state.ringSearch(pool, hash);
+    let pos = ring.search(hash);
     let last = NONE;
     for (let k = 0; k < PROBES && k < size; k++) {
-      const i = state.ringOwner(pool, pos);
+      const i = ring.owner(pos);
       if (i !== last && this.take(i, ctx)) return i; // a run of one backend's points is judged once
       last = i;
       if (++pos === size) pos = 0;
@@ -115,3 +117,4 @@ export class ConsistentHash implements Balancer {
     // not latency-aware
   }
 }
+

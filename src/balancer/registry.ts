@@ -1,5 +1,5 @@
 // Owns the algorithm registry: config name -> balancer factory (HAProxy's lb_ops registration),
-// and what each algorithm needs laid out in the shared buffer besides weights.
+// and the table each algorithm needs laid out in the shared buffer (schedule.ts, ring.ts).
 
 import type { Algorithm } from '../config/types.js';
 import type { PoolLayout } from '../shared/layout.js';
@@ -8,8 +8,9 @@ import { Ewma } from './ewma.js';
 import { LeastConnections } from './least-connections.js';
 import { PowerOfTwo } from './p2c.js';
 import { Random } from './random.js';
-import { buildRing } from './ring.js';
+import { buildRing, ringWords } from './ring.js';
 import { RoundRobin } from './round-robin.js';
+import { scheduleTable } from './schedule.js';
 import type { BalancerFactory } from './types.js';
 
 export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.freeze({
@@ -28,6 +29,7 @@ export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.fr
  */
 export function poolLayout(algorithm: Algorithm, backends: readonly { readonly url: string; readonly weight: number }[]): PoolLayout {
   const weights = backends.map((b) => b.weight);
-  if (algorithm === 'consistent-hash') return { weights, ring: buildRing(backends.map((b) => b.url), weights) };
-  return { weights };
+  const schedule = scheduleTable(weights);
+  if (algorithm === 'consistent-hash') return { weights, table: [...schedule, ...ringWords(buildRing(backends.map((b) => b.url), weights))] };
+  return { weights, table: schedule };
 }
