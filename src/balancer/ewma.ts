@@ -27,10 +27,34 @@
 // takes one request at a time until its first response measures it. Two unmeasured backends
 // compare as p2c does (in-flight per weight), so a pool with no samples yet balances by weight.
 
+import type { Entries, Walk } from '../config/walk.js';
 import { WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 import { coarseNow, startClock } from './clock.js';
 import { PowerOfTwo } from './p2c.js';
-import type { BackendIndex, BalancerOptions } from './types.js';
+import { SCHEDULE_ONLY } from './schedule.js';
+import type { AlgorithmSpec, BackendIndex, BalancerOptions } from './types.js';
+
+export interface EwmaSettings {
+  /** ewma: how fast old latency samples fade (time constant); default 10s. */
+  readonly ewmaDecayMs: number;
+}
+const EWMA_DEFAULTS: EwmaSettings = Object.freeze({ ewmaDecayMs: 10_000 });
+
+export const ewma: AlgorithmSpec<'ewma', EwmaSettings> = {
+  ...SCHEDULE_ONLY,
+  name: 'ewma',
+  optionKeys: ['ewma_decay'],
+  unused: EWMA_DEFAULTS,
+  options: ewmaOptions,
+  create: (state, pool, opts) => new Ewma(state, pool, opts),
+};
+
+/** `ewma_decay`: a duration. */
+function ewmaOptions(walk: Walk, fields: Entries): EwmaSettings {
+  const f = fields.get('ewma_decay');
+  const decayMs = f === undefined ? undefined : walk.duration(f);
+  return decayMs === undefined ? EWMA_DEFAULTS : { ewmaDecayMs: decayMs };
+}
 
 // The backend slot's words (layout.ts): the EWMA in µs (0 = never measured), and the coarse ms
 // time (low 32 bits of Date.now()) of its last update.

@@ -3,8 +3,14 @@
 // least_conn does: the scan starts at the backend the pool's weighted schedule names next.
 
 import type { SharedState } from '../shared/layout.js';
-import { Schedule } from './schedule.js';
-import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
+import { Schedule, SCHEDULE_ONLY } from './schedule.js';
+import { NONE, type AlgorithmSpec, type Balancer, type BackendIndex, type PickContext } from './types.js';
+
+export const leastConnections: AlgorithmSpec<'least-connections'> = {
+  ...SCHEDULE_ONLY,
+  name: 'least-connections',
+  create: (state, pool) => new LeastConnections(state, pool),
+};
 
 export class LeastConnections implements Balancer {
   private readonly state: SharedState;

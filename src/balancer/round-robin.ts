@@ -7,8 +7,14 @@
 
 import { BackendState, type SharedState } from '../shared/layout.js';
 import { RandomStream } from './random-stream.js';
-import { Schedule } from './schedule.js';
-import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
+import { Schedule, SCHEDULE_ONLY } from './schedule.js';
+import { NONE, type AlgorithmSpec, type Balancer, type BackendIndex, type PickContext } from './types.js';
+
+export const roundRobin: AlgorithmSpec<'round-robin'> = {
+  ...SCHEDULE_ONLY,
+  name: 'round-robin',
+  create: (state, pool, opts) => new RoundRobin(state, pool, opts.seed),
+};
 
 export class RoundRobin implements Balancer {
   private readonly state: SharedState;

@@ -8,7 +8,7 @@
 // more table words (a hash ring) lays them out after the schedule, from `Schedule.end`.
 
 import type { SharedState } from '../shared/layout.js';
-import type { BackendIndex } from './types.js';
+import { NEEDS_NOTHING, type BackendIndex, type LayoutBackend } from './types.js';
 
 /** Word of the pool's slot that holds the shared cursor. */
 const CURSOR = 0;
@@ -89,3 +89,16 @@ export class Schedule {
   }
 }
 
+/** The pool's table of an algorithm that only needs the schedule. */
+export function layoutSchedule(backends: readonly LayoutBackend[]): number[] {
+  return scheduleTable(backends.map((b) => b.weight));
+}
+
+/** The spec parts of an algorithm that reads the schedule and nothing else: no request inputs, no options. */
+export const SCHEDULE_ONLY = Object.freeze({
+  needs: () => NEEDS_NOTHING,
+  optionKeys: [],
+  unused: {},
+  options: () => ({}),
+  layout: layoutSchedule,
+});

@@ -2,11 +2,10 @@
 import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { ewmaMicros, ewmaStamp } from '../../../src/balancer/ewma.js';
-import { balancers, poolLayout } from '../../../src/balancer/registry.js';
+import { ALGORITHMS, balancers, poolLayout } from '../../../src/balancer/registry.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { NONE, type PickContext } from '../../../src/balancer/types.js';
 import { BackendState, SharedState, WEIGHT_SCALE } from '../../../src/shared/layout.js';
-import { ALGORITHMS } from '../../../src/config/types.js';
 
 /** Heap growth over `n` calls of `fn`, after a warm-up; see the semi-space setting in vitest.config.ts. */
 function heapGrowth(fn: () => unknown, n: number): number {
