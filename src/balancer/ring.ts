@@ -6,8 +6,8 @@
 // stable across reloads and processes) and the point's number, in proportion to its weight.
 // A point's position depends on its own backend only, so removing a backend takes exactly its
 // points away (only its keys move) and adding one inserts only its points (keys move only to it).
-// A Maglev table would be O(1) per lookup but moves ~0.3% of other backends' keys on a change;
-// the ring's O(log points) search is the price of "a removed backend moves only its own keys".
+// A lookup table (Maglev's) would be O(1) per lookup but moves ~0.3% of other backends' keys on a
+// change; the ring's O(log points) search is the price of "a removed backend moves only its own keys".
 //
 // In the table, from the word the algorithm gives: the owners (positions within the pool), then
 // the points (unsigned 32-bit positions, ascending); both run to the end of the pool's table.
