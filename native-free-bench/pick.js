@@ -47,14 +47,14 @@ function parseArgs(argv) {
 /** The corelb modules this benchmark drives, from a build directory. */
 async function load(dist) {
   const imp = (p) => import(pathToFileURL(path.join(dist, p)).href);
-  const [registry, layout, config, types, hash] = await Promise.all([
+  const [registry, layout, config, hash] = await Promise.all([
     imp('balancer/registry.js'),
     imp('shared/layout.js'),
     imp('config/index.js'),
-    imp('config/types.js'),
     imp('balancer/hash.js'),
   ]);
-  return { ...registry, ...layout, ...config, ...hash, ALGORITHMS: types.ALGORITHMS };
+  // config/index.js exports ALGORITHMS in every build, so an older --dist loads too
+  return { ...registry, ...layout, ...config, ...hash };
 }
 
 /** The shared buffer of one pool, laid out as the primary does for `algorithm` (a ring for consistent-hash). */
@@ -63,9 +63,13 @@ function layoutState(m, algorithm, weights) {
   return m.SharedState.create({ pools: [m.poolLayout(algorithm, backends)] });
 }
 
-/** Request-key hashes the consistent-hash picks cycle through (other algorithms get none). */
-function keyHashes(m, algorithm) {
-  if (algorithm !== 'consistent-hash') return null;
+/**
+ * Request-key hashes the picks of an algorithm that needs a key cycle through (others get none).
+ * A build from before AlgorithmSpec (no algorithmSpec export) had one such algorithm.
+ */
+function keyHashes(m, algorithm, pool) {
+  const keyed = m.algorithmSpec ? m.algorithmSpec(algorithm).needs(pool).key : algorithm === 'consistent-hash';
+  if (!keyed) return null;
   return Array.from({ length: 1024 }, (_, k) => m.hashString(`/users/${k}/profile`));
 }
 
@@ -79,9 +83,10 @@ function poolConfig(m, algorithm, weights) {
 
 /** Build a balancer over `state` (pool 0), with latencies observed so ewma takes its cost path. */
 function build(m, state, algorithm, weights, seed) {
-  const balancer = m.balancers[algorithm](state, 0, { pool: poolConfig(m, algorithm, weights), seed });
+  const pool = poolConfig(m, algorithm, weights);
+  const balancer = m.balancers[algorithm](state, 0, { pool, seed });
   for (let k = 0; k < weights.length; k++) balancer.observe(k, 1 + k / 10);
-  balancer.keyHashes = keyHashes(m, algorithm);
+  balancer.keyHashes = keyHashes(m, algorithm, pool);
   return balancer;
 }
 

@@ -1,6 +1,7 @@
 // Owns `ewma`: latency-aware "least time" (Finagle's / Linkerd's P2C over a peak-sensitive EWMA).
 //
-//   latency L(i), µs, kept in the shared buffer (ewmaMicros + ewmaStamp, low 32 bits of ms time):
+//   latency L(i), µs, kept in the backend's slot of the shared buffer (two words: the value, and
+//   its stamp, low 32 bits of ms time):
 //     as read at time t:   L = stored · w,  w = exp(−(t − stamp) / τ),  τ = pool.ewmaDecayMs
 //     a sample rtt (µs):   L' = rtt                   if rtt > L   (peak-sensitive: up at once)
 //                          L' = stored·w + rtt·(1−w)  otherwise    (= L + rtt·(1−w))
@@ -26,10 +27,56 @@
 // takes one request at a time until its first response measures it. Two unmeasured backends
 // compare as p2c does (in-flight per weight), so a pool with no samples yet balances by weight.
 
+import type { Entries, Walk } from '../config/walk.js';
 import { WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 import { coarseNow, startClock } from './clock.js';
 import { PowerOfTwo } from './p2c.js';
-import type { BackendIndex, BalancerOptions } from './types.js';
+import { SCHEDULE_ONLY } from './schedule.js';
+import type { AlgorithmSpec, BackendIndex, BalancerOptions } from './types.js';
+
+export interface EwmaSettings {
+  /** ewma: how fast old latency samples fade (time constant); default 10s. */
+  readonly ewmaDecayMs: number;
+}
+const EWMA_DEFAULTS: EwmaSettings = Object.freeze({ ewmaDecayMs: 10_000 });
+
+export const ewma: AlgorithmSpec<'ewma', EwmaSettings> = {
+  ...SCHEDULE_ONLY,
+  name: 'ewma',
+  optionKeys: ['ewma_decay'],
+  unused: EWMA_DEFAULTS,
+  options: ewmaOptions,
+  create: (state, pool, opts) => new Ewma(state, pool, opts),
+};
+
+/** `ewma_decay`: a duration. */
+function ewmaOptions(walk: Walk, fields: Entries): EwmaSettings {
+  const f = fields.get('ewma_decay');
+  const decayMs = f === undefined ? undefined : walk.duration(f);
+  return decayMs === undefined ? EWMA_DEFAULTS : { ewmaDecayMs: decayMs };
+}
+
+// The backend slot's words (layout.ts): the EWMA in µs (0 = never measured), and the coarse ms
+// time (low 32 bits of Date.now()) of its last update.
+const SLOT_MICROS = 0;
+const SLOT_STAMP = 1;
+
+/** Latency EWMA of backend `i` in µs as stored (0 = never measured). */
+export function ewmaMicros(state: SharedState, i: BackendIndex): number {
+  return Atomics.load(state.words, state.backendSlot(i) + SLOT_MICROS);
+}
+/** When backend `i`'s EWMA was last updated (low 32 bits of ms time). */
+export function ewmaStamp(state: SharedState, i: BackendIndex): number {
+  return Atomics.load(state.uwords, state.backendSlot(i) + SLOT_STAMP);
+}
+/**
+ * Replace the EWMA if nobody else did since it was read as `seen` (a lost race drops one
+ * sample, which an average can afford; it never blocks).
+ */
+function updateEwma(state: SharedState, i: BackendIndex, seen: number, micros: number, stamp: number): void {
+  const slot = state.backendSlot(i);
+  if (Atomics.compareExchange(state.words, slot + SLOT_MICROS, seen, micros) === seen) Atomics.store(state.uwords, slot + SLOT_STAMP, stamp >>> 0);
+}
 
 /** Largest storable latency (Int32 word): about 35 minutes in µs. */
 const MAX_MICROS = 0x7fffffff;
@@ -78,9 +125,9 @@ export class Ewma extends PowerOfTwo {
 
   /** L(i) as read at `stamp`, in µs; 0 = never measured, else at least 1 so in-flight still counts. */
   private latency(i: BackendIndex, stamp: number): number {
-    const stored = this.state.ewmaMicros(i);
+    const stored = ewmaMicros(this.state, i);
     if (stored === 0) return 0;
-    const l = stored * this.keep(elapsed(stamp, this.state.ewmaStamp(i)));
+    const l = stored * this.keep(elapsed(stamp, ewmaStamp(this.state, i)));
     return l < 1 ? 1 : l;
   }
 
@@ -111,14 +158,14 @@ export class Ewma extends PowerOfTwo {
     let rtt = ms * 1000;
     rtt = rtt < 1 ? 1 : rtt > MAX_MICROS ? MAX_MICROS : rtt;
     const stamp = this.stamp();
-    const seen = state.ewmaMicros(backend);
+    const seen = ewmaMicros(state, backend);
     let next = rtt;
     if (seen !== 0) {
-      const w = this.keep(elapsed(stamp, state.ewmaStamp(backend)));
+      const w = this.keep(elapsed(stamp, ewmaStamp(state, backend)));
       const current = seen * w;
       if (rtt <= current) next = current + rtt * (1 - w);
     }
     next = Math.round(next);
-    state.updateEwma(backend, seen, next < 1 ? 1 : next > MAX_MICROS ? MAX_MICROS : next, stamp);
+    updateEwma(state, backend, seen, next < 1 ? 1 : next > MAX_MICROS ? MAX_MICROS : next, stamp);
   }
 }

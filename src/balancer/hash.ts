@@ -1,10 +1,11 @@
 // Owns the 32-bit string hash of consistent hashing: request keys (worker, per request) and
-// backend identities (primary, when it builds the Maglev table) go through the same function.
+// backend identities (primary, when it builds the hash ring, ring.ts) go through the same function.
 //
 // FNV-1a over the string's UTF-16 code units (charCodeAt: no encoding, no allocation), then
 // murmur3's fmix32 finaliser. FNV-1a alone mixes its last characters poorly into the low bits,
-// and the table index is `hash % M`, so keys that differ in one trailing character ("/a1",
-// "/a2") would land near each other; fmix32 makes every input bit flip about half the output bits.
+// and ring positions are compared as whole numbers, so keys that differ in one trailing character
+// ("/a1", "/a2") would land near each other; fmix32 makes every input bit flip about half the
+// output bits.
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -21,7 +22,7 @@ export function fmix32(h: number): number {
 
 /**
  * Unsigned 32-bit hash of `s`, the same in every process and Node version (it depends on code
- * units only). `seed` gives independent hash functions of one string (Maglev needs two).
+ * units only). `seed` gives independent hash functions of one string.
  * Never -1, so it cannot be mistaken for PickContext's "no key". Optimised code keeps the
  * result in a register; only unoptimised code boxes a value of 2^31 or more (not a small integer).
  */

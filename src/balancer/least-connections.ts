@@ -3,29 +3,34 @@
 // least_conn does: the scan starts at the backend the pool's weighted schedule names next.
 
 import type { SharedState } from '../shared/layout.js';
-import { NONE, type Balancer, type BackendIndex, type PickContext } from './types.js';
+import { Schedule, SCHEDULE_ONLY } from './schedule.js';
+import { NONE, type AlgorithmSpec, type Balancer, type BackendIndex, type PickContext } from './types.js';
+
+export const leastConnections: AlgorithmSpec<'least-connections'> = {
+  ...SCHEDULE_ONLY,
+  name: 'least-connections',
+  create: (state, pool) => new LeastConnections(state, pool),
+};
 
 export class LeastConnections implements Balancer {
   private readonly state: SharedState;
-  private readonly pool: number;
+  private readonly schedule: Schedule;
   private readonly first: number;
   private readonly count: number;
-  private readonly length: number;
 
   constructor(state: SharedState, pool: number) {
     this.state = state;
-    this.pool = pool;
+    this.schedule = new Schedule(state, pool);
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
-    this.length = state.scheduleLength(pool);
   }
 
   pick(ctx: PickContext): BackendIndex {
-    const { state, first, count } = this;
+    const { state, schedule, first, count } = this;
     // Another worker may take the chosen backend's last slot between the scan and the acquire:
     // then scan again, a bounded number of times.
     for (let attempt = 0; attempt < 4; attempt++) {
-      const start = state.scheduleAt(this.pool, state.nextCursor(this.pool) % this.length) - first;
+      const start = schedule.at(schedule.nextCursor() % schedule.length) - first;
       let best = NONE;
       let bestLoad = 0;
       let bestWeight = 1;

@@ -5,8 +5,15 @@
 // With no load (all in-flight counts 0) every comparison ties, so shares follow the weights.
 
 import type { SharedState } from '../shared/layout.js';
-import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
+import { SCHEDULE_ONLY } from './schedule.js';
+import { NONE, type AlgorithmSpec, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
 import { WeightedDraw } from './weighted-draw.js';
+
+export const p2c: AlgorithmSpec<'p2c'> = {
+  ...SCHEDULE_ONLY,
+  name: 'p2c',
+  create: (state, pool, opts) => new PowerOfTwo(state, pool, opts),
+};
 
 /**
  * The P2C template: ewma (ewma.ts) is this class with another `cheaper`, as undici's dispatchers

@@ -5,8 +5,15 @@
 // writes no shared line but the chosen backend's in-flight counter.
 
 import { BackendState, type SharedState } from '../shared/layout.js';
-import { NONE, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
+import { SCHEDULE_ONLY } from './schedule.js';
+import { NONE, type AlgorithmSpec, type Balancer, type BackendIndex, type BalancerOptions, type PickContext } from './types.js';
 import { DRAW_TRIES, WeightedDraw } from './weighted-draw.js';
+
+export const random: AlgorithmSpec<'random'> = {
+  ...SCHEDULE_ONLY,
+  name: 'random',
+  create: (state, pool, opts) => new Random(state, pool, opts),
+};
 
 export class Random implements Balancer {
   private readonly state: SharedState;

@@ -1,33 +1,58 @@
-// Owns the algorithm registry: config name -> balancer factory (HAProxy's lb_ops registration),
-// and what each algorithm needs laid out in the shared buffer besides weights.
+// Owns the algorithm registry: the list of AlgorithmSpecs (HAProxy's lb_ops registration). The
+// config's algorithm names, their order in messages, the default, the settings every pool
+// carries and the option keys all derive from this list: an algorithm is one file and one line here.
 
-import type { Algorithm } from '../config/types.js';
 import type { PoolLayout } from '../shared/layout.js';
-import { ConsistentHash } from './consistent-hash.js';
-import { Ewma } from './ewma.js';
-import { LeastConnections } from './least-connections.js';
-import { PowerOfTwo } from './p2c.js';
-import { Random } from './random.js';
-import { buildRing } from './ring.js';
-import { RoundRobin } from './round-robin.js';
-import type { BalancerFactory } from './types.js';
+import { consistentHash } from './consistent-hash.js';
+import { ewma } from './ewma.js';
+import { leastConnections } from './least-connections.js';
+import { p2c } from './p2c.js';
+import { random } from './random.js';
+import { roundRobin } from './round-robin.js';
+import type { AlgorithmSpec, BalancerFactory, LayoutBackend } from './types.js';
 
-export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.freeze({
-  'round-robin': (state, pool, opts) => new RoundRobin(state, pool, opts.seed),
-  'least-connections': (state, pool) => new LeastConnections(state, pool),
-  random: (state, pool, opts) => new Random(state, pool, opts),
-  p2c: (state, pool, opts) => new PowerOfTwo(state, pool, opts),
-  ewma: (state, pool, opts) => new Ewma(state, pool, opts),
-  'consistent-hash': (state, pool, opts) => new ConsistentHash(state, pool, opts),
-});
+/** In the order the config lists them; the first is the default. */
+export const ALGORITHM_SPECS = [
+  roundRobin,
+  leastConnections,
+  random,
+  p2c,
+  ewma,
+  consistentHash,
+] as const;
+
+type Spec = (typeof ALGORITHM_SPECS)[number];
+type SettingsOf<S> = S extends AlgorithmSpec<string, infer T> ? T : never;
+type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+
+/** An `algorithm:` value. */
+export type Algorithm = Spec['name'];
+/** The PoolConfig fields the algorithms own, every one on every pool (`unused` on the others'). */
+export type AlgorithmSettings = Intersection<SettingsOf<Spec>>;
+
+export const ALGORITHMS: readonly Algorithm[] = Object.freeze(ALGORITHM_SPECS.map((s) => s.name));
+export const DEFAULT_ALGORITHM: Algorithm = ALGORITHM_SPECS[0].name;
 
 /**
- * The shared-buffer layout of one pool for `algorithm`, from its backends in order. Backends are
- * identified by URL: the consistent-hash table places them by it, so a key keeps its backend
- * across reloads and in every process.
+ * The pool keys that some algorithm owns: grouped by algorithm, algorithms in alphabetical order
+ * (a fixed order for `allowed keys` messages that does not depend on this list's order).
  */
-export function poolLayout(algorithm: Algorithm, backends: readonly { readonly url: string; readonly weight: number }[]): PoolLayout {
-  const weights = backends.map((b) => b.weight);
-  if (algorithm === 'consistent-hash') return { weights, ring: buildRing(backends.map((b) => b.url), weights) };
-  return { weights };
+export const ALGORITHM_OPTION_KEYS: readonly string[] = Object.freeze(
+  [...ALGORITHM_SPECS].sort((a, b) => (a.name < b.name ? -1 : 1)).flatMap((s) => s.optionKeys),
+);
+
+export function algorithmSpec(name: Algorithm): AlgorithmSpec {
+  const spec: AlgorithmSpec | undefined = ALGORITHM_SPECS.find((s) => s.name === name);
+  if (spec === undefined) throw new Error(`unknown algorithm ${JSON.stringify(name)}`);
+  return spec;
+}
+
+/** Balancer factories by name (one call of each algorithm's `create`). */
+export const balancers: Readonly<Record<Algorithm, BalancerFactory>> = Object.freeze(
+  Object.fromEntries(ALGORITHM_SPECS.map((s) => [s.name, s.create])) as Record<Algorithm, BalancerFactory>,
+);
+
+/** The shared-buffer layout of one pool for `algorithm`, from its backends in order. */
+export function poolLayout(algorithm: Algorithm, backends: readonly LayoutBackend[]): PoolLayout {
+  return { weights: backends.map((b) => b.weight), table: algorithmSpec(algorithm).layout(backends) };
 }

@@ -1,15 +1,20 @@
-// Owns the hash ring of a consistent-hash pool (Karger et al.; ketama's virtual nodes). Pure and
-// primary-side: the primary builds the ring at layout time and writes it into the shared buffer;
-// workers binary-search it for a key's hash and walk clockwise from there.
+// Owns the hash ring of a consistent-hash pool (Karger et al.; ketama's virtual nodes): the primary
+// builds it at layout time (pure) and writes it into the pool's table in the shared buffer;
+// workers binary-search it there (RingReader) for a key's hash and walk clockwise from there.
 //
 // Each backend owns `points` positions on a 32-bit ring, hashed from its identity (its URL,
 // stable across reloads and processes) and the point's number, in proportion to its weight.
 // A point's position depends on its own backend only, so removing a backend takes exactly its
 // points away (only its keys move) and adding one inserts only its points (keys move only to it).
-// A Maglev table would be O(1) per lookup but moves ~0.3% of other backends' keys on a change;
-// the ring's O(log points) search is the price of "a removed backend moves only its own keys".
+// A lookup table (Maglev's) would be O(1) per lookup but moves ~0.3% of other backends' keys on a
+// change; the ring's O(log points) search is the price of "a removed backend moves only its own keys".
+//
+// In the table, from the word the algorithm gives: the owners (positions within the pool), then
+// the points (unsigned 32-bit positions, ascending); both run to the end of the pool's table.
 
+import type { SharedState } from '../shared/layout.js';
 import { hashString } from './hash.js';
+import type { BackendIndex } from './types.js';
 
 /** Points per unit of (gcd-reduced) weight, at most: ~1,000 keeps each share within ~3% of its weight. */
 const MAX_POINTS_PER_WEIGHT = 1000;
@@ -58,4 +63,52 @@ export function buildRing(ids: readonly string[], weights: readonly number[]): R
   // equal positions (rare) are ordered by owner, so every process builds the same ring
   pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   return { points: pairs.map((p) => p[0]), owners: pairs.map((p) => p[1]) };
+}
+
+/** The table words of `ring`: owners, then points. */
+export function ringWords(ring: Ring): number[] {
+  return [...ring.owners, ...ring.points];
+}
+
+/** A worker's reader of the ring laid out (ringWords) from word index `start` to the end of the pool's table. */
+export class RingReader {
+  /** Points on the ring (0 when it is empty). */
+  readonly length: number;
+  private readonly words: Int32Array;
+  private readonly uwords: Uint32Array;
+  private readonly owners: number;
+  private readonly points: number;
+  private readonly first: number;
+
+  constructor(state: SharedState, pool: number, start: number) {
+    const end = state.poolTable(pool) + state.poolTableLength(pool);
+    this.length = Math.max(0, (end - start) >> 1);
+    this.words = state.words;
+    this.uwords = state.uwords;
+    this.owners = start;
+    this.points = start + this.length;
+    this.first = state.poolFirstBackend(pool);
+  }
+
+  /** Backend index owning point `k` (0 <= k < length). */
+  owner(k: number): BackendIndex {
+    return this.first + this.words[this.owners + k]!;
+  }
+
+  /**
+   * First point at or after `hash` (unsigned), wrapping to 0 past the last: a binary search over
+   * the ascending points, O(log points), no allocation.
+   */
+  search(hash: number): number {
+    const { uwords, points } = this;
+    const n = this.length;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (uwords[points + mid]! < hash) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === n ? 0 : lo;
+  }
 }

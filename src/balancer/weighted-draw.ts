@@ -11,6 +11,7 @@
 
 import { BackendState, type SharedState } from '../shared/layout.js';
 import { RandomStream } from './random-stream.js';
+import { Schedule } from './schedule.js';
 import { NONE, type BackendIndex, type PickContext } from './types.js';
 
 /** Draws per candidate before giving up on randomness: enough that a pool with half its weight down rarely falls through (2^-8). */
@@ -21,7 +22,7 @@ const DECK_MAX = 65536;
 
 export class WeightedDraw extends RandomStream {
   private readonly state: SharedState;
-  private readonly pool: number;
+  private readonly schedule: Schedule;
   private readonly length: number;
   readonly first: number;
   readonly count: number;
@@ -32,8 +33,8 @@ export class WeightedDraw extends RandomStream {
   constructor(state: SharedState, pool: number, seed: number) {
     super(seed);
     this.state = state;
-    this.pool = pool;
-    this.length = state.scheduleLength(pool);
+    this.schedule = new Schedule(state, pool);
+    this.length = this.schedule.length;
     this.first = state.poolFirstBackend(pool);
     this.count = state.poolBackendCount(pool);
     this.deck = this.length > 0 && this.length <= DECK_MAX ? new Uint16Array(this.length) : null;
@@ -42,7 +43,7 @@ export class WeightedDraw extends RandomStream {
 
   /** A backend drawn with probability weight / sum of weights (a random schedule position). */
   at(): BackendIndex {
-    return this.length === 0 ? NONE : this.state.scheduleAt(this.pool, this.next() % this.length);
+    return this.length === 0 ? NONE : this.schedule.at(this.next() % this.length);
   }
 
   /** Like at(), but the next card of this worker's shuffled deck (weights exact per cycle). */
@@ -55,7 +56,7 @@ export class WeightedDraw extends RandomStream {
     deck[j] = deck[k]!;
     deck[k] = pos;
     this.dealt = k + 1 === deck.length ? 0 : k + 1;
-    return this.state.scheduleAt(this.pool, pos);
+    return this.schedule.at(pos);
   }
 
   /** True when `i` belongs to this pool (guards indexes that come from outside, e.g. `avoid`, `observe`). */

@@ -1,8 +1,9 @@
-// Owns the public face of src/config: what the rest of corelb imports. Pure: no sockets, timers
-// or shared memory anywhere below.
+// Owns the public face of src/config: what the rest of corelb imports. Pure: loading opens no
+// socket, starts no timer and lays out no shared memory (algorithms' options are read through
+// the balancer registry, which creates no balancer here).
 
 export type { AdminConfig, Algorithm, BackendConfig, Config, ConfigProblem, HealthCheckConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig } from './types.js';
-export { ALGORITHMS } from './types.js';
+export { ALGORITHMS } from '../balancer/registry.js';
 export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
 export { formatProblem } from './format.js';
 export { checkCommand } from './check.js';

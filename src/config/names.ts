@@ -1,10 +1,15 @@
-// Owns the spelling rules for names in the config: listen hosts, route hosts and pool names.
+// Owns the spelling rules for names in the config: listen hosts, route hosts, pool names, and
+// the token that header and cookie names are made of.
 // Config text, not the request path, so regexes are fine here.
 
 import { isIP } from 'node:net';
 
 const HOSTNAME = /^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
+// RFC 9110 token characters: what a header name is made of, and (RFC 6265) a cookie name.
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** The token characters, as problems name them. */
+export const TOKEN_CHARS = "letters, digits and !#$%&'*+-.^_`|~";
 
 /** Lower-case host name or IP to listen on (IPv6 without brackets), or what is wrong. */
 export function normaliseListenHost(raw: string): { host: string } | string {
@@ -33,4 +38,9 @@ export function normaliseRouteHost(raw: string): { host: string } | string {
 
 export function isPoolName(name: string): boolean {
   return POOL_NAME.test(name);
+}
+
+/** A header name or cookie name: an RFC 9110 token. */
+export function isToken(name: string): boolean {
+  return TOKEN.test(name);
 }

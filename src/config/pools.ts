@@ -1,16 +1,17 @@
 // Owns the `pools` and `routes` sections: pool names, algorithms, backends (with the URL
 // shorthand and duplicate detection) and routes (host / path prefix -> pool, in match order).
 // A pool's health, passive, slow_start and retry settings are read by pool-settings.ts; its
-// hash_key, hash_balance_factor, ewma_decay and sticky settings by balancing-settings.ts.
+// algorithm's options and sticky settings by balancing-settings.ts.
 
+import { ALGORITHM_OPTION_KEYS, ALGORITHMS, DEFAULT_ALGORITHM, type Algorithm } from '../balancer/registry.js';
 import { normaliseBackendUrl } from './backend-url.js';
 import { validateBalancingSettings } from './balancing-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
-import { ALGORITHMS, type Algorithm, type BackendConfig, type PoolConfig, type RouteConfig } from './types.js';
+import type { BackendConfig, PoolConfig, RouteConfig } from './types.js';
 import type { Field, Walk } from './walk.js';
 
-export const POOL_KEYS = [
+export const POOL_KEYS: readonly string[] = [
   'algorithm',
   'backends',
   'health',
@@ -18,11 +19,9 @@ export const POOL_KEYS = [
   'slow_start',
   'retries',
   'retry_budget',
-  'hash_key',
-  'hash_balance_factor',
-  'ewma_decay',
+  ...ALGORITHM_OPTION_KEYS,
   'sticky',
-] as const;
+];
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
 export const MAX_WEIGHT = 1000;
@@ -88,12 +87,12 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     else backends.push(b);
   }
   // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
-  return ok ? { name, algorithm: algorithm ?? 'round-robin', backends, ...settings, ...balancing } : undefined;
+  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing } : undefined;
 }
 
-/** Absent: round-robin. Undefined after reporting. */
+/** Absent: the default (round-robin). Undefined after reporting. */
 function validateAlgorithm(walk: Walk, f: Field | undefined): Algorithm | undefined {
-  if (f === undefined) return 'round-robin';
+  if (f === undefined) return DEFAULT_ALGORITHM;
   const expected = `one of ${ALGORITHMS.join(', ')}`;
   const v = walk.scalar(f, expected);
   if (v === undefined) return undefined;

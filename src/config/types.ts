@@ -1,8 +1,10 @@
 // Owns the shape of a validated configuration: what every other module may read.
 // Values are normalised (durations in ms, sizes in bytes, workers resolved) and deep-frozen.
 
-export type Algorithm = 'round-robin' | 'least-connections' | 'random' | 'p2c' | 'ewma' | 'consistent-hash';
-export const ALGORITHMS: readonly Algorithm[] = ['round-robin', 'least-connections', 'random', 'p2c', 'ewma', 'consistent-hash'];
+import type { Algorithm, AlgorithmSettings } from '../balancer/registry.js';
+
+/** The algorithms and their names are the balancer registry's (src/balancer/registry.ts). */
+export type { Algorithm };
 
 /** What a consistent-hash pool hashes (`hash_key: path | ip | header:NAME | cookie:NAME | query:NAME`). */
 export interface HashKey {
@@ -54,7 +56,8 @@ export interface PassiveConfig {
   readonly ejectMs: number;
 }
 
-export interface PoolConfig {
+/** A pool; the fields its algorithm owns (AlgorithmSettings) come from the algorithms' options. */
+export interface PoolConfig extends AlgorithmSettings {
   readonly name: string;
   readonly algorithm: Algorithm;
   readonly backends: readonly BackendConfig[];
@@ -68,12 +71,6 @@ export interface PoolConfig {
   readonly retries: number;
   /** Retries allowed as a fraction of recent requests (`retry_budget: 20%` -> 0.2); default 0.2. */
   readonly retryBudget: number;
-  /** consistent-hash: the key (default path); null for other algorithms. */
-  readonly hashKey: HashKey | null;
-  /** consistent-hash bounded load: a backend may take at most factor x the average in-flight; 0 = off (default). */
-  readonly hashBalanceFactor: number;
-  /** ewma: how fast old latency samples fade (time constant); default 10s. */
-  readonly ewmaDecayMs: number;
   /** null: no sticky sessions (default). */
   readonly sticky: StickyConfig | null;
 }

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { balancers } from '../balancer/registry.js';
+import { algorithmSpec } from '../balancer/registry.js';
 import type { Balancer } from '../balancer/types.js';
 import type { BackendConfig, Config, HashKey, StickyConfig } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
@@ -59,7 +59,7 @@ export class Generation {
     this.config = config;
     this.state = state;
     this.router = new Router(config);
-    this.balancers = config.pools.map((p, i) => balancers[p.algorithm](state, i, { pool: p, seed: seed + i }));
+    this.balancers = config.pools.map((p, i) => algorithmSpec(p.algorithm).create(state, i, { pool: p, seed: seed + i }));
     const upstreams: UpstreamPool[] = [];
     const urls: string[] = [];
     for (const pool of config.pools) {
@@ -71,10 +71,11 @@ export class Generation {
     this.upstreams = upstreams;
     this.backendUrls = urls;
     this.budgets = config.pools.map((p) => new RetryBudget(p.retryBudget));
-    this.hashKeys = config.pools.map((p) => (p.algorithm === 'consistent-hash' ? p.hashKey : null));
+    const needs = config.pools.map((p) => algorithmSpec(p.algorithm).needs(p));
+    this.hashKeys = config.pools.map((p, i) => (needs[i]!.key ? p.hashKey : null));
     this.sticky = config.pools.map((p) => p.sticky);
     this.affinity = config.pools.map((_, i) => this.hashKeys[i] !== null || this.sticky[i] !== null);
-    this.readsClientAddress = config.forwardedFor || this.hashKeys.some((k) => k !== null && k.kind === 'ip');
+    this.readsClientAddress = config.forwardedFor || needs.some((n) => n.clientAddress);
     const ids: string[] = [];
     const cookies: string[] = [];
     this.stickyIndex = config.pools.map((p, pi) => {

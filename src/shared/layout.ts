@@ -1,5 +1,7 @@
 // Owns the SharedArrayBuffer layout: the only module that knows offsets. Every other module reads
-// and writes shared state through the named accessors of `SharedState`.
+// and writes shared state through the named accessors of `SharedState`, or, for the words a
+// pool's balancing algorithm owns (a per-backend slot, a per-pool slot and a per-pool table), at
+// the word indexes it returns. It names no algorithm: what those words mean is the algorithm's.
 //
 // Units are 32-bit words; one cache line is 16 words (64 bytes). Read-mostly fields (written by the
 // primary) and hot counters (written by every worker on every request) live on different lines,
@@ -8,39 +10,39 @@
 //
 //   line 0                       header: magic, layout version, counts, generation
 //   per backend (3 lines):       A: state, weight, effective weight, pool
-//                                B: shared hot words (in flight, latency EWMA and its stamp)
+//                                B: shared hot words: in flight, then the algorithm's slot
+//                                   (BACKEND_SLOT_WORDS, e.g. a latency average)
 //                                C: failure counters (written by workers on failures only)
-//   per pool (3 lines):          A: schedule offset/length, first backend, count, table offset/length
-//                                B: weighted round-robin cursor    C: pool event counters
-//   schedule region:             each pool's interleaved weighted round-robin table (backend index)
-//   table region:                each consistent-hash pool's ring: owners (backend index), then
-//                                the points (unsigned 32-bit ring positions, ascending)
+//   per pool (3 lines):          A: first backend, count, table offset/length
+//                                B: the algorithm's slot (POOL_SLOT_WORDS, e.g. a shared cursor)
+//                                C: pool event counters
+//   table region:                each pool's table: words its algorithm lays out at load time
+//                                (e.g. a weighted schedule, a hash ring); read-only afterwards
 //   per worker (1 line):         requests accepted, requests in flight (each written by its
 //                                worker only)
 //   per worker, per backend      S: attempts, answers by status class
 //   (2 lines, worker-major):     H: response-time histogram (buckets, sum in µs as two words)
 //                                Counted on every request, so each worker has its own copy: no
 //                                line written per request is shared but in-flight counts (which
-//                                limits and least-connections need across workers) and cursors.
-//                                Readers add the workers' copies.
+//                                limits and load-aware algorithms read across workers) and the
+//                                algorithms' slots. Readers add the workers' copies.
 //
 // A reload lays out a new buffer (with a higher generation); workers switch to it at a request
 // boundary and requests already in flight finish on the old one.
 
 export const LINE = 16;
 const MAGIC = 0x636c6231; // "clb1"
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // header words
 const H_MAGIC = 0;
 const H_VERSION = 1;
 const H_BACKENDS = 2;
 const H_POOLS = 3;
-const H_SCHEDULE_WORDS = 4;
+const H_TABLE_WORDS = 4;
 const H_GENERATION = 5;
-const H_TABLE_WORDS = 6;
-const H_WORKERS = 7;
-const H_NO_POOL_STATUS = 8; // 5 words: requests answered before a pool was chosen (400, 404, 413), by class
+const H_WORKERS = 6;
+const H_NO_POOL_STATUS = 7; // 5 words: requests answered before a pool was chosen (400, 404, 413), by class
 
 // backend words, line A (read-mostly)
 const B_STATE = 0;
@@ -49,8 +51,9 @@ const B_EFFECTIVE_WEIGHT = 2;
 const B_POOL = 3;
 // backend words, line B (shared hot words, relative to the backend's base)
 const B_INFLIGHT = LINE + 0;
-const B_EWMA_US = LINE + 1; // latency EWMA in µs (ewma balancer)
-const B_EWMA_STAMP = LINE + 2; // coarse ms (low 32 bits of Date.now()) of its last update
+const B_SLOT = LINE + 1;
+/** Words of a backend's algorithm slot: the rest of its hot line, zero at layout. */
+export const BACKEND_SLOT_WORDS = LINE - 1;
 // backend words, line C (failure counters, one per FailureKind, then totals)
 const B_FAILURES = 2 * LINE;
 const B_PASSIVE_FAILURES = 2 * LINE + 8; // sum of the kinds that passive checks count
@@ -75,13 +78,13 @@ const W_INFLIGHT = 1;
 const WORKER_WORDS = LINE;
 
 // pool words
-const P_SCHEDULE_OFFSET = 0;
-const P_SCHEDULE_LENGTH = 1;
-const P_FIRST_BACKEND = 2;
-const P_BACKEND_COUNT = 3;
-const P_TABLE_OFFSET = 4;
-const P_TABLE_LENGTH = 5;
-const P_CURSOR = LINE + 0;
+const P_FIRST_BACKEND = 0;
+const P_BACKEND_COUNT = 1;
+const P_TABLE_OFFSET = 2;
+const P_TABLE_LENGTH = 3;
+const P_SLOT = LINE;
+/** Words of a pool's algorithm slot: a line of its own, zero at layout. */
+export const POOL_SLOT_WORDS = LINE;
 const P_EVENTS = 2 * LINE; // one counter per PoolEvent
 const P_STATUS = 2 * LINE + 8; // 5 words: requests answered without a backend, by status class
 const POOL_WORDS = 3 * LINE;
@@ -124,62 +127,18 @@ export const enum BackendState {
 }
 
 /**
- * What the primary lays out: per pool, its backends' weights in order, and for a pool that
- * looks backends up by hash, its table (positions within the pool).
+ * What the primary lays out: per pool, its backends' weights in order, and the table its
+ * algorithm built (words in the algorithm's own format; none when it needs none).
  */
 export interface PoolLayout {
   readonly weights: readonly number[];
-  /** Consistent-hash ring: owner (position within the pool) and position of every point. */
-  readonly ring?: { readonly owners: readonly number[]; readonly points: readonly number[] };
+  /** 32-bit words, stored as Int32 (an unsigned value reads back from `uwords`). */
+  readonly table?: ArrayLike<number>;
 }
 export interface LayoutSpec {
   readonly pools: readonly PoolLayout[];
   /** Worker threads that count into their own line (default 1). */
   readonly workers?: number;
-}
-
-/** Words needed for a pool's smooth weighted round-robin table: sum of weights / gcd. */
-function scheduleLength(weights: readonly number[]): number {
-  let g = 0;
-  let sum = 0;
-  for (const w of weights) {
-    g = gcd(g, w);
-    sum += w;
-  }
-  return g === 0 ? 0 : sum / g;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-/**
- * nginx's smooth weighted round-robin, run once over a whole cycle: weights 5:1:1 give
- * a a b a c a a. Returns positions within the pool (0-based).
- */
-export function smoothSchedule(weights: readonly number[]): number[] {
-  const length = scheduleLength(weights);
-  let g = 0;
-  for (const w of weights) g = gcd(g, w);
-  const eff = weights.map((w) => w / g);
-  const total = length;
-  const current = new Array<number>(weights.length).fill(0);
-  const out: number[] = [];
-  for (let n = 0; n < length; n++) {
-    let best = -1;
-    for (let i = 0; i < eff.length; i++) {
-      current[i]! += eff[i]!;
-      if (best < 0 || current[i]! > current[best]!) best = i;
-    }
-    current[best]! -= total;
-    out.push(best);
-  }
-  return out;
 }
 
 /** 0 for 1xx ... 4 for 5xx; -1 outside 100-599. */
@@ -202,7 +161,6 @@ export class SharedState {
   readonly poolCount: number;
   private readonly backendsBase: number;
   private readonly poolsBase: number;
-  private readonly scheduleBase: number;
   private readonly tableBase: number;
   private readonly workersBase: number;
   readonly workerCount: number;
@@ -221,8 +179,7 @@ export class SharedState {
     this.poolCount = this.words[H_POOLS]!;
     this.backendsBase = LINE;
     this.poolsBase = this.backendsBase + this.backendCount * BACKEND_WORDS;
-    this.scheduleBase = this.poolsBase + this.poolCount * POOL_WORDS;
-    this.tableBase = this.scheduleBase + this.words[H_SCHEDULE_WORDS]!;
+    this.tableBase = this.poolsBase + this.poolCount * POOL_WORDS;
     // worker lines start on a line boundary, so no worker shares its line with other data
     this.workersBase = Math.ceil((this.tableBase + this.words[H_TABLE_WORDS]!) / LINE) * LINE;
     this.workerCount = this.words[H_WORKERS]!;
@@ -233,16 +190,14 @@ export class SharedState {
   /** Primary: allocate and fill a buffer for `spec`. Backends are numbered pool by pool. */
   static create(spec: LayoutSpec, generation = 1): SharedState {
     let backends = 0;
-    let scheduleWords = 0;
     let tableWords = 0;
     for (const p of spec.pools) {
       backends += p.weights.length;
-      scheduleWords += scheduleLength(p.weights);
-      tableWords += 2 * (p.ring?.owners.length ?? 0);
+      tableWords += p.table?.length ?? 0;
     }
     const pools = spec.pools.length;
     const workers = Math.max(1, spec.workers ?? 1);
-    let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + scheduleWords + tableWords;
+    let words = LINE + backends * BACKEND_WORDS + pools * POOL_WORDS + tableWords;
     words = Math.ceil(words / LINE) * LINE + workers * WORKER_WORDS + workers * backends * STATS_WORDS;
     const buffer = new SharedArrayBuffer(words * 4);
     const w = new Int32Array(buffer);
@@ -250,31 +205,21 @@ export class SharedState {
     w[H_VERSION] = LAYOUT_VERSION;
     w[H_BACKENDS] = backends;
     w[H_POOLS] = pools;
-    w[H_SCHEDULE_WORDS] = scheduleWords;
     w[H_GENERATION] = generation;
     w[H_TABLE_WORDS] = tableWords;
     w[H_WORKERS] = workers;
     const state = new SharedState(buffer, 0);
     let first = 0;
-    let schedOffset = 0;
     let tableOffset = 0;
     spec.pools.forEach((p, pi) => {
       const pb = state.poolsBase + pi * POOL_WORDS;
-      const schedule = smoothSchedule(p.weights);
-      w[pb + P_SCHEDULE_OFFSET] = schedOffset;
-      w[pb + P_SCHEDULE_LENGTH] = schedule.length;
+      const table = p.table ?? [];
       w[pb + P_FIRST_BACKEND] = first;
       w[pb + P_BACKEND_COUNT] = p.weights.length;
-      for (let k = 0; k < schedule.length; k++) w[state.scheduleBase + schedOffset + k] = first + schedule[k]!;
-      const owners = p.ring?.owners ?? [];
-      const points = p.ring?.points ?? [];
       w[pb + P_TABLE_OFFSET] = tableOffset;
-      w[pb + P_TABLE_LENGTH] = owners.length;
-      for (let k = 0; k < owners.length; k++) {
-        w[state.tableBase + tableOffset + k] = first + owners[k]!;
-        w[state.tableBase + tableOffset + owners.length + k] = points[k]! | 0;
-      }
-      tableOffset += 2 * owners.length;
+      w[pb + P_TABLE_LENGTH] = table.length;
+      w.set(table, state.tableBase + tableOffset);
+      tableOffset += table.length;
       p.weights.forEach((weight, bi) => {
         const bb = state.backendsBase + (first + bi) * BACKEND_WORDS;
         w[bb + B_STATE] = BackendState.Up;
@@ -283,7 +228,6 @@ export class SharedState {
         w[bb + B_POOL] = pi;
       });
       first += p.weights.length;
-      schedOffset += schedule.length;
     });
     return state;
   }
@@ -370,20 +314,12 @@ export class SharedState {
   requests(i: number): number {
     return this.sumStats(i, S_REQUESTS);
   }
-  /** Latency EWMA of backend `i` in µs (0 = never measured), and when it was last updated. */
-  ewmaMicros(i: number): number {
-    return Atomics.load(this.words, this.b(i) + B_EWMA_US);
-  }
-  ewmaStamp(i: number): number {
-    return Atomics.load(this.uwords, this.b(i) + B_EWMA_STAMP);
-  }
   /**
-   * Replace the EWMA if nobody else did since it was read as `seen` (a lost race drops one
-   * sample, which an average can afford; it never blocks).
+   * Word index (in `words` / `uwords`) of backend `i`'s algorithm slot: BACKEND_SLOT_WORDS words
+   * on its hot line, whose meaning the pool's algorithm defines (all workers share them).
    */
-  updateEwma(i: number, seen: number, micros: number, stamp: number): void {
-    const b = this.b(i);
-    if (Atomics.compareExchange(this.words, b + B_EWMA_US, seen, micros) === seen) Atomics.store(this.uwords, b + B_EWMA_STAMP, stamp >>> 0);
+  backendSlot(i: number): number {
+    return this.b(i) + B_SLOT;
   }
   /** A client request finished with `status`, answered by (or last tried on) backend `i`. */
   countStatus(i: number, status: number): void {
@@ -479,12 +415,17 @@ export class SharedState {
   poolBackendCount(pool: number): number {
     return this.words[this.p(pool) + P_BACKEND_COUNT]!;
   }
-  scheduleLength(pool: number): number {
-    return this.words[this.p(pool) + P_SCHEDULE_LENGTH]!;
+  /** Word index (in `words` / `uwords`) of the pool's algorithm slot: POOL_SLOT_WORDS words on a line of their own. */
+  poolSlot(pool: number): number {
+    return this.p(pool) + P_SLOT;
   }
-  /** Backend index at `pos` (0 <= pos < scheduleLength) of the pool's weighted table. */
-  scheduleAt(pool: number, pos: number): number {
-    return this.words[this.scheduleBase + this.words[this.p(pool) + P_SCHEDULE_OFFSET]! + pos]!;
+  /** Word index (in `words` / `uwords`) of the pool's table, as its algorithm laid it out. */
+  poolTable(pool: number): number {
+    return this.tableBase + this.words[this.p(pool) + P_TABLE_OFFSET]!;
+  }
+  /** Words in the pool's table (0 when its algorithm lays out none). */
+  poolTableLength(pool: number): number {
+    return this.words[this.p(pool) + P_TABLE_LENGTH]!;
   }
   countPoolEvent(pool: number, event: PoolEvent): void {
     Atomics.add(this.words, this.p(pool) + P_EVENTS + event, 1);
@@ -498,35 +439,5 @@ export class SharedState {
     const end = first + this.poolBackendCount(pool);
     for (let i = first; i < end; i++) if (this.available(i)) return true;
     return false;
-  }
-  /** Points on the pool's consistent-hash ring (0 when the pool has none). */
-  ringLength(pool: number): number {
-    return this.words[this.p(pool) + P_TABLE_LENGTH]!;
-  }
-  /** Backend index owning ring point `k` (0 <= k < ringLength). */
-  ringOwner(pool: number, k: number): number {
-    return this.words[this.tableBase + this.words[this.p(pool) + P_TABLE_OFFSET]! + k]!;
-  }
-  /**
-   * First ring point at or after `hash` (unsigned), wrapping to 0 past the last: a binary search
-   * over the ascending points, O(log points), no allocation.
-   */
-  ringSearch(pool: number, hash: number): number {
-    const pb = this.p(pool);
-    const n = this.words[pb + P_TABLE_LENGTH]!;
-    const base = this.tableBase + this.words[pb + P_TABLE_OFFSET]! + n;
-    const words = this.uwords;
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (words[base + mid]! < hash) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo === n ? 0 : lo;
-  }
-  /** Take the next position of the pool's global round-robin cursor (unsigned, wraps at 2^32). */
-  nextCursor(pool: number): number {
-    return Atomics.add(this.uwords, this.p(pool) + P_CURSOR, 1);
   }
 }
