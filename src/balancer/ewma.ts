@@ -29,7 +29,7 @@
 
 import type { Entries, Walk } from '../config/walk.js';
 import { WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
-import { coarseNow, startClock } from './clock.js';
+import { coarseNow, startClock } from '../clock.js';
 import { PowerOfTwo } from './p2c.js';
 import { SCHEDULE_ONLY } from './schedule.js';
 import type { AlgorithmSpec, BackendIndex, BalancerOptions } from './types.js';
@@ -108,7 +108,7 @@ export class Ewma extends PowerOfTwo {
   constructor(state: SharedState, pool: number, opts: EwmaOptions) {
     super(state, pool, opts);
     this.clock = opts.now ?? null;
-    if (this.clock === null) startClock();
+    if (this.clock === null) startClock(5);
     const tau = opts.pool.ewmaDecayMs;
     this.invTau = tau > 0 ? 1 / tau : 1e9;
   }

@@ -1,137 +1,23 @@
 // Owns what one worker thread shares between its requests: the logger, the coarse clock that
 // drives deadlines, queue waits and idle sweeps (one timer per worker instead of one per request),
 // the upstream connection pools (kept by backend URL, so keep-alive connections survive a
-// reload), and the current Generation: what one published config means to this worker.
+// reload), and the current Generation (generation.ts): what one published config means here.
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { algorithmSpec } from '../balancer/registry.js';
-import type { Balancer } from '../balancer/types.js';
-import type { BackendConfig, Config, HashKey, StickyConfig } from '../config/types.js';
+import { coarseNow, refreshClock, startClock } from '../clock.js';
+import type { Config } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
-import { stickyId } from './affinity.js';
 import { BodySlabs } from './body-slabs.js';
 import { Deadlines, type Expiring } from './deadlines.js';
-import { RetryBudget } from './retry-budget.js';
-import { Router } from './router.js';
+import { Generation, type Waiter } from './generation.js';
 
 /** Something with a deadline on the response head. */
-export type { Expiring };
+export type { Expiring, Generation, Waiter };
 
-/** A request waiting for a free in-flight slot (every backend at max_connections_per_backend). */
-export interface Waiter {
-  /** Try to pick again; false when still nothing is free (it stays first in the queue). */
-  retryPick(): boolean;
-  /** False once it was answered or the client left: the queue drops it. */
-  readonly waiting: boolean;
-}
-
-/**
- * One published config seen from a worker: the shared buffer it was laid out in, routing,
- * balancers, per-backend upstream pools, retry budgets and wait queues. A request keeps the
- * generation it started in until it finishes; new requests take the newest.
- */
-export class Generation {
-  readonly config: Config;
-  readonly state: SharedState;
-  readonly router: Router;
-  readonly balancers: readonly Balancer[];
-  /** Upstream pool per global backend index. */
-  readonly upstreams: readonly UpstreamPool[];
-  /** Backend URL per global backend index, for logs. */
-  readonly backendUrls: readonly string[];
-  readonly budgets: readonly RetryBudget[];
-  /** Per pool: does a request need reading for a hash key or a sticky cookie? */
-  readonly affinity: readonly boolean[];
-  /** X-Forwarded-For or an `ip` hash key needs the client's address (a syscall per request). */
-  readonly readsClientAddress: boolean;
-  readonly hashKeys: readonly (HashKey | null)[];
-  readonly sticky: readonly (StickyConfig | null)[];
-  /** Per backend of a sticky pool: its opaque id, and the whole Set-Cookie value naming it. */
-  readonly stickyIds: readonly string[];
-  readonly stickySetCookies: readonly string[];
-  private readonly stickyIndex: readonly Map<string, number>[];
-  private readonly queues: Waiter[][];
-  private queued = 0;
-
-  constructor(config: Config, state: SharedState, seed: number, upstreamFor: (b: BackendConfig) => UpstreamPool) {
-    this.config = config;
-    this.state = state;
-    this.router = new Router(config);
-    this.balancers = config.pools.map((p, i) => algorithmSpec(p.algorithm).create(state, i, { pool: p, seed: seed + i }));
-    const upstreams: UpstreamPool[] = [];
-    const urls: string[] = [];
-    for (const pool of config.pools) {
-      for (const b of pool.backends) {
-        upstreams.push(upstreamFor(b));
-        urls.push(b.url);
-      }
-    }
-    this.upstreams = upstreams;
-    this.backendUrls = urls;
-    this.budgets = config.pools.map((p) => new RetryBudget(p.retryBudget));
-    const needs = config.pools.map((p) => algorithmSpec(p.algorithm).needs(p));
-    this.hashKeys = config.pools.map((p, i) => (needs[i]!.key ? p.hashKey : null));
-    this.sticky = config.pools.map((p) => p.sticky);
-    this.affinity = config.pools.map((_, i) => this.hashKeys[i] !== null || this.sticky[i] !== null);
-    this.readsClientAddress = config.forwardedFor || needs.some((n) => n.clientAddress);
-    const ids: string[] = [];
-    const cookies: string[] = [];
-    this.stickyIndex = config.pools.map((p, pi) => {
-      const index = new Map<string, number>();
-      const first = state.poolFirstBackend(pi);
-      p.backends.forEach((b, k) => {
-        if (p.sticky === null) {
-          ids.push('');
-          cookies.push('');
-          return;
-        }
-        const id = stickyId(p.name, b.url);
-        index.set(id, first + k);
-        ids.push(id);
-        const maxAge = p.sticky.ttlMs > 0 ? `; Max-Age=${Math.ceil(p.sticky.ttlMs / 1000)}` : '';
-        cookies.push(`${p.sticky.cookie}=${id}; Path=/${maxAge}; HttpOnly; SameSite=Lax`);
-      });
-      return index;
-    });
-    this.stickyIds = ids;
-    this.stickySetCookies = cookies;
-    this.queues = config.pools.map(() => []);
-  }
-
-  /** The backend a sticky cookie value names in `pool`, or -1. */
-  stickyBackend(pool: number, id: string): number {
-    return this.stickyIndex[pool]!.get(id) ?? -1;
-  }
-
-  get hasWaiters(): boolean {
-    return this.queued > 0;
-  }
-
-  enqueue(pool: number, w: Waiter): void {
-    this.queues[pool]!.push(w);
-    this.queued++;
-  }
-
-  /** Hand free slots to waiting requests, oldest first; returns true while any still wait. */
-  serveQueues(): boolean {
-    if (this.queued === 0) return false;
-    for (const q of this.queues) {
-      while (q.length > 0) {
-        const w = q[0]!;
-        if (w.waiting && !w.retryPick()) break;
-        q.shift();
-        this.queued--;
-      }
-    }
-    return this.queued > 0;
-  }
-
-  refillBudgets(): void {
-    for (const b of this.budgets) b.refill();
-  }
-}
+/** How often deadlines are checked and queues looked at (ms). */
+const TICK_MS = 50;
 
 export class WorkerContext {
   readonly log: Logger;
@@ -141,8 +27,10 @@ export class WorkerContext {
   accessLog: boolean;
   /** Where access lines go: batched writes (src/log.ts), unlike `log`. */
   readonly accessLogger: Logger;
-  /** Coarse clock (ms), advanced by the tick. */
-  now = Date.now();
+  /** The thread's coarse clock (ms, src/clock.ts), advanced by the tick: no clock read per request. */
+  get now(): number {
+    return coarseNow();
+  }
   /** Set once the primary asked this worker to stop: responses carry Connection: close. */
   draining = false;
   /** Set when the drain's time is over and the requests still in flight are being cut. */
@@ -155,7 +43,7 @@ export class WorkerContext {
   private readonly tickTimer: NodeJS.Timeout;
   private readonly idPrefix: string;
   private seq = 0;
-  private lastSweep = Date.now();
+  private lastSweep: number;
   readonly newRequestId: () => string;
   private idleWaiters: (() => void)[] = [];
   /** Upstream pools of the current generation's backends, by URL. */
@@ -171,11 +59,13 @@ export class WorkerContext {
     this.accessLogger = accessLogger;
     this.workerId = workerId;
     this.accessLog = config.log.access;
+    startClock(TICK_MS);
+    this.lastSweep = coarseNow();
     this.current = this.build(config, state);
     this.idPrefix = randomBytes(5).toString('hex') + '-';
     this.newRequestId = () => this.idPrefix + (++this.seq).toString(36);
-    // Deadlines are checked every 50 ms: a 504 comes at most that late.
-    this.tickTimer = setInterval(() => this.tick(), 50);
+    // Deadlines are checked every tick: a 504 comes at most that late.
+    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
   }
 
   private build(config: Config, state: SharedState): Generation {
@@ -205,11 +95,11 @@ export class WorkerContext {
     this.accessLog = config.log.access;
     this.log.level = config.log.level;
     this.accessLogger.level = config.log.level;
-    if (old.serveQueues()) this.retired.push(old);
+    if (old.queues.serve()) this.retired.push(old);
   }
 
   private tick(): void {
-    const now = (this.now = Date.now());
+    const now = refreshClock();
     this.deadlines.expire(now);
     // slots freed by other workers are only seen by looking
     this.serveQueues();
@@ -224,8 +114,8 @@ export class WorkerContext {
   }
 
   private serveQueues(): void {
-    this.current.serveQueues();
-    if (this.retired.length > 0) this.retired = this.retired.filter((g) => g.serveQueues());
+    this.current.queues.serve();
+    if (this.retired.length > 0) this.retired = this.retired.filter((g) => g.queues.serve());
   }
 
   /**
@@ -233,7 +123,7 @@ export class WorkerContext {
    * freeing request may be inside a uWS callback of its own client).
    */
   slotFreed(): void {
-    if (this.queueRun !== null || (!this.current.hasWaiters && this.retired.length === 0)) return;
+    if (this.queueRun !== null || (!this.current.queues.hasWaiters && this.retired.length === 0)) return;
     this.queueRun = setImmediate(() => {
       this.queueRun = null;
       this.serveQueues();

@@ -152,7 +152,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const gen = this.gen;
     this.phase = Phase.Queued;
     gen.state.countPoolEvent(this.pool, PoolEvent.Queued);
-    gen.enqueue(this.pool, this);
+    gen.queues.enqueue(this.pool, this);
     this.ctx.watch(this, gen.config.timeouts.queueMs);
   }
 

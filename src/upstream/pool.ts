@@ -2,6 +2,7 @@
 // (most recently used first, so the rest can time out) or opens a new one, and closes
 // connections idle longer than `timeouts.idle` from one coarse sweep per worker.
 
+import { coarseNow } from '../clock.js';
 import { UpstreamConnection, type ConnectionOwner, type Exchange } from './connection.js';
 
 const MAX_IDLE = 1024;
@@ -21,8 +22,6 @@ export class UpstreamPool implements ConnectionOwner {
   private readonly idle: UpstreamConnection[] = [];
   /** Every open connection, idle or busy, so shutdown can close them all. */
   private readonly open = new Set<UpstreamConnection>();
-  /** Coarse clock, advanced by the sweep; avoids a Date.now() per request. */
-  private now = Date.now();
 
   constructor(host: string, port: number, opts: UpstreamPoolOptions) {
     this.host = host;
@@ -67,7 +66,7 @@ export class UpstreamPool implements ConnectionOwner {
       conn.destroy();
       return;
     }
-    conn.idleSince = this.now;
+    conn.idleSince = coarseNow();
     this.idle.push(conn);
   }
 
@@ -79,7 +78,6 @@ export class UpstreamPool implements ConnectionOwner {
 
   /** Close connections idle for longer than the idle timeout (oldest are at the front). */
   sweep(now: number): void {
-    this.now = now;
     const limit = now - this.idleTimeoutMs;
     let n = 0;
     while (n < this.idle.length && this.idle[n]!.idleSince <= limit) n++;
