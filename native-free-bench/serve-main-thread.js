@@ -8,7 +8,7 @@
 // What runs is what `corelb start` runs in the data plane process, minus the thread: the config
 // is loaded and validated by corelb (dist/config), the shared buffer is laid out as the primary
 // lays it out (layoutFor), the Publisher (health checks, passive ejection, slow start) runs, and
-// the worker's `serve` task (dist/worker/serve.js: uWS App, router, balancers, upstream pools,
+// the worker's `serve` task (dist/worker/serve.js: the uWS front, the engine, balancers, upstream pools,
 // proxy) is called directly on this thread with a MessageChannel as its control port, instead of
 // through piscina in a worker thread. `workers` in the file is ignored (one serve task).
 // Not here: the supervisor, reload (SIGHUP), the admin endpoints.
