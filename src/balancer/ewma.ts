@@ -57,7 +57,8 @@ function ewmaOptions(walk: Walk, fields: Entries): EwmaSettings {
 }
 
 // The backend slot's words (layout.ts): the EWMA in µs (0 = never measured), and the coarse ms
-// time (low 32 bits of Date.now()) of its last update.
+// time (low 32 bits of Date.now()) of its last update. The balancer reads them at one slot index
+// per backend; the functions below are for readers outside it.
 const SLOT_MICROS = 0;
 const SLOT_STAMP = 1;
 
@@ -68,14 +69,6 @@ export function ewmaMicros(state: SharedState, i: BackendIndex): number {
 /** When backend `i`'s EWMA was last updated (low 32 bits of ms time). */
 export function ewmaStamp(state: SharedState, i: BackendIndex): number {
   return Atomics.load(state.uwords, state.backendSlot(i) + SLOT_STAMP);
-}
-/**
- * Replace the EWMA if nobody else did since it was read as `seen` (a lost race drops one
- * sample, which an average can afford; it never blocks).
- */
-function updateEwma(state: SharedState, i: BackendIndex, seen: number, micros: number, stamp: number): void {
-  const slot = state.backendSlot(i);
-  if (Atomics.compareExchange(state.words, slot + SLOT_MICROS, seen, micros) === seen) Atomics.store(state.uwords, slot + SLOT_STAMP, stamp >>> 0);
 }
 
 /** Largest storable latency (Int32 word): about 35 minutes in µs. */
@@ -125,9 +118,11 @@ export class Ewma extends PowerOfTwo {
 
   /** L(i) as read at `stamp`, in µs; 0 = never measured, else at least 1 so in-flight still counts. */
   private latency(i: BackendIndex, stamp: number): number {
-    const stored = ewmaMicros(this.state, i);
+    const { state } = this;
+    const slot = state.backendSlot(i);
+    const stored = Atomics.load(state.words, slot + SLOT_MICROS);
     if (stored === 0) return 0;
-    const l = stored * this.keep(elapsed(stamp, ewmaStamp(this.state, i)));
+    const l = stored * this.keep(elapsed(stamp, Atomics.load(state.uwords, slot + SLOT_STAMP)));
     return l < 1 ? 1 : l;
   }
 
@@ -158,14 +153,16 @@ export class Ewma extends PowerOfTwo {
     let rtt = ms * 1000;
     rtt = rtt < 1 ? 1 : rtt > MAX_MICROS ? MAX_MICROS : rtt;
     const stamp = this.stamp();
-    const seen = ewmaMicros(state, backend);
+    const slot = state.backendSlot(backend);
+    const seen = Atomics.load(state.words, slot + SLOT_MICROS);
     let next = rtt;
     if (seen !== 0) {
-      const w = this.keep(elapsed(stamp, ewmaStamp(state, backend)));
+      const w = this.keep(elapsed(stamp, Atomics.load(state.uwords, slot + SLOT_STAMP)));
       const current = seen * w;
       if (rtt <= current) next = current + rtt * (1 - w);
     }
     next = Math.round(next);
-    updateEwma(state, backend, seen, next < 1 ? 1 : next > MAX_MICROS ? MAX_MICROS : next, stamp);
+    next = next < 1 ? 1 : next > MAX_MICROS ? MAX_MICROS : next;
+    if (Atomics.compareExchange(state.words, slot + SLOT_MICROS, seen, next) === seen) Atomics.store(state.uwords, slot + SLOT_STAMP, stamp);
   }
 }
