@@ -158,7 +158,7 @@ async function makeCorelb(originUrl, concurrency, dist) {
       this.end(false);
     }
     onUpstreamDrain() {}
-    cork(fn) {
+    batch(fn) {
       fn(); // no uWS client response here: nothing to batch
     }
     onResponseHead(head) {

@@ -102,7 +102,7 @@ describe('bench scripts', () => {
     const r = bench('profile.js', ['--cpu-prof', '--duration', '1']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/thread 1: a worker thread, the request path/);
-    expect(r.stdout).toMatch(/\| dist\/worker\/[\w-]+\.js:\d+ \|$/m);
+    expect(r.stdout).toMatch(/\| dist\/(?:front|proxy|upstream)\/[\w-]+\.js:\d+ \|$/m);
   }, 70_000);
 
   it('run.js with wrk: the main figure, corelb, nginx and HAProxy against the C origin, one row each', () =>
