@@ -126,11 +126,11 @@ export async function startOrigin(
   return origin;
 }
 
-/** Waits until `pred()` holds, checking every 20 ms, for at most timeoutMs. */
-export async function eventually(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+/** Waits until `pred()` holds (or resolves true), checking every 20 ms, for at most timeoutMs. */
+export async function eventually(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 100_000; i++) {
-    if (pred()) return;
+    if (await pred()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
