@@ -6,22 +6,17 @@
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin.js';
-import { corelbConfig, startCorelb, stopAllCorelb } from '../helpers/corelb.js';
+import { stopEverything } from '../helpers/cleanup.js';
+import { corelbConfig, startCorelb } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
-import { closeAllOrigins, eventually, startOrigin } from '../helpers/origins.js';
+import { eventually, startOrigin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
 import { readHead, SocketReader } from '../helpers/raw.js';
 
 const TOKEN = 'health-token-0123456789abcdef';
 
-afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 /** One HTTP/1.0 GET on a raw socket: the status line and the body (the server closes). */
 async function http10(port: number, path: string): Promise<{ startLine: string; body: string }> {
