@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { normaliseBackendUrl } from '../config/backend-url.js';
 import { MAX_WEIGHT } from '../config/pools.js';
+import { printableConfig } from '../config/print.js';
 import type { AdminConfig } from '../config/types.js';
 import type { RunningProxy } from '../primary/primary.js';
 import { DASHBOARD_HTML } from './dashboard.js';
@@ -103,6 +104,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/events': { method: 'GET', queryToken: true, handle: serveEvents },
   '/metrics': { method: 'GET', queryToken: false, handle: serveMetrics },
   '/status': { method: 'GET', queryToken: false, handle: serveStatus },
+  '/config': { method: 'GET', queryToken: false, handle: serveConfig },
   '/backends/drain': { method: 'POST', queryToken: false, handle: drainBackend },
   '/backends/enable': { method: 'POST', queryToken: false, handle: enableBackend },
   '/backends/weight': { method: 'POST', queryToken: false, handle: setBackendWeight },
@@ -325,6 +327,11 @@ function serveMetrics(server: AdminServer, ex: Exchange): void {
 
 function serveStatus(server: AdminServer, ex: Exchange): void {
   server.sendStatus(ex.res);
+}
+
+/** The configuration in effect (weight overrides applied), secrets masked. */
+function serveConfig(server: AdminServer, ex: Exchange): void {
+  sendJson(ex.res, 200, printableConfig(server.proxy.config));
 }
 
 async function setDraining(server: AdminServer, ex: Exchange, on: boolean): Promise<void> {

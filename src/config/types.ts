@@ -113,6 +113,11 @@ export interface Config {
    * getpeername() per request: about 9% of the CPU of a tiny proxied request, measured).
    */
   readonly forwardedFor: boolean;
+  /**
+   * Absolute path of the file that keeps drains, weight overrides and passive ejections across
+   * restarts (`state_file`); null: none (default).
+   */
+  readonly stateFile: string | null;
   readonly pools: readonly PoolConfig[];
   /** In match order. With one pool and no routes in the file, one catch-all route to it. */
   readonly routes: readonly RouteConfig[];

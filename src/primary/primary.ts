@@ -10,6 +10,7 @@ import { Counters } from '../admin/counters.js';
 import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
+import { KeptState, withWeight } from './kept-state.js';
 import { Publisher } from './publisher.js';
 
 export type ReloadResult =
@@ -39,30 +40,18 @@ export interface RunningProxy {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `config` with backend `url`'s weight set in `pool` (null: every pool), and what changed. */
-function withWeight(config: Config, pool: string | null, url: string, weight: number): { config: Config; changed: { pool: string; from: number; to: number }[]; found: boolean } {
-  const changed: { pool: string; from: number; to: number }[] = [];
-  let found = false;
-  const pools = config.pools.map((p) => {
-    if (pool !== null && p.name !== pool) return p;
-    const backends = p.backends.map((b) => {
-      if (b.url !== url) return b;
-      found = true;
-      if (b.weight === weight) return b;
-      changed.push({ pool: p.name, from: b.weight, to: weight });
-      return { ...b, weight };
-    });
-    return { ...p, backends };
-  });
-  return { config: changed.length === 0 ? config : deepFreeze({ ...config, pools }), changed, found };
-}
-
 function poolSummary(config: Config): unknown {
   return config.pools.map((p) => ({ name: p.name, algorithm: p.algorithm, backends: p.backends.map((b) => `${b.url} w${b.weight}`) }));
 }
 
-export async function startProxy(config: Config, log: Logger, file: string): Promise<RunningProxy> {
+export async function startProxy(fileConfig: Config, log: Logger, file: string): Promise<RunningProxy> {
+  // what the state file kept is in place before the workers take their first request
+  const keptState = new KeptState(fileConfig.stateFile, log);
+  const kept = keptState.load(fileConfig);
+  const config = kept.config;
   const dataPlane = new DataPlane(config, log);
+  const publisher = new Publisher(config, dataPlane.state, log);
+  publisher.restore(kept.health);
   try {
     await dataPlane.start();
   } catch (err) {
@@ -70,7 +59,9 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
     await dataPlane.stop(0);
     throw err;
   }
-  const publisher = new Publisher(config, dataPlane.state, log);
+  publisher.onKeptChange = () => keptState.save(publisher);
+  // entries for backends no longer configured are dropped from the file
+  keptState.save(publisher);
   publisher.start();
   const counters = new Counters(config, dataPlane.state);
 
@@ -112,6 +103,7 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
     if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
     if (next.workers !== current.workers) kept.push('workers');
     if (next.log.file !== current.log.file) kept.push('log.file');
+    if (next.stateFile !== current.stateFile) kept.push('state_file');
     if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) kept.push('admin');
     if (kept.length > 0) {
       log.warn({ fields: kept }, `${kept.join(', ')} change only on restart: the running values are kept`);
@@ -121,9 +113,13 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
         workers: current.workers,
         admin: current.admin,
         log: Object.freeze({ ...next.log, file: current.log.file }),
+        stateFile: current.stateFile,
       });
     }
     const confirmed = await publish(next);
+    // a reload goes back to the file's weights; removed backends leave the state file
+    keptState.clearWeights();
+    keptState.save(publisher);
     counters.noteReload(true);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
     return { ok: true, generation, workers: confirmed };
@@ -132,7 +128,11 @@ export async function startProxy(config: Config, log: Logger, file: string): Pro
   async function applyWeight(pool: string | null, url: string, weight: number): Promise<WeightResult> {
     const r = withWeight(current, pool, url, weight);
     if (!r.found) return { ok: false, error: `no backend ${url}${pool === null ? '' : ` in pool ${pool}`}` };
-    if (r.changed.length > 0) await publish(r.config);
+    if (r.changed.length > 0) {
+      await publish(r.config);
+      keptState.setWeight(r.changed, url);
+      keptState.save(publisher);
+    }
     return { ok: true, generation, changed: r.changed };
   }
 

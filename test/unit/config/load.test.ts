@@ -466,6 +466,7 @@ describe('parseConfig accepts valid files', () => {
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
       limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
       forwardedFor: true,
+      stateFile: null,
       pools: [
         {
           name: 'web',
