@@ -167,6 +167,12 @@ export class BackendHealth {
     this.slowStartSince = this.opts.slowStartMs > 0 ? now : 0;
   }
 
+  /** A backend new to its pool by DNS discovery: it ramps up like a returning one (slow start). */
+  join(now: number): void {
+    this.startSlowStart(now);
+    this.reason = 'discovered by DNS';
+  }
+
   /** Operator's drain (admin): no new requests; in-flight ones finish. */
   setDraining(on: boolean): void {
     if (this.draining === on) return;

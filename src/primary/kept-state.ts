@@ -84,6 +84,18 @@ export class KeptState {
     for (const c of changed) this.weights.set(keyOf(c.pool, url), c.to);
   }
 
+  /** `config` with every weight override whose pool and backend it still has (DNS discovery republishes from the file's config). */
+  applyWeights(config: Config): Config {
+    let next = config;
+    for (const p of config.pools) {
+      for (const b of p.backends) {
+        const w = this.weights.get(keyOf(p.name, b.url));
+        if (w !== undefined) next = withWeight(next, p.name, b.url, w).config;
+      }
+    }
+    return next;
+  }
+
   /** A reload goes back to the file's weights. */
   clearWeights(): void {
     this.weights.clear();

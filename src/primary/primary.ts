@@ -1,6 +1,7 @@
 // Owns the primary thread's run of the data plane: start the workers, the publisher (health
 // checks and shared state) and the admin server for a validated config, announce readiness,
-// reload on SIGHUP (or an admin request), publish admin weight overrides the way a reload does,
+// reload on SIGHUP (or an admin request), publish admin weight overrides and the backends DNS
+// discovery finds (src/health/discovery.ts) the way a reload does,
 // turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
 // immediate stop, and reopen the log files on SIGUSR1.
 
@@ -10,6 +11,7 @@ import { Counters } from '../admin/counters.js';
 import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
+import { Discovery } from '../health/discovery.js';
 import { KeptState, withWeight } from './kept-state.js';
 import { Publisher } from './publisher.js';
 
@@ -45,9 +47,17 @@ function poolSummary(config: Config): unknown {
 }
 
 export async function startProxy(fileConfig: Config, log: Logger, file: string): Promise<RunningProxy> {
+  // discover: pools get their backends from DNS before anything is laid out
+  const discovery = new Discovery(fileConfig.resolver, log);
+  try {
+    await discovery.prepare(fileConfig);
+  } catch (err) {
+    log.error({ err: { message: (err as Error).message } }, `cannot start: ${(err as Error).message}`);
+    throw err;
+  }
   // what the state file kept is in place before the workers take their first request
   const keptState = new KeptState(fileConfig.stateFile, log);
-  const kept = keptState.load(fileConfig);
+  const kept = keptState.load(discovery.fill(fileConfig));
   const config = kept.config;
   const dataPlane = new DataPlane(config, log);
   const publisher = new Publisher(config, dataPlane.state, log);
@@ -66,6 +76,8 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
   const counters = new Counters(config, dataPlane.state);
 
   let current = config;
+  /** The file's config (restart-only fields pinned), before discovery and weight overrides. */
+  let base = fileConfig;
   let generation = 1;
   // reloads and weight changes, one at a time, in order
   let queue: Promise<unknown> = Promise.resolve();
@@ -76,10 +88,10 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
   }
 
   /** Lay `next` out as the next generation and switch every worker to it. Returns the workers that confirmed. */
-  async function publish(next: Config): Promise<number> {
+  async function publish(next: Config, joined?: ReadonlySet<string>): Promise<number> {
     generation++;
     const state = layoutFor(next, generation);
-    publisher.swap(next, state);
+    publisher.swap(next, state, joined);
     counters.publish(next, state);
     const confirmed = await dataPlane.publish(next, state);
     current = next;
@@ -116,10 +128,21 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
         stateFile: current.stateFile,
       });
     }
-    const confirmed = await publish(next);
+    try {
+      // a new or changed discover: pool is looked up now; the others keep their last known set
+      await discovery.prepare(next);
+    } catch (err) {
+      const problems = [`${file}: ${(err as Error).message}`];
+      log.error({ file, problems }, 'reload rejected');
+      counters.noteReload(false, problems);
+      return { ok: false, problems };
+    }
+    base = next;
     // a reload goes back to the file's weights; removed backends leave the state file
     keptState.clearWeights();
+    const confirmed = await publish(discovery.fill(next));
     keptState.save(publisher);
+    discovery.start(next, onDiscovered);
     counters.noteReload(true);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
     return { ok: true, generation, workers: confirmed };
@@ -136,6 +159,19 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
     return { ok: true, generation, changed: r.changed };
   }
 
+  /** A discover: pool's set changed: publish it as a reload would (weight overrides kept). */
+  function onDiscovered(): void {
+    void serial(async () => {
+      const joined = discovery.takeJoined();
+      const next = keptState.applyWeights(discovery.fill(base));
+      await publish(next, joined);
+      keptState.save(publisher);
+      const discovered = next.pools.filter((p) => p.discover !== null).map((p) => ({ name: p.name, backends: p.backends.map((b) => b.url) }));
+      log.info({ generation, pools: discovered }, 'published discovered backends');
+    }).catch((err: unknown) => log.error({ err }, 'cannot publish discovered backends'));
+  }
+  discovery.start(base, onDiscovered);
+
   const proxy: RunningProxy = {
     dataPlane,
     publisher,
@@ -151,6 +187,7 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
       return serial(() => applyWeight(pool, url, weight));
     },
     async stop(graceMs = current.timeouts.drainMs) {
+      discovery.stop();
       await admin?.close();
       publisher.stop();
       return dataPlane.stop(graceMs);
@@ -165,6 +202,7 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
       admin = server;
     } catch (err) {
       log.error({ err: { message: (err as Error).message } }, `cannot start: ${(err as Error).message}`);
+      discovery.stop();
       publisher.stop();
       await dataPlane.stop(0);
       throw err;

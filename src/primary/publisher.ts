@@ -61,10 +61,13 @@ export class Publisher {
     this.probers.clear();
   }
 
-  /** Reload: publish into `state` (a fresh buffer for `config`), keeping health by pool and URL. */
-  swap(config: Config, state: SharedState): void {
+  /**
+   * Reload: publish into `state` (a fresh buffer for `config`), keeping health by pool and URL.
+   * `joined` (keyOf keys): backends that DNS discovery just found, which start with slow start.
+   */
+  swap(config: Config, state: SharedState, joined: ReadonlySet<string> = new Set()): void {
     const before = new Set(this.records.keys());
-    this.adopt(config, state);
+    this.adopt(config, state, joined);
     for (const key of before) {
       if (this.entries.some((e) => keyOf(e.pool.name, e.url) === key)) continue;
       this.records.delete(key);
@@ -74,7 +77,7 @@ export class Publisher {
     if (this.timer !== null) for (const p of this.probers.values()) p.start();
   }
 
-  private adopt(config: Config, state: SharedState): void {
+  private adopt(config: Config, state: SharedState, joined: ReadonlySet<string> = new Set()): void {
     const previous = this.state;
     this.state = state;
     const entries: Entry[] = [];
@@ -86,6 +89,7 @@ export class Publisher {
         let health = this.records.get(key);
         if (health === undefined) {
           health = new BackendHealth(pool.name, b.url, optionsOf(pool));
+          if (joined.has(key)) health.join(now);
           this.records.set(key, health);
         } else {
           health.reconfigure(optionsOf(pool));

@@ -55,8 +55,10 @@ function waitUntil(cond: () => boolean, timeoutMs: number, what: string, subscri
   });
 }
 
+/** An HTTP origin on 127.0.0.1 and a free port, or at `at` (another loopback address, a given port). */
 export async function startOrigin(
   handler: (req: http.IncomingMessage, res: http.ServerResponse, seen: SeenRequest) => void | Promise<void>,
+  at: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
 ): Promise<Origin> {
   const requests: SeenRequest[] = [];
   const subs = new Set<() => void>();
@@ -98,12 +100,12 @@ export async function startOrigin(
     connIndex.set(s, conns++);
     notify();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(at.port, at.host, r));
   const port = (server.address() as net.AddressInfo).port;
   let closed = false;
   const origin: Origin = {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}`,
     server,
     requests,
     connections: () => conns,
