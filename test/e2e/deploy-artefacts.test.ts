@@ -60,7 +60,8 @@ describe('systemd unit and logrotate', () => {
     const s = unitSettings(text);
     expect(s.get('ExecStartPre')).toBe('/usr/local/bin/corelb check --config /etc/corelb/corelb.yaml');
     expect(s.get('ExecStart')).toBe('/usr/local/bin/corelb start --config /etc/corelb/corelb.yaml');
-    expect(s.get('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
+    // both run, in order: a check (a bad file fails the reload visibly), then SIGHUP
+    expect(text).toContain('ExecReload=/usr/local/bin/corelb check --config /etc/corelb/corelb.yaml\nExecReload=/bin/kill -HUP $MAINPID\n');
     expect(s.get('KillSignal')).toBe('SIGTERM');
     expect(seconds(s.get('TimeoutStopSec')!)).toBeGreaterThan(DRAIN_S + 5);
     expect(Number(s.get('LimitNOFILE'))).toBeGreaterThanOrEqual(65536);

@@ -2,9 +2,10 @@
 // whose answers the test changes: a `discover: { dns }` pool starts with the addresses the name
 // has; when the answer changes, new addresses join (in slow start) and removed ones leave while a
 // request in flight to one still completes; a failed lookup keeps the last set and is logged; AAAA
-// records give IPv6 backends; SRV records give each backend its port; a start whose name has no
-// address fails with the reason.
-import { spawnSync } from 'node:child_process';
+// records give IPv6 backends; SRV records give each backend its port; a reload can switch a pool
+// to discovery, and one whose name has no address is rejected; a start whose name has no address
+// fails with the reason.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,15 +126,43 @@ describe('DNS discovery', () => {
     expect(dns.queries).toContain('SRV _http._tcp.api.test');
   });
 
+  it('a reload turns a listed pool into a discovered one; a reload whose name has no address is rejected', async () => {
+    const dns = await dnsServer();
+    const [a, b] = await Promise.all([named('a', '127.0.0.1', 0), named('b', '127.0.0.5', 0)]);
+    dns.setAddresses('b.test', ['127.0.0.5']);
+    const lb = await startCorelb({ listen: { host: '127.0.0.1', port: 0 }, workers: 1, resolver: dns.address, pools: { web: { backends: [a.url] } } });
+    expect(await answers(`${lb.url}/`, 2)).toEqual(['a']);
+    const write = (discover: Record<string, unknown>) =>
+      writeFileSync(lb.configFile, toYaml({ listen: { host: '127.0.0.1', port: lb.port }, workers: 1, resolver: dns.address, pools: { web: { discover } } }));
+
+    write({ dns: 'b.test', port: b.port });
+    let from = lb.logs().length;
+    process.kill(lb.pid, 'SIGHUP');
+    await lb.waitForLogAfter(from, (l) => l.msg === 'reloaded');
+    expect(await answers(`${lb.url}/`, 3)).toEqual(['b']);
+
+    write({ dns: 'missing.test', port: b.port });
+    from = lb.logs().length;
+    process.kill(lb.pid, 'SIGHUP');
+    const rejected = await lb.waitForLogAfter(from, (l) => l.msg === 'reload rejected');
+    expect(JSON.stringify(rejected.problems)).toContain('pool web: DNS discovery of missing.test (A/AAAA) port');
+    expect(await answers(`${lb.url}/`, 3)).toEqual(['b']);
+  });
+
   it('a start whose name has no address fails with the reason', async () => {
     const dns = await dnsServer();
     const dir = mkdtempSync(join(tmpdir(), 'corelb-discovery-'));
     try {
       const file = join(dir, 'corelb.yaml');
       writeFileSync(file, toYaml(config(dns.address, { dns: 'nothing.test', port: 80 }, await freePort(), {})).replace('port: 0', `port: ${await freePort()}`));
-      const r = spawnSync(process.execPath, [CLI, 'start', '--config', file], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
-      expect(r.status).toBe(1);
-      expect(r.stdout).toContain('cannot start: pool web: DNS discovery of nothing.test (A/AAAA) port 80 found no backend');
+      // not spawnSync: the DNS server runs in this process and must answer meanwhile
+      const child = spawn(process.execPath, [CLI, 'start', '--config', file], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+      expect(stdout).toContain('cannot start: pool web: DNS discovery of nothing.test (A/AAAA) port 80 found no backend: queryA ENOTFOUND nothing.test');
+      expect(dns.queries).toContain('A nothing.test');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
