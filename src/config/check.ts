@@ -19,8 +19,11 @@ export function checkCommand(file: string, print = false): { exitCode: number; o
   if (print) return { exitCode: 0, output: printConfig(r.config) };
   const { pools, workers } = r.config;
   const backends = pools.reduce((n, p) => n + p.backends.length, 0);
+  // a discover: pool's backends are only known once the primary has looked them up
+  const discovered = pools.filter((p) => p.discover !== null).length;
+  const byDns = discovered === 0 ? '' : ` + ${plural(discovered, 'pool')} found by DNS`;
   return {
     exitCode: 0,
-    output: `ok: ${file} (${plural(pools.length, 'pool')}, ${plural(backends, 'backend')}, ${plural(workers, 'worker')})\n`,
+    output: `ok: ${file} (${plural(pools.length, 'pool')}, ${plural(backends, 'backend')}${byDns}, ${plural(workers, 'worker')})\n`,
   };
 }

@@ -2,7 +2,10 @@
 // port, or srv) goes instead of backends and is normalised; the top-level `resolver` takes an IP
 // with an optional port; every mistake is reported at its field, line and column.
 import { describe, expect, it } from 'vitest';
-import { formatProblem, parseConfig } from '../../../src/config/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkCommand, formatProblem, parseConfig } from '../../../src/config/index.js';
 
 const lines = (...l: string[]): string => `${l.join('\n')}\n`;
 
@@ -24,6 +27,14 @@ describe('discover and resolver', () => {
       [[], { kind: 'dns', name: 'api.example.svc', port: 8080, everyMs: 5000, weight: 1 }],
       [[], { kind: 'srv', name: '_http._tcp.api.example', port: 0, everyMs: 1000, weight: 3 }],
     ]);
+  });
+
+  it('check says which pools are found by DNS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corelb-discover-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, lines('workers: 1', 'pools:', '  a: { discover: { dns: a.example, port: 80 } }', '  b: { backends: [http://b:1] }', 'routes: [{ pool: b }]'));
+    expect(checkCommand(file)).toEqual({ exitCode: 0, output: `ok: ${file} (2 pools, 1 backend + 1 pool found by DNS, 1 worker)\n` });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each([
