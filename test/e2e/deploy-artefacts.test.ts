@@ -2,14 +2,20 @@
 // installs here: the systemd unit by `systemd-analyze verify` (and its required settings), the
 // logrotate file by `logrotate -d`, the Ansible playbook by `ansible-playbook --syntax-check`, a
 // `--check` run against localhost and a real run of its config template through its `validate:`
-// (corelb check); the Dockerfile, compose.yaml and the Kubernetes manifests, for which no checker
-// installs here, are parsed and their required fields checked, and every corelb config they carry
-// is validated by corelb's own loader with the environment they set.
+// (corelb check); the Kubernetes manifests against the API's OpenAPI schemas (kubernetes-models,
+// a dev dependency) and for what ties them together; the Dockerfile and compose.yaml, for which
+// no checker installs here, are parsed and their required fields checked. Every corelb config
+// they carry is validated by corelb's own loader with the environment they set.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Service } from 'kubernetes-models/v1/Service';
 import YAML from 'yaml';
 import { formatProblem, parseConfig, parseDuration, type Config } from '../../src/config/index.js';
 import { CLI, REPO_ROOT } from '../helpers/corelb.js';
@@ -212,7 +218,7 @@ describe('container image files (no image builder runs here: parsed and checked)
   });
 });
 
-describe('Kubernetes manifests (no schema checker installs here: parsed and checked)', () => {
+describe('Kubernetes manifests', () => {
   type Doc = Record<string, any>;
   const docs: Doc[] = ['configmap.yaml', 'deployment.yaml', 'service.yaml', 'pdb.yaml', 'hpa.yaml'].map((f) => YAML.parse(read(`config/kubernetes/${f}`)) as Doc);
   const byKind = (kind: string): Doc => {
@@ -220,6 +226,18 @@ describe('Kubernetes manifests (no schema checker installs here: parsed and chec
     if (d === undefined) throw new Error(`no ${kind}`);
     return d;
   };
+
+  it('every object is valid against its Kubernetes API schema; a wrong type is caught', () => {
+    const models: Record<string, new (d: Doc) => { validate(): void }> = { ConfigMap, Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler };
+    for (const d of docs) {
+      const Model = models[d.kind];
+      expect(Model, d.kind).toBeDefined();
+      expect(() => new Model!(d).validate(), `${d.kind} ${d.metadata.name}`).not.toThrow();
+    }
+    const broken = structuredClone(byKind('Deployment'));
+    broken.spec.template.spec.containers[0].ports[0].containerPort = '8080';
+    expect(() => new Deployment(broken).validate()).toThrow(/containerPort must be integer/);
+  });
 
   it('every object has apiVersion, kind and a name; kustomization lists them all', () => {
     expect(docs.map((d) => `${d.apiVersion} ${d.kind} ${d.metadata?.name}`)).toEqual([
