@@ -138,13 +138,15 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string):
       return { ok: false, problems };
     }
     base = next;
-    // a reload goes back to the file's weights; removed backends leave the state file
+    discovery.start(base, onDiscovered);
+    // a reload goes back to the file's weights
     keptState.clearWeights();
-    const confirmed = await publish(discovery.fill(next));
-    keptState.save(publisher);
-    discovery.start(next, onDiscovered);
+    next = discovery.fill(next);
+    const confirmed = await publish(next);
     counters.noteReload(true);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
+    // removed backends and dropped weight overrides leave the state file
+    keptState.save(publisher);
     return { ok: true, generation, workers: confirmed };
   }
 
