@@ -20,11 +20,13 @@ const USAGE = `Usage: corelb <command> [options]
 
 Commands:
   start           run the proxy in the foreground (default command)
-  check           validate a configuration file and exit (0 = ok, 1 = problems)
+  check [FILE]    validate a configuration file and exit (0 = ok, 1 = problems); with --print,
+                  print the normalised configuration as JSON (secrets masked) instead of "ok"
   demo            start three demo backends and corelb in front of them (config/demo.yaml)
 
 Options:
   -c, --config FILE   configuration file (default: config/corelb.yaml; demo: config/demo.yaml)
+  -p, --print         check only: print the normalised configuration
   -h, --help          show this help
   -v, --version       print the version
 `;
@@ -32,6 +34,7 @@ Options:
 interface Args {
   command: 'start' | 'check' | 'demo';
   config: string | null;
+  print: boolean;
 }
 
 function usageError(message: string): never {
@@ -40,7 +43,7 @@ function usageError(message: string): never {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: 'start', config: null };
+  const args: Args = { command: 'start', config: null, print: false };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -58,8 +61,13 @@ function parseArgs(argv: readonly string[]): Args {
     } else if (a.startsWith('--config=')) {
       args.config = a.slice('--config='.length);
       if (args.config.length === 0) usageError('--config needs a file');
+    } else if (a === '-p' || a === '--print') {
+      args.print = true;
     } else if (a.startsWith('-')) {
       usageError(`unknown option ${a}`);
+    } else if (commandSeen && args.command === 'check' && args.config === null) {
+      // `corelb check FILE`, as `nginx -t -c FILE` users type it
+      args.config = a;
     } else if (!commandSeen && (a === 'start' || a === 'check' || a === 'demo')) {
       args.command = a;
       commandSeen = true;
@@ -115,8 +123,9 @@ function tellSupervisor(m: DataPlaneMessage): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.print && args.command !== 'check') usageError('--print goes with check');
   if (args.command === 'check') {
-    const { exitCode, output } = checkCommand(args.config ?? 'config/corelb.yaml');
+    const { exitCode, output } = checkCommand(args.config ?? 'config/corelb.yaml', args.print);
     process.stdout.write(output);
     process.exit(exitCode);
   }

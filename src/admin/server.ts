@@ -1,7 +1,8 @@
 // Owns the admin HTTP server, run by the primary thread on node:http (it is not the request path):
 // routing, the bearer token check, the actions (drain, enable, weight, reload: each logged with
 // what changed) and the streams: /metrics and /status read the shared buffers through Counters,
-// /events pushes one status snapshot per second to every open dashboard (server-sent events).
+// /events pushes one status snapshot per second to every open dashboard (server-sent events);
+// /healthz and /readyz answer without a token (src/admin/health.ts).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -9,9 +10,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { normaliseBackendUrl } from '../config/backend-url.js';
 import { MAX_WEIGHT } from '../config/pools.js';
+import { printableConfig } from '../config/print.js';
 import type { AdminConfig } from '../config/types.js';
 import type { RunningProxy } from '../primary/primary.js';
 import { DASHBOARD_HTML } from './dashboard.js';
+import { readiness, readinessText } from './health.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type ProcessFigures } from './metrics.js';
 import { statusJson } from './status.js';
 
@@ -25,6 +28,8 @@ interface Route {
   readonly method: Method;
   /** The token may come as ?token= too (pages a browser opens: EventSource cannot set headers). */
   readonly queryToken: boolean;
+  /** Answered without a token: health probes (a load balancer's, Kubernetes') carry none. */
+  readonly open?: boolean;
   readonly handle: (server: AdminServer, ex: Exchange) => void | Promise<void>;
 }
 
@@ -94,9 +99,12 @@ async function actionParams(ex: Exchange): Promise<Record<string, unknown>> {
 
 const ROUTES: Readonly<Record<string, Route>> = {
   '/': { method: 'GET', queryToken: true, handle: serveDashboard },
+  '/healthz': { method: 'GET', queryToken: false, open: true, handle: serveHealthz },
+  '/readyz': { method: 'GET', queryToken: false, open: true, handle: serveReadyz },
   '/events': { method: 'GET', queryToken: true, handle: serveEvents },
   '/metrics': { method: 'GET', queryToken: false, handle: serveMetrics },
   '/status': { method: 'GET', queryToken: false, handle: serveStatus },
+  '/config': { method: 'GET', queryToken: false, handle: serveConfig },
   '/backends/drain': { method: 'POST', queryToken: false, handle: drainBackend },
   '/backends/enable': { method: 'POST', queryToken: false, handle: enableBackend },
   '/backends/weight': { method: 'POST', queryToken: false, handle: setBackendWeight },
@@ -177,7 +185,7 @@ export class AdminServer {
 
   private route(ex: Exchange): void | Promise<void> {
     const route = ROUTES[ex.url.pathname];
-    if (!this.authorized(ex, route?.queryToken ?? false)) {
+    if (route?.open !== true && !this.authorized(ex, route?.queryToken ?? false)) {
       sendJson(ex.res, 401, { error: 'missing or wrong token: send Authorization: Bearer <token>' }, { 'www-authenticate': 'Bearer realm="corelb admin"' });
       return;
     }
@@ -290,6 +298,20 @@ function serveDashboard(_server: AdminServer, ex: Exchange): void {
   ex.res.end(DASHBOARD_HTML);
 }
 
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function serveHealthz(_server: AdminServer, ex: Exchange): void {
+  sendText(ex.res, 200, 'ok\n');
+}
+
+function serveReadyz(server: AdminServer, ex: Exchange): void {
+  const r = readiness(server.proxy);
+  sendText(ex.res, r.ready ? 200 : 503, readinessText(r));
+}
+
 function serveEvents(server: AdminServer, ex: Exchange): void {
   if (ex.req.method === 'HEAD') {
     ex.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
@@ -305,6 +327,11 @@ function serveMetrics(server: AdminServer, ex: Exchange): void {
 
 function serveStatus(server: AdminServer, ex: Exchange): void {
   server.sendStatus(ex.res);
+}
+
+/** The configuration in effect (weight overrides applied), secrets masked. */
+function serveConfig(server: AdminServer, ex: Exchange): void {
+  sendJson(ex.res, 200, printableConfig(server.proxy.config));
 }
 
 async function setDraining(server: AdminServer, ex: Exchange, on: boolean): Promise<void> {

@@ -7,6 +7,7 @@ export { ALGORITHMS } from '../balancer/registry.js';
 export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
 export { formatProblem } from './format.js';
 export { checkCommand } from './check.js';
+export { MASKED, printableConfig, printConfig } from './print.js';
 export { formatDuration, parseDuration, parseSize } from './units.js';
 export { normaliseBackendUrl, type BackendAddress } from './backend-url.js';
 export { DEFAULTS, LOG_LEVELS, MAX_TIMEOUT_MS, MAX_WORKERS } from './schema.js';

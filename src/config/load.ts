@@ -7,9 +7,21 @@ import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { deepFreeze } from './freeze.js';
 import { validateConfig, type ValidateOptions } from './schema.js';
 import type { ConfigProblem, LoadResult } from './types.js';
-import { Walk } from './walk.js';
+import { substituteEnv } from './env.js';
+import { pathAt, Walk } from './walk.js';
 
-export type ParseOptions = ValidateOptions;
+export interface ParseOptions extends ValidateOptions {
+  /** Where `${VAR}` in the text is looked up; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The line starts of `text`, for positions in the file as written. */
+function countLines(text: string): LineCounter {
+  const lines = new LineCounter();
+  lines.addNewLine(0);
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+  return lines;
+}
 
 /** Problems in file order (validation finds them section by section). */
 function failed(problems: readonly ConfigProblem[]): LoadResult {
@@ -55,12 +67,15 @@ function yamlOffset(text: string, e: YAMLError): number {
 }
 
 /** Parses and validates config text; `file` only labels the problems. */
-export function parseConfig(text: string, file: string, opts: ParseOptions = {}): LoadResult {
-  const lines = new LineCounter();
+export function parseConfig(original: string, file: string, opts: ParseOptions = {}): LoadResult {
+  const env = substituteEnv(original, opts.env ?? process.env);
+  const text = env.text;
   // uniqueKeys off: duplicate keys are reported by the walker, which knows the field's path.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
-  const walk = new Walk(file, doc, lines);
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
+  const walk = new Walk(file, doc, countLines(original), env.originalOffset);
   for (const e of doc.errors) walk.reportOffset(yamlOffset(text, e), '', yamlMessage(e));
+  // a missing variable is the mistake to fix; what its empty value does to the checks is noise
+  for (const p of env.problems) walk.reportOffset(p.offset, pathAt(doc, p.offset), p.message);
   // A tree with syntax errors is partly guessed; checking it would add noise to the real error.
   if (walk.problems.length > 0) return failed(walk.problems);
   for (const w of doc.warnings) walk.reportOffset(w.pos[0], '', yamlMessage(w));

@@ -1,11 +1,13 @@
 // Owns the `pools` and `routes` sections: pool names, algorithms, backends (with the URL
 // shorthand and duplicate detection) and routes (host / path prefix -> pool, in match order).
 // A pool's health, passive, slow_start and retry settings are read by pool-settings.ts; its
-// algorithm's options and sticky settings by balancing-settings.ts.
+// algorithm's options and sticky settings by balancing-settings.ts; its discover section
+// (instead of backends) by discover-settings.ts.
 
 import { ALGORITHM_OPTION_KEYS, ALGORITHMS, DEFAULT_ALGORITHM, type Algorithm } from '../balancer/registry.js';
 import { normaliseBackendUrl } from './backend-url.js';
 import { validateBalancingSettings } from './balancing-settings.js';
+import { validateDiscover } from './discover-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
 import type { BackendConfig, PoolConfig, RouteConfig } from './types.js';
@@ -21,6 +23,7 @@ export const POOL_KEYS: readonly string[] = [
   'retry_budget',
   ...ALGORITHM_OPTION_KEYS,
   'sticky',
+  'discover',
 ];
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
@@ -68,8 +71,18 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
   const settings = validatePoolSettings(walk, e);
   const balancing = validateBalancingSettings(walk, e, algorithm);
   const backendsField = e.get('backends');
+  const discoverField = e.get('discover');
+  if (discoverField !== undefined) {
+    if (backendsField !== undefined) {
+      walk.report(discoverField.key, discoverField.path, 'goes instead of backends, not with them: a pool lists its backends or finds them by DNS');
+      return undefined;
+    }
+    const discover = validateDiscover(walk, discoverField);
+    if (discover === undefined) return undefined;
+    return { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends: [], ...settings, ...balancing, discover };
+  }
   if (backendsField === undefined) {
-    walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL');
+    walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL (or find them by DNS with discover)');
     return undefined;
   }
   const items = walk.list(backendsField);
@@ -87,7 +100,7 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     else backends.push(b);
   }
   // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
-  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing } : undefined;
+  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, discover: null } : undefined;
 }
 
 /** Absent: the default (round-robin). Undefined after reporting. */

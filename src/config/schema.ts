@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { validateAdmin } from './admin-settings.js';
+import { validateResolver } from './discover-settings.js';
 import { validatePools, validateRoutes } from './pools.js';
 import { normaliseListenHost } from './names.js';
 import type { Config, LogLevel } from './types.js';
@@ -16,7 +17,7 @@ import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
 export { MAX_TIMEOUT_MS };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'forwarded_for', 'pools', 'routes', 'admin'] as const;
+export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'forwarded_for', 'state_file', 'resolver', 'pools', 'routes', 'admin'] as const;
 
 /** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
 export const DEFAULTS = Object.freeze({
@@ -26,6 +27,7 @@ export const DEFAULTS = Object.freeze({
   timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
   limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
   forwardedFor: true,
+  stateFile: null as string | null,
 });
 
 /** A typo like `workers: 1000` would start that many threads; nobody means that. */
@@ -53,12 +55,15 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
   const forwardedField = top.get('forwarded_for');
   const forwardedFor = forwardedField === undefined ? DEFAULTS.forwardedFor : (walk.boolean(forwardedField) ?? DEFAULTS.forwardedFor);
 
+  const stateFile = validateStateFile(walk, top.get('state_file'));
+  const resolver = validateResolver(walk, top.get('resolver'));
+
   const poolsField = top.get('pools');
   const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined);
   const routes = validateRoutes(walk, top.get('routes'), pools, poolsField);
 
   if (walk.problems.length > 0 || pools === undefined || routes === undefined) return undefined;
-  return { listen, workers, log, timeouts, limits, forwardedFor, pools: pools.pools, routes, admin };
+  return { listen, workers, log, timeouts, limits, forwardedFor, stateFile, resolver, pools: pools.pools, routes, admin };
 }
 
 /** Entries of an optional section; an empty one (`log:` with everything commented out) is absent. */
@@ -154,6 +159,31 @@ function logFileProblem(file: string): string | null {
     return exists ? `${file} is not writable` : `cannot create ${file}: directory ${dir} is not writable`;
   }
   return null;
+}
+
+/**
+ * `state_file: PATH`: where runtime changes (drains, weight overrides, ejections) are kept. It is
+ * replaced by renaming a temporary file next to it, so its directory must be writable.
+ */
+function validateStateFile(walk: Walk, f: Field | undefined): string | null {
+  if (f === undefined || walk.isNull(f)) return DEFAULTS.stateFile;
+  const raw = walk.string(f, 'a file path');
+  if (raw === undefined) return null;
+  if (raw.length === 0) {
+    walk.report(f.at, f.path, 'must not be empty (leave state_file out to keep no state)');
+    return null;
+  }
+  const file = resolve(raw);
+  let why = logFileProblem(file);
+  if (why === null) {
+    try {
+      accessSync(dirname(file), constants.W_OK);
+    } catch {
+      why = `directory ${dirname(file)} is not writable (the file is replaced by renaming a temporary file there)`;
+    }
+  }
+  if (why !== null) walk.report(f.at, f.path, why);
+  return why === null ? file : null;
 }
 
 function duration(walk: Walk, f: Field | undefined, fallback: number): number {

@@ -73,6 +73,30 @@ export interface PoolConfig extends AlgorithmSettings {
   readonly retryBudget: number;
   /** null: no sticky sessions (default). */
   readonly sticky: StickyConfig | null;
+  /**
+   * null: `backends` as listed. Otherwise backends come from DNS: the validated Config has none,
+   * the primary fills them in from its lookups before it lays a generation out.
+   */
+  readonly discover: DiscoverConfig | null;
+}
+
+/** Backends found by DNS (`discover:`), looked up by the primary every `everyMs`. */
+export interface DiscoverConfig {
+  /** dns: A and AAAA records of `name`, each at `port`; srv: SRV records of `name` (their targets' A and AAAA). */
+  readonly kind: 'dns' | 'srv';
+  /** Lower-case. */
+  readonly name: string;
+  /** dns: the backends' port; 0 for srv (each record carries one). */
+  readonly port: number;
+  readonly everyMs: number;
+  /** The weight of every discovered backend (default 1). */
+  readonly weight: number;
+}
+
+/** The DNS server discovery asks (`resolver: 127.0.0.1:5353`). */
+export interface ResolverConfig {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface RouteConfig {
@@ -110,6 +134,13 @@ export interface Config {
    * getpeername() per request: about 9% of the CPU of a tiny proxied request, measured).
    */
   readonly forwardedFor: boolean;
+  /**
+   * Absolute path of the file that keeps drains, weight overrides and passive ejections across
+   * restarts (`state_file`); null: none (default).
+   */
+  readonly stateFile: string | null;
+  /** The DNS server for `discover:` pools; null: the system's (/etc/resolv.conf). */
+  readonly resolver: ResolverConfig | null;
   readonly pools: readonly PoolConfig[];
   /** In match order. With one pool and no routes in the file, one catch-all route to it. */
   readonly routes: readonly RouteConfig[];

@@ -3,7 +3,7 @@
 // validators in schema.ts and pools.ts are written against this, not against plain objects,
 // because plain objects have lost the positions.
 
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 import type { ConfigProblem } from './types.js';
 import { describeValue, parseDuration } from './units.js';
 
@@ -33,10 +33,15 @@ export class Walk {
   readonly problems: ConfigProblem[] = [];
   private aliases = 0;
 
+  /**
+   * `lines` counts the lines of the file as written; `toOriginal` maps an offset in the parsed
+   * text to that file (they differ where environment variables were replaced).
+   */
   constructor(
     readonly file: string,
     private readonly doc: Document,
     private readonly lines: LineCounter,
+    private readonly toOriginal: (offset: number) => number = (offset) => offset,
   ) {}
 
   /** Records a problem at `node` (or at the start of the file when it has no position). */
@@ -47,14 +52,14 @@ export class Walk {
 
   /** Records a problem at a character offset in the file (for the YAML parser's own errors). */
   reportOffset(offset: number, path: string, message: string): void {
-    const { line, col } = this.lines.linePos(offset);
+    const { line, col } = this.lines.linePos(this.toOriginal(offset));
     this.problems.push({ file: this.file, line, col, path, message });
   }
 
   position(at: unknown): { line: number; col: number } {
     const range = (at as { range?: unknown } | null)?.range;
     const offset = Array.isArray(range) && typeof range[0] === 'number' ? range[0] : 0;
-    return this.lines.linePos(offset);
+    return this.lines.linePos(this.toOriginal(offset));
   }
 
   /** The node an alias stands for; the node itself otherwise; undefined after reporting. */
@@ -187,5 +192,42 @@ export class Walk {
       out.set(name, { node: pair.value, at: pair.value ?? key, key, path });
     }
     return out;
+  }
+}
+
+function start(node: unknown): number {
+  const range = (node as { range?: unknown } | null)?.range;
+  return Array.isArray(range) && typeof range[0] === 'number' ? range[0] : Infinity;
+}
+
+function contains(node: unknown, offset: number): boolean {
+  const range = (node as { range?: unknown } | null)?.range;
+  return Array.isArray(range) && typeof range[0] === 'number' && range[0] <= offset && offset <= (range[2] as number);
+}
+
+/**
+ * The field path (as Walk names it, `pools.web.backends[1]`) of the deepest node at `offset`,
+ * for problems found in the text rather than in the tree; '' when no field holds it.
+ */
+export function pathAt(doc: Document, offset: number): string {
+  let node: unknown = doc.contents;
+  let path = '';
+  for (;;) {
+    if (isMap(node)) {
+      // the last entry whose key starts before offset: an emptied value (`port: ${UNSET}`) has
+      // no node of its own, but belongs to the key before it
+      let pair: (typeof node.items)[number] | undefined;
+      for (const p of node.items) if (isPair(p) && start(p.key) <= offset) pair = p;
+      if (pair === undefined) return path;
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?';
+      path = childPath(path, key);
+      if (!contains(pair.value, offset)) return path;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((item) => contains(item, offset));
+      if (i === -1) return path;
+      path = `${path}[${i}]`;
+      node = node.items[i];
+    } else return path;
   }
 }

@@ -31,6 +31,15 @@ export function stateName(s: BackendState): string {
   }
 }
 
+/** What is kept of a verdict across restarts (state_file): the operator's drain and an ejection. */
+export interface KeptHealth {
+  readonly draining: boolean;
+  /** When the ejection ends (epoch ms); 0 when not ejected. */
+  readonly ejectedUntil: number;
+  /** Ejections in a row (the next one's doubling). */
+  readonly ejections: number;
+}
+
 export class BackendHealth {
   readonly pool: string;
   readonly url: string;
@@ -169,11 +178,42 @@ export class BackendHealth {
     this.slowStartSince = this.opts.slowStartMs > 0 ? now : 0;
   }
 
+  /** A backend new to its pool by DNS discovery: it ramps up like a returning one (slow start). */
+  join(now: number): void {
+    this.startSlowStart(now);
+    this.reason = 'discovered by DNS';
+  }
+
   /** Operator's drain (admin): no new requests; in-flight ones finish. */
   setDraining(on: boolean): void {
     if (this.draining === on) return;
     this.draining = on;
     this.reason = on ? 'drained by the operator' : 'enabled by the operator';
+  }
+
+  kept(): KeptHealth {
+    return { draining: this.draining, ejectedUntil: this.ejectedUntil, ejections: this.ejections };
+  }
+
+  /** True when kept() would differ from `k`. */
+  differsFrom(k: KeptHealth): boolean {
+    return k.draining !== this.draining || k.ejectedUntil !== this.ejectedUntil || k.ejections !== this.ejections;
+  }
+
+  /**
+   * A verdict kept from an earlier run: the drain, and an ejection that has not ended by `now`
+   * (only with passive checks on; one that ended while corelb was down is over).
+   */
+  restore(k: KeptHealth, now: number): void {
+    this.setDraining(k.draining);
+    if (this.opts.passive === null) return;
+    this.ejections = Math.max(0, Math.floor(k.ejections));
+    if (k.ejectedUntil > now) {
+      this.ejectedUntil = k.ejectedUntil;
+      this.slowStartSince = 0;
+      this.reason = `ejection kept from before the restart, until ${new Date(k.ejectedUntil).toISOString()}`;
+    }
+    this.calmSince = now;
   }
 
   state(now: number): BackendState {

@@ -25,6 +25,9 @@ export class DataPlane {
   private readonly controls: MessagePort[] = [];
   private readonly tasks: Promise<unknown>[] = [];
   private stopping: Promise<void> | null = null;
+  private listening = false;
+  /** Serve tasks that have returned (a worker that ended without being asked to: it died). */
+  private ended = 0;
   /** Per worker: resolves the pending reload's acknowledgement. */
   private readonly reloadAcks = new Map<number, (ok: boolean) => void>();
   /** Per worker: the pending log reopens' acknowledgements, oldest first. */
@@ -70,9 +73,21 @@ export class DataPlane {
       const done = this.pool.run(task, { transferList: [port2] as never });
       // a task that fails before listening rejects `listening` through its control message;
       // one that fails later is logged here
-      this.tasks.push(done.catch((err: unknown) => this.log.error({ err, workerId }, 'worker stopped with an error')));
+      this.tasks.push(
+        done
+          .catch((err: unknown) => this.log.error({ err, workerId }, 'worker stopped with an error'))
+          .finally(() => {
+            this.ended++;
+          }),
+      );
     }
     await Promise.all(listening);
+    this.listening = true;
+  }
+
+  /** Every worker listens and none has stopped, and no stop was asked for (the admin's /readyz). */
+  get serving(): boolean {
+    return this.listening && this.stopping === null && this.ended === 0;
   }
 
   private ack(workerId: number, ok: boolean): void {

@@ -1,6 +1,7 @@
 // Owns the primary thread's run of the data plane: start the workers, the publisher (health
 // checks and shared state) and the admin server for a validated config, announce readiness,
-// reload on SIGHUP (or an admin request), publish admin weight overrides the way a reload does,
+// reload on SIGHUP (or an admin request), publish admin weight overrides and the backends DNS
+// discovery finds (src/health/discovery.ts) the way a reload does,
 // turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
 // immediate stop, and reopen the log files on SIGUSR1.
 
@@ -10,6 +11,8 @@ import { Counters } from '../admin/counters.js';
 import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
+import { Discovery } from '../health/discovery.js';
+import { KeptState, withWeight } from './kept-state.js';
 import { Publisher } from './publisher.js';
 
 export type ReloadResult =
@@ -39,31 +42,27 @@ export interface RunningProxy {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `config` with backend `url`'s weight set in `pool` (null: every pool), and what changed. */
-function withWeight(config: Config, pool: string | null, url: string, weight: number): { config: Config; changed: { pool: string; from: number; to: number }[]; found: boolean } {
-  const changed: { pool: string; from: number; to: number }[] = [];
-  let found = false;
-  const pools = config.pools.map((p) => {
-    if (pool !== null && p.name !== pool) return p;
-    const backends = p.backends.map((b) => {
-      if (b.url !== url) return b;
-      found = true;
-      if (b.weight === weight) return b;
-      changed.push({ pool: p.name, from: b.weight, to: weight });
-      return { ...b, weight };
-    });
-    return { ...p, backends };
-  });
-  return { config: changed.length === 0 ? config : deepFreeze({ ...config, pools }), changed, found };
-}
-
 function poolSummary(config: Config): unknown {
   return config.pools.map((p) => ({ name: p.name, algorithm: p.algorithm, backends: p.backends.map((b) => `${b.url} w${b.weight}`) }));
 }
 
 /** `onAccepted` hears the source text of every configuration a reload accepted. */
-export async function startProxy(config: Config, log: Logger, file: string, onAccepted?: (text: string) => void): Promise<RunningProxy> {
+export async function startProxy(fileConfig: Config, log: Logger, file: string, onAccepted?: (text: string) => void): Promise<RunningProxy> {
+  // discover: pools get their backends from DNS before anything is laid out
+  const discovery = new Discovery(fileConfig.resolver, log);
+  try {
+    await discovery.prepare(fileConfig);
+  } catch (err) {
+    log.error({ err: { message: (err as Error).message } }, `cannot start: ${(err as Error).message}`);
+    throw err;
+  }
+  // what the state file kept is in place before the workers take their first request
+  const keptState = new KeptState(fileConfig.stateFile, log);
+  const kept = keptState.load(discovery.fill(fileConfig));
+  const config = kept.config;
   const dataPlane = new DataPlane(config, log);
+  const publisher = new Publisher(config, dataPlane.state, log);
+  publisher.restore(kept.health);
   try {
     await dataPlane.start();
   } catch (err) {
@@ -71,11 +70,15 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
     await dataPlane.stop(0);
     throw err;
   }
-  const publisher = new Publisher(config, dataPlane.state, log);
+  publisher.onKeptChange = () => keptState.save(publisher);
+  // entries for backends no longer configured are dropped from the file
+  keptState.save(publisher);
   publisher.start();
   const counters = new Counters(config, dataPlane.state);
 
   let current = config;
+  /** The file's config (restart-only fields pinned), before discovery and weight overrides. */
+  let base = fileConfig;
   let generation = 1;
   // reloads and weight changes, one at a time, in order
   let queue: Promise<unknown> = Promise.resolve();
@@ -86,10 +89,10 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
   }
 
   /** Lay `next` out as the next generation and switch every worker to it. Returns the workers that confirmed. */
-  async function publish(next: Config): Promise<number> {
+  async function publish(next: Config, joined?: ReadonlySet<string>): Promise<number> {
     generation++;
     const state = layoutFor(next, generation);
-    publisher.swap(next, state);
+    publisher.swap(next, state, joined);
     counters.publish(next, state);
     const confirmed = await dataPlane.publish(next, state);
     current = next;
@@ -113,6 +116,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
     if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
     if (next.workers !== current.workers) kept.push('workers');
     if (next.log.file !== current.log.file) kept.push('log.file');
+    if (next.stateFile !== current.stateFile) kept.push('state_file');
     if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) kept.push('admin');
     if (kept.length > 0) {
       log.warn({ fields: kept }, `${kept.join(', ')} change only on restart: the running values are kept`);
@@ -122,21 +126,55 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
         workers: current.workers,
         admin: current.admin,
         log: Object.freeze({ ...next.log, file: current.log.file }),
+        stateFile: current.stateFile,
       });
     }
+    try {
+      // a new or changed discover: pool is looked up now; the others keep their last known set
+      await discovery.prepare(next);
+    } catch (err) {
+      const problems = [`${file}: ${(err as Error).message}`];
+      log.error({ file, problems }, 'reload rejected');
+      counters.noteReload(false, problems);
+      return { ok: false, problems };
+    }
+    base = next;
+    discovery.start(base, onDiscovered);
+    // a reload goes back to the file's weights
+    keptState.clearWeights();
+    next = discovery.fill(next);
     const confirmed = await publish(next);
     counters.noteReload(true);
     onAccepted?.(result.text);
     log.info({ file, generation, workers: confirmed, pools: poolSummary(next) }, 'reloaded');
+    // removed backends and dropped weight overrides leave the state file
+    keptState.save(publisher);
     return { ok: true, generation, workers: confirmed };
   }
 
   async function applyWeight(pool: string | null, url: string, weight: number): Promise<WeightResult> {
     const r = withWeight(current, pool, url, weight);
     if (!r.found) return { ok: false, error: `no backend ${url}${pool === null ? '' : ` in pool ${pool}`}` };
-    if (r.changed.length > 0) await publish(r.config);
+    if (r.changed.length > 0) {
+      await publish(r.config);
+      keptState.setWeight(r.changed, url);
+      keptState.save(publisher);
+    }
     return { ok: true, generation, changed: r.changed };
   }
+
+  /** A discover: pool's set changed: publish it as a reload would (weight overrides kept). */
+  function onDiscovered(): void {
+    void serial(async () => {
+      const joined = discovery.takeJoined();
+      const next = keptState.applyWeights(discovery.fill(base));
+      await publish(next, joined);
+      keptState.save(publisher);
+      const discovered = next.pools.filter((p) => p.discover !== null).map((p) => ({ name: p.name, backends: p.backends.map((b) => b.url) }));
+      log.info({ generation, pools: discovered }, 'published discovered backends');
+    }).catch((err: unknown) => log.error({ err }, 'cannot publish discovered backends'));
+  }
+  discovery.start(base, onDiscovered);
 
   const proxy: RunningProxy = {
     dataPlane,
@@ -153,6 +191,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
       return serial(() => applyWeight(pool, url, weight));
     },
     async stop(graceMs = current.timeouts.drainMs) {
+      discovery.stop();
       await admin?.close();
       publisher.stop();
       return dataPlane.stop(graceMs);
@@ -167,6 +206,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
       admin = server;
     } catch (err) {
       log.error({ err: { message: (err as Error).message } }, `cannot start: ${(err as Error).message}`);
+      discovery.stop();
       publisher.stop();
       await dataPlane.stop(0);
       throw err;

@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino';
 import type { Config, PoolConfig } from '../config/types.js';
-import { BackendHealth, stateName, type HealthOptions } from '../health/backend-health.js';
+import { BackendHealth, stateName, type HealthOptions, type KeptHealth } from '../health/backend-health.js';
 import { Prober } from '../health/probe.js';
 import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 
@@ -20,13 +20,16 @@ interface Entry {
   readonly url: string;
   readonly health: BackendHealth;
   published: BackendState;
+  /** What the state file was last told of this backend's verdict. */
+  kept: KeptHealth;
 }
 
 function optionsOf(pool: PoolConfig): HealthOptions {
   return { health: pool.health, passive: pool.passive, slowStartMs: pool.slowStartMs };
 }
 
-function keyOf(pool: string, url: string): string {
+/** A backend of a pool, as health records and the state file know it. */
+export function keyOf(pool: string, url: string): string {
   return pool + ' ' + url;
 }
 
@@ -37,6 +40,8 @@ export class Publisher {
   private readonly records = new Map<string, BackendHealth>();
   private readonly probers = new Map<string, Prober>();
   private timer: NodeJS.Timeout | null = null;
+  /** Called after a drain, an enable, an ejection or its end changed what the state file keeps. */
+  onKeptChange: () => void = () => undefined;
 
   constructor(config: Config, state: SharedState, log: Logger) {
     this.log = log;
@@ -56,10 +61,13 @@ export class Publisher {
     this.probers.clear();
   }
 
-  /** Reload: publish into `state` (a fresh buffer for `config`), keeping health by pool and URL. */
-  swap(config: Config, state: SharedState): void {
+  /**
+   * Reload: publish into `state` (a fresh buffer for `config`), keeping health by pool and URL.
+   * `joined` (keyOf keys): backends that DNS discovery just found, which start with slow start.
+   */
+  swap(config: Config, state: SharedState, joined: ReadonlySet<string> = new Set()): void {
     const before = new Set(this.records.keys());
-    this.adopt(config, state);
+    this.adopt(config, state, joined);
     for (const key of before) {
       if (this.entries.some((e) => keyOf(e.pool.name, e.url) === key)) continue;
       this.records.delete(key);
@@ -69,7 +77,7 @@ export class Publisher {
     if (this.timer !== null) for (const p of this.probers.values()) p.start();
   }
 
-  private adopt(config: Config, state: SharedState): void {
+  private adopt(config: Config, state: SharedState, joined: ReadonlySet<string> = new Set()): void {
     const previous = this.state;
     this.state = state;
     const entries: Entry[] = [];
@@ -81,6 +89,7 @@ export class Publisher {
         let health = this.records.get(key);
         if (health === undefined) {
           health = new BackendHealth(pool.name, b.url, optionsOf(pool));
+          if (joined.has(key)) health.join(now);
           this.records.set(key, health);
         } else {
           health.reconfigure(optionsOf(pool));
@@ -100,7 +109,7 @@ export class Publisher {
         const s = health.state(now);
         state.setState(index, s);
         state.setEffectiveWeight(index, this.scaled(index, health.ramp(now)));
-        entries.push({ index, poolIndex, pool, url: b.url, health, published: s });
+        entries.push({ index, poolIndex, pool, url: b.url, health, published: s, kept: health.kept() });
       });
     });
     this.entries = entries;
@@ -141,6 +150,10 @@ export class Publisher {
   private commitEntry(e: Entry, now: number): void {
     const state = this.state;
     const s = e.health.state(now);
+    if (e.health.differsFrom(e.kept)) {
+      e.kept = e.health.kept();
+      this.onKeptChange();
+    }
     const weight = this.scaled(e.index, e.health.ramp(now));
     if (state.effectiveWeight(e.index) !== weight) state.setEffectiveWeight(e.index, weight);
     if (s === e.published) return;
@@ -149,6 +162,26 @@ export class Publisher {
     if (s === BackendState.Down) this.log.warn(fields, 'backend state');
     else this.log.info(fields, 'backend state');
     e.published = s;
+  }
+
+  /**
+   * Start: verdicts kept in the state file, by keyOf(pool, url); entries for backends that are not
+   * in the config are the caller's to report. Published at once, without calling onKeptChange.
+   */
+  restore(kept: ReadonlyMap<string, KeptHealth>): void {
+    const now = Date.now();
+    for (const e of this.entries) {
+      const k = kept.get(keyOf(e.pool.name, e.url));
+      if (k === undefined) continue;
+      e.health.restore(k, now);
+      e.kept = e.health.kept();
+    }
+    this.commit(now);
+  }
+
+  /** Every backend's verdict as the state file keeps it, with its pool and URL. */
+  keptHealth(): { pool: string; url: string; kept: KeptHealth }[] {
+    return this.entries.map((e) => ({ pool: e.pool.name, url: e.url, kept: e.health.kept() }));
   }
 
   /**

@@ -12,8 +12,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'corelb-check-'));
 
-function check(file: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, 'check', '--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+function check(file: string, args: string[] = ['--config', file], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'check', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -75,7 +75,7 @@ describe('corelb check', () => {
       `${file}:16:47 pools.web.backends[4].weight: expected an integer from 1 to 1000, got number 2.5`,
       `${file}:17:9 pools.web.backends[5]: not a valid URL: "not a url" (write it like "http://127.0.0.1:3001")`,
       `${file}:19:29 routes[0].pool: unknown pool "missing"; pools: web`,
-      `${file}:20:1 colour: unknown key "colour"; allowed keys: listen, workers, log, timeouts, limits, forwarded_for, pools, routes, admin`,
+      `${file}:20:1 colour: unknown key "colour"; allowed keys: listen, workers, log, timeouts, limits, forwarded_for, state_file, resolver, pools, routes, admin`,
       '',
     ]);
   });
@@ -113,5 +113,33 @@ describe('corelb check', () => {
     const r = check(file);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe(`${file}:1:1: cannot read the configuration file: no such file\n`);
+  });
+
+  it('--print FILE prints the normalised configuration as JSON, the environment replaced and the token masked', () => {
+    const file = write(
+      'print.yaml',
+      'listen: { port: ${PORT:-8080} }',
+      'workers: 2',
+      'timeouts: { connect: 1.5s }',
+      'admin: { port: 9091, token: "${ADMIN_TOKEN}" }',
+      'pools:',
+      '  web: { backends: [ "http://${BACKEND}", { url: "http://b:3002", weight: 3 } ] }',
+    );
+    const env = { ...process.env, PORT: '8181', ADMIN_TOKEN: 'print-token-0123456789', BACKEND: 'A.example:3001' };
+    const r = check(file, ['--print', file], env);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).not.toContain('print-token-0123456789');
+    const c = JSON.parse(r.stdout) as Record<string, any>;
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8181 });
+    expect(c.workers).toBe(2);
+    expect(c.timeouts.connectMs).toBe(1500);
+    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9091, token: '(set, not shown)' });
+    expect(c.pools[0].backends.map((b: { url: string; weight: number }) => [b.url, b.weight])).toEqual([['http://a.example:3001', 1], ['http://b:3002', 3]]);
+    expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web' }]);
+    // the same file without the variable: the located problem, nothing printed
+    const { ADMIN_TOKEN: _unset, ...without } = env;
+    const bad = check(file, ['--print', '--config', file], without);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toBe(`${file}:4:30 admin.token: environment variable ADMIN_TOKEN is not set (give a default with \${ADMIN_TOKEN:-default})\n`);
   });
 });

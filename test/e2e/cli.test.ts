@@ -31,7 +31,9 @@ describe('corelb command line', () => {
     [['start', '--port', '80'], /unknown option --port/],
     [['launch'], /unknown command launch/],
     [['start', '--config'], /--config needs a file/],
-    [['check', 'extra'], /unexpected argument extra/],
+    [['check', 'a.yaml', 'extra'], /unexpected argument extra/],
+    [['check', '--config', 'a.yaml', 'extra'], /unexpected argument extra/],
+    [['start', '--print'], /--print goes with check/],
   ])('%j is an error with usage', (args, message) => {
     const r = corelb(...args);
     expect(r.code).toBe(2);

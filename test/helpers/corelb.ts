@@ -51,6 +51,8 @@ export interface Corelb {
 export interface StartOptions {
   readyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The cli.js to run (default: this checkout's dist/cli.js), e.g. an installed package's. */
+  cli?: string;
 }
 
 // ---- config builder ---------------------------------------------------------------------------
@@ -150,7 +152,7 @@ export async function waitForLogFile(file: string, pred: (l: LogLine) => boolean
 
 const live = new Set<ChildProcess>();
 /** Data plane pids seen in `ready` lines; they outlive a SIGKILLed supervisor for a moment. */
-const dataPlanes = new Set<number>();
+const dataPlanes = new Map<number, string>();
 const tempDirs = new Set<string>();
 let exitHookInstalled = false;
 
@@ -203,14 +205,14 @@ export function processAlive(pid: number): boolean {
 
 /** SIGKILLs tracked data planes that still run this CLI (the check guards against pid reuse). */
 function killDataPlanes(): void {
-  for (const pid of dataPlanes) {
+  for (const [pid, cli] of dataPlanes) {
     let cmdline = '';
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
       /* gone */
     }
-    if (cmdline.includes(CLI) && processAlive(pid)) {
+    if (cmdline.includes(cli) && processAlive(pid)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -257,7 +259,8 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
   const configFile = path.join(dir, 'corelb.yaml');
   writeFileSync(configFile, yamlText);
 
-  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+  const cli = opts.cli ?? CLI;
+  const proc = spawn(process.execPath, [cli, 'start', '--config', configFile], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -286,7 +289,7 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
       try {
         const v = JSON.parse(line) as unknown;
         const parsed = v !== null && typeof v === 'object' ? (v as LogLine) : { raw: line };
-        if (parsed.msg === 'ready' && typeof parsed.pid === 'number') dataPlanes.add(parsed.pid);
+        if (parsed.msg === 'ready' && typeof parsed.pid === 'number') dataPlanes.set(parsed.pid, cli);
         lines.push(parsed);
       } catch {
         lines.push({ raw: line });
@@ -369,7 +372,7 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
     if (logFile === null) await waitForLog(isReady, opts.readyTimeoutMs ?? 15_000);
     else {
       const ready = await waitForLogFile(logFile, isReady, opts.readyTimeoutMs ?? 15_000, () => exitResult !== null);
-      if (typeof ready.pid === 'number') dataPlanes.add(ready.pid);
+      if (typeof ready.pid === 'number') dataPlanes.set(ready.pid, cli);
     }
   } catch (err) {
     if (!exitResult) proc.kill('SIGKILL');

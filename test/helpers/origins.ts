@@ -55,8 +55,10 @@ function waitUntil(cond: () => boolean, timeoutMs: number, what: string, subscri
   });
 }
 
+/** An HTTP origin on 127.0.0.1 and a free port, or at `at` (another loopback address, a given port). */
 export async function startOrigin(
   handler: (req: http.IncomingMessage, res: http.ServerResponse, seen: SeenRequest) => void | Promise<void>,
+  at: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
 ): Promise<Origin> {
   const requests: SeenRequest[] = [];
   const subs = new Set<() => void>();
@@ -98,12 +100,12 @@ export async function startOrigin(
     connIndex.set(s, conns++);
     notify();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(at.port, at.host, r));
   const port = (server.address() as net.AddressInfo).port;
   let closed = false;
   const origin: Origin = {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}`,
     server,
     requests,
     connections: () => conns,
@@ -126,11 +128,11 @@ export async function startOrigin(
   return origin;
 }
 
-/** Waits until `pred()` holds, checking every 20 ms, for at most timeoutMs. */
-export async function eventually(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+/** Waits until `pred()` holds (or resolves true), checking every 20 ms, for at most timeoutMs. */
+export async function eventually(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 100_000; i++) {
-    if (pred()) return;
+    if (await pred()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

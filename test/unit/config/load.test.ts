@@ -27,6 +27,7 @@ const POOL_SETTINGS = {
   hashBalanceFactor: 0,
   ewmaDecayMs: 10_000,
   sticky: null,
+  discover: null,
 } as const;
 /** pool() for a consistent-hash pool: the settings start at line 5, column 5. */
 const hashed = (...settings: string[]): string => pool('    algorithm: consistent-hash', ...settings);
@@ -107,7 +108,7 @@ const mistakes: Mistake[] = [
   { name: 'bad pool name', text: lines('pools:', '  "w b":', '    backends: [http://a]'), path: 'pools.w b', line: 2, message: 'may only use letters, digits' },
   { name: 'pool without backends', text: lines('pools:', '  web:', '    algorithm: round-robin'), path: 'pools.web.backends', line: 3, message: 'is required' },
   { name: 'empty backends list', text: lines('pools:', '  web:', '    backends: []'), path: 'pools.web.backends', line: 3, message: 'at least one backend' },
-  { name: 'unknown pool key', text: pool('    helth: {}'), path: 'pools.web.helth', line: 4, col: 5, message: 'allowed keys: algorithm, backends, health, passive, slow_start, retries, retry_budget, hash_key, hash_balance_factor, ewma_decay, sticky' },
+  { name: 'unknown pool key', text: pool('    helth: {}'), path: 'pools.web.helth', line: 4, col: 5, message: 'allowed keys: algorithm, backends, health, passive, slow_start, retries, retry_budget, hash_key, hash_balance_factor, ewma_decay, sticky, discover' },
   { name: 'unknown health key', text: pool('    health:', '      paht: /x'), path: 'pools.web.health.paht', line: 5, col: 7, message: 'unknown key "paht"; allowed keys: path, interval, timeout, rise, fall, expect' },
   { name: 'unknown passive key', text: pool('    passive: { failure: 3 }'), path: 'pools.web.passive.failure', line: 4, col: 16, message: 'allowed keys: failures, window, eject' },
   { name: 'duplicate health key', text: pool('    health:', '      rise: 2', '      rise: 3'), path: 'pools.web.health.rise', line: 6, col: 7, message: 'duplicate key "rise" (first at line 5)' },
@@ -466,6 +467,8 @@ describe('parseConfig accepts valid files', () => {
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
       limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
       forwardedFor: true,
+      stateFile: null,
+      resolver: null,
       pools: [
         {
           name: 'web',
@@ -480,6 +483,7 @@ describe('parseConfig accepts valid files', () => {
           hashBalanceFactor: 0,
           ewmaDecayMs: 10_000,
           sticky: null,
+          discover: null,
         },
       ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
