@@ -11,7 +11,8 @@ import { checkCommand, formatProblem, loadConfigFile, parseConfig } from './conf
 import type { Config, LoadResult } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
-import { Lifecycle, startProxy } from './primary/primary.js';
+import { startProxy } from './primary/primary.js';
+import { Lifecycle } from './primary/signals.js';
 import { assertAddressFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -2,7 +2,7 @@
 // nothing but "up" and the names of pools without a backend): /healthz, the process answers;
 // /readyz, the data plane serves and every pool has a backend it may pick now.
 
-import type { RunningProxy } from '../primary/primary.js';
+import type { AdminActions } from './actions.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -12,10 +12,9 @@ export interface Readiness {
   readonly poolsWithoutBackend: readonly string[];
 }
 
-export function readiness(proxy: RunningProxy): Readiness {
-  const serving = proxy.dataPlane.serving;
-  const state = proxy.dataPlane.state;
-  const poolsWithoutBackend = proxy.config.pools.filter((_, k) => !state.poolHasAvailable(k)).map((p) => p.name);
+export function readiness(proxy: AdminActions): Readiness {
+  const serving = proxy.serving;
+  const poolsWithoutBackend = proxy.config.pools.filter((_, k) => !proxy.poolHasAvailable(k)).map((p) => p.name);
   return { ready: serving && poolsWithoutBackend.length === 0, serving, poolsWithoutBackend };
 }
 

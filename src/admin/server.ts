@@ -12,7 +12,7 @@ import { normaliseBackendUrl } from '../config/backend-url.js';
 import { MAX_WEIGHT } from '../config/pools.js';
 import { printableConfig } from '../config/print.js';
 import type { AdminConfig } from '../config/types.js';
-import type { RunningProxy } from '../primary/primary.js';
+import type { AdminActions } from './actions.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { readiness, readinessText } from './health.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type ProcessFigures } from './metrics.js';
@@ -112,7 +112,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
 };
 
 export class AdminServer {
-  readonly proxy: RunningProxy;
+  readonly proxy: AdminActions;
   readonly log: Logger;
   private readonly config: AdminConfig;
   private readonly server: http.Server;
@@ -121,7 +121,7 @@ export class AdminServer {
   private ticker: NodeJS.Timeout | null = null;
   private port = 0;
 
-  constructor(proxy: RunningProxy, config: AdminConfig, log: Logger) {
+  constructor(proxy: AdminActions, config: AdminConfig, log: Logger) {
     this.proxy = proxy;
     this.config = config;
     this.log = log.child({ component: 'admin' });
@@ -231,7 +231,7 @@ export class AdminServer {
   }
 
   sendStatus(res: http.ServerResponse): void {
-    sendJson(res, 200, statusJson(this.proxy.counters.snapshot(), processFigures()));
+    sendJson(res, 200, statusJson(this.proxy.snapshot(), processFigures()));
   }
 
   /** Start an event stream: one status snapshot now, then one every EVENTS_INTERVAL_MS. */
@@ -252,7 +252,7 @@ export class AdminServer {
   }
 
   private event(): string {
-    return `data: ${JSON.stringify(statusJson(this.proxy.counters.snapshot(), processFigures()))}\n\n`;
+    return `data: ${JSON.stringify(statusJson(this.proxy.snapshot(), processFigures()))}\n\n`;
   }
 
   private broadcast(): void {
@@ -320,7 +320,7 @@ function serveEvents(server: AdminServer, ex: Exchange): void {
 }
 
 function serveMetrics(server: AdminServer, ex: Exchange): void {
-  const text = renderMetrics(server.proxy.counters.snapshot(), processFigures());
+  const text = renderMetrics(server.proxy.snapshot(), processFigures());
   ex.res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   ex.res.end(text);
 }
@@ -336,7 +336,7 @@ function serveConfig(server: AdminServer, ex: Exchange): void {
 
 async function setDraining(server: AdminServer, ex: Exchange, on: boolean): Promise<void> {
   const t = server.target(await actionParams(ex));
-  server.proxy.publisher.setDraining(t.url, on, t.pool);
+  server.proxy.setDraining(t.url, on, t.pool);
   const action = on ? 'drain' : 'enable';
   server.log.info({ action, backend: t.url, pools: t.pools, remote: server.remote(ex.req) }, on ? 'admin: backend drained' : 'admin: backend enabled');
   sendJson(ex.res, 200, { ok: true, action, backend: t.url, pools: t.pools });

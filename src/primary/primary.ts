@@ -1,43 +1,29 @@
-// Owns the primary thread's run of the data plane: start the workers, the publisher (health
-// checks and shared state) and the admin server for a validated config, announce readiness,
-// reload on SIGHUP (or an admin request), publish admin weight overrides and the backends DNS
-// discovery finds (src/health/discovery.ts) the way a reload does,
-// turn SIGTERM / SIGINT into a graceful drain (bounded by timeouts.drain) and SIGQUIT into an
-// immediate stop, and reopen the log files on SIGUSR1.
+// Owns the primary thread's control plane: the one owner of the published {config, shared state,
+// generation}. It starts the workers, the publisher (health checks and shared state) and the admin
+// server for a validated config, applies reloads (a signal or an admin request), admin weight
+// overrides and the backends DNS discovery finds (src/health/discovery.ts) as new generations, one
+// at a time, and implements what the admin server may do (admin/actions.ts). Signals: signals.ts.
 
 import type { Logger } from 'pino';
+import type { AdminActions, ReloadResult, WeightResult } from '../admin/actions.js';
 import { AdminServer } from '../admin/server.js';
 import { Counters } from '../admin/counters.js';
-import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
+import { formatProblem, loadConfigFile } from '../config/index.js';
+import { keepRestartOnly } from '../config/restart-only.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
 import { Discovery } from '../health/discovery.js';
 import { KeptState, withWeight } from './kept-state.js';
 import { Publisher } from './publisher.js';
 
-export type ReloadResult =
-  | { readonly ok: true; readonly generation: number; readonly workers: number }
-  | { readonly ok: false; readonly problems: readonly string[] };
+export type { ReloadResult, WeightResult };
 
-export type WeightResult =
-  | { readonly ok: true; readonly generation: number; readonly changed: readonly { readonly pool: string; readonly from: number; readonly to: number }[] }
-  | { readonly ok: false; readonly error: string };
-
-export interface RunningProxy {
+/** The running proxy: the one owner of the published {config, state, generation}; what the admin server may do with it. */
+export interface RunningProxy extends AdminActions {
   readonly dataPlane: DataPlane;
   readonly publisher: Publisher;
   /** Counters across generations, for the admin server. */
   readonly counters: Counters;
-  /** The config now in effect. */
-  readonly config: Config;
-  /** Re-read the config file and apply it, or keep the running one and report why not. */
-  reload(): Promise<ReloadResult>;
-  /**
-   * Admin: publish the running config with backend `url`'s weight set to `weight`, in `pool` or
-   * (null) in every pool that has it: a new generation, so balancers rebuild their schedules. A
-   * reload from the file drops the override.
-   */
-  setWeight(pool: string | null, url: string, weight: number): Promise<WeightResult>;
   /** Stop: in-flight requests get up to graceMs (default timeouts.drain) to finish. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -108,27 +94,9 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string, 
       counters.noteReload(false, problems);
       return { ok: false, problems };
     }
-    let next = result.config;
-    // the listen socket and the thread count belong to the running workers; the log file is
-    // opened by the supervisor, the primary and every worker, and stdout cannot be reopened as a
-    // file (nor the reverse), so it stays what the processes were started with
-    const kept: string[] = [];
-    if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
-    if (next.workers !== current.workers) kept.push('workers');
-    if (next.log.file !== current.log.file) kept.push('log.file');
-    if (next.stateFile !== current.stateFile) kept.push('state_file');
-    if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) kept.push('admin');
-    if (kept.length > 0) {
-      log.warn({ fields: kept }, `${kept.join(', ')} change only on restart: the running values are kept`);
-      next = Object.freeze({
-        ...next,
-        listen: current.listen,
-        workers: current.workers,
-        admin: current.admin,
-        log: Object.freeze({ ...next.log, file: current.log.file }),
-        stateFile: current.stateFile,
-      });
-    }
+    const pinned = keepRestartOnly(result.config, current);
+    let next = pinned.config;
+    if (pinned.kept.length > 0) log.warn({ fields: pinned.kept }, `${pinned.kept.join(', ')} change only on restart: the running values are kept`);
     try {
       // a new or changed discover: pool is looked up now; the others keep their last known set
       await discovery.prepare(next);
@@ -183,6 +151,18 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string, 
     get config() {
       return current;
     },
+    snapshot() {
+      return counters.snapshot();
+    },
+    get serving() {
+      return dataPlane.serving;
+    },
+    poolHasAvailable(k) {
+      return dataPlane.state.poolHasAvailable(k);
+    },
+    setDraining(url, on, pool) {
+      return publisher.setDraining(url, on, pool);
+    },
     reload() {
       // one at a time, in order: two quick SIGHUPs apply the file twice, never interleaved
       return serial(applyReload);
@@ -215,115 +195,4 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string, 
   const adminUrl = config.admin === null ? undefined : admin!.url;
   log.info({ listen: `${config.listen.host}:${config.listen.port}`, workers: config.workers, pools: poolSummary(config), admin: adminUrl }, 'ready');
   return proxy;
-}
-
-/**
- * The signal handling of a foreground proxy, installed before anything starts: SIGTERM / SIGINT
- * drain and exit 0, SIGQUIT stops at once, also when they arrive while the workers are still
- * starting (the stop then runs as soon as they are up). SIGHUP reloads the config file. An
- * exception that reaches the primary stops the workers first: exiting while they hold uWS sockets
- * would abort the process. SIGUSR1 reopens log.file in the primary and in every worker (log
- * rotation), then logs `logs reopened` (into the new file).
- */
-export class Lifecycle {
-  private readonly log: Logger;
-  private readonly reopenLog: () => Promise<void>;
-  private proxy: RunningProxy | null = null;
-  private onStopped: (() => Promise<void>) | undefined;
-  private requested: string | null = null;
-  private immediate = false;
-  private stopping = false;
-
-  constructor(log: Logger, reopenLog: () => Promise<void>) {
-    this.log = log;
-    this.reopenLog = reopenLog;
-    process.on('SIGTERM', () => this.request('SIGTERM'));
-    process.on('SIGINT', () => this.request('SIGINT'));
-    process.on('SIGQUIT', () => this.request('SIGQUIT', true));
-    process.on('SIGHUP', () => this.reload());
-    process.on('SIGUSR1', () => this.reopenLogs());
-    process.on('uncaughtException', (err) => {
-      log.fatal({ err }, 'uncaught exception in the primary: stopping');
-      this.stop(1);
-    });
-  }
-
-  /** The proxy is up: serve until a signal (or run the stop that one already asked for). */
-  attach(proxy: RunningProxy, onStopped?: () => Promise<void>): void {
-    this.proxy = proxy;
-    this.onStopped = onStopped;
-    if (this.requested !== null) this.stop(0);
-  }
-
-  /** The graceful stop of SIGTERM for a cause that is not a signal (the supervisor went away). */
-  requestStop(reason: string): void {
-    this.request(reason);
-  }
-
-  private reload(): void {
-    const proxy = this.proxy;
-    if (proxy === null || this.stopping) {
-      this.log.warn({ signal: 'SIGHUP' }, proxy === null ? 'reload ignored: still starting' : 'reload ignored: stopping');
-      return;
-    }
-    this.log.info({ signal: 'SIGHUP' }, 'reloading configuration');
-    proxy.reload().catch((err: unknown) => this.log.error({ err }, 'reload failed'));
-  }
-
-  private reopenLogs(): void {
-    const own = this.reopenLog().then(
-      () => true,
-      (err: unknown) => {
-        this.log.error({ err }, 'cannot reopen the log file: still writing to the old one');
-        return false;
-      },
-    );
-    // while starting there are no control ports yet; the workers open the file when they start
-    const dataPlane = this.proxy?.dataPlane;
-    const workers = dataPlane === undefined ? Promise.resolve(0) : dataPlane.reopenLogs();
-    void Promise.all([own, workers]).then(([primary, confirmed]) => {
-      const expected = this.proxy?.config.workers ?? 0;
-      const fields = { signal: 'SIGUSR1', primary, workers: confirmed };
-      if (primary && confirmed === expected) this.log.info(fields, 'logs reopened');
-      else this.log.warn({ ...fields, expected }, 'logs reopened, but not by every writer: some still write to the old file');
-    });
-  }
-
-  private request(signal: string, immediate = false): void {
-    if (immediate && !this.immediate) {
-      // SIGQUIT after SIGTERM still cuts the drain short
-      this.immediate = true;
-      if (this.requested !== null && this.proxy !== null) {
-        this.log.info({ signal }, 'stopping at once');
-        void this.proxy.dataPlane.stop(0);
-        return;
-      }
-    }
-    if (this.requested !== null) {
-      this.log.warn({ signal }, 'already stopping');
-      return;
-    }
-    this.requested = signal;
-    this.log.info({ signal }, this.proxy === null ? 'stop requested while starting' : immediate ? 'stopping at once' : 'stopping: draining in-flight requests');
-    if (this.proxy !== null) this.stop(0);
-  }
-
-  private stop(code: number): void {
-    if (this.stopping) return;
-    this.stopping = true;
-    const proxy = this.proxy;
-    const done = proxy === null ? Promise.resolve() : proxy.stop(this.immediate ? 0 : undefined);
-    done
-      .then(() => this.onStopped?.())
-      .then(
-        () => {
-          this.log.info('stopped');
-          this.log.flush(() => process.exit(code));
-        },
-        (err: unknown) => {
-          this.log.error({ err }, 'error while stopping');
-          this.log.flush(() => process.exit(1));
-        },
-      );
-  }
 }

@@ -7,30 +7,26 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin.js';
-import { corelbConfig, startCorelb, stopAllCorelb, toYaml, type Corelb, type ConfigSpec } from '../helpers/corelb.js';
+import { corelbConfig, startCorelb, toYaml, type Corelb, type ConfigSpec } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
-import { closeAllOrigins, startOrigin, type Origin } from '../helpers/origins.js';
+import { startOrigin, type Origin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
 import { metric, metricSum, type Exposition } from '../helpers/prom.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 const TOKEN = 'test-token-0123456789abcdef';
 
-afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 /** Three origins; a path starting with /slow is answered after 800 ms. */
 async function origins(n = 3): Promise<Origin[]> {
   return Promise.all(
     Array.from({ length: n }, (_, k) =>
       startOrigin(async (req, res) => {
-        if (req.url?.startsWith('/web/slow')) await new Promise((r) => setTimeout(r, 800));
+        if (req.url?.startsWith('/web/slow')) await sleep(800);
         res.writeHead(200, { 'content-type': 'text/plain', 'x-origin': `o${k}` });
         res.end(`ok o${k}\n`);
       }),
@@ -227,7 +223,7 @@ describe('admin: actions', () => {
     expect((await admin.status()).lastReload).toMatchObject({ ok: false, problems });
 
     // past the hold, generations 1 and 2 are folded into the totals: still the same counts
-    await new Promise((r) => setTimeout(r, 6500));
+    await sleep(6500);
     const m4 = await admin.metrics();
     expectMonotonic(m3, m4);
     expect(metricSum(m4, 'corelb_requests_total')).toBe(88);

@@ -4,16 +4,14 @@
 // sticky cookies hold across workers and fall back when their backend is gone.
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, toYaml, type ConfigSpec } from '../helpers/corelb.js';
+import { corelbConfig, startCorelb, toYaml, type ConfigSpec } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
-import { startLoad, stopAllLoads, type Snapshot } from '../helpers/load.js';
-import { closeAllOrigins, startOrigin, type Origin } from '../helpers/origins.js';
+import { startLoad, type Snapshot } from '../helpers/load.js';
+import { startOrigin, type Origin } from '../helpers/origins.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
-afterAll(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 /** Origins answering `x-backend: bN` and their name, each after its own (changeable) delay. */
 async function delayedOrigins(n: number): Promise<{ origins: Origin[]; delays: number[] }> {
@@ -41,7 +39,6 @@ function delta(a: Snapshot, b: Snapshot): { total: number; byBackend: Record<str
   return { total: b.ok - a.ok, byBackend };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ewma (latency-aware)', () => {
   it('sends under 15% to a backend 50 ms slower than two others, and wins it back within 30 s once it is fast', async () => {

@@ -2,13 +2,11 @@
 // workers sharing one cursor, and least-connections steering away from a slow backend.
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb } from '../helpers/corelb.js';
-import { closeAllOrigins, startOrigin, type Origin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb } from '../helpers/corelb.js';
+import { startOrigin, type Origin } from '../helpers/origins.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 /** Origins that answer their own name at once. */
 async function namedOrigins(n: number): Promise<Origin[]> {

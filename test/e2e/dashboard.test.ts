@@ -7,10 +7,11 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin.js';
-import { corelbConfig, REPO_ROOT, startCorelb, stopAllCorelb } from '../helpers/corelb.js';
-import { sleep, startLoad, stopAllLoads } from '../helpers/load.js';
-import { closeAllOrigins, startOrigin } from '../helpers/origins.js';
+import { corelbConfig, REPO_ROOT, startCorelb } from '../helpers/corelb.js';
+import { sleep, startLoad } from '../helpers/load.js';
+import { startOrigin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 90_000;
 const TOKEN = 'dashboard-token-0123456789';
@@ -21,15 +22,9 @@ let browser: Browser | null = null;
 afterEach(async () => {
   await browser?.close();
   browser = null;
-  stopAllLoads();
-  await stopAllCorelb();
-  await closeAllOrigins();
+  await stopEverything();
 });
-afterAll(async () => {
-  stopAllLoads();
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 function chromiumPath(): string {
   const found = CHROMIUM_CANDIDATES.find((p) => existsSync(p));

@@ -17,6 +17,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { request } from '../helpers/http.js';
 import { eventually, startOrigin, type Origin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep } from '../helpers/time.js';
 
 const servers: DnsServer[] = [];
 afterEach(async () => {
@@ -35,7 +36,7 @@ async function dnsServer(): Promise<DnsServer> {
 function named(name: string, host: string, port: number): Promise<Origin> {
   return startOrigin(
     async (req, res) => {
-      if (req.url === '/slow') await new Promise((r) => setTimeout(r, 1500));
+      if (req.url === '/slow') await sleep(1500);
       res.end(name);
     },
     { host, port },

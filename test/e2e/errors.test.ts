@@ -5,22 +5,18 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { corelbConfig, startCorelb, stopAllCorelb, type ConfigSpec, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type ConfigSpec, type Corelb } from '../helpers/corelb.js';
+import { echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
 import { request, type Reply } from '../helpers/http.js';
 import { SocketReader, connect, rawRequest, readResponse } from '../helpers/raw.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 
-afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 function start(spec: Partial<ConfigSpec> & Pick<ConfigSpec, 'pools'>): Promise<Corelb> {
   return startCorelb(corelbConfig({ workers: 2, ...spec }));
@@ -94,7 +90,7 @@ describe('upstream errors', () => {
     const first = request(`${lb.url}/slow`, { timeoutMs: 40_000 });
     await origin.waitForRequests(1);
     const second = request(`${lb.url}/queued`, { timeoutMs: 40_000 });
-    await new Promise((r) => setTimeout(r, 200)); // well inside the default 1s queue time
+    await sleep(200); // well inside the default 1s queue time
     expect(origin.requests.map((x) => x.url)).toEqual(['/slow']);
     origin.release();
     expect((await first).status).toBe(200);
@@ -173,7 +169,7 @@ describe('upstream errors', () => {
     const origin = await startRawHttpOrigin(async ({ socket }) => {
       socket.on('close', () => (backendClosed = true));
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
-      await new Promise((r) => setTimeout(r, 20_000)); // then silence
+      await sleep(20_000); // then silence
       return 'stop';
     });
     const lb = await start({ timeouts: { connect: '2s', response: '500ms', idle: '60s' }, pools: { web: [origin.url] } });
@@ -196,7 +192,7 @@ describe('upstream errors', () => {
       });
       const fillers: net.Socket[] = [];
       for (let k = 0; k < 4; k++) fillers.push(net.connect(port, '127.0.0.1').on('error', () => undefined));
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       const lb = await start({ timeouts: { connect: '300ms', response: '30s', idle: '60s' }, pools: { web: [`http://127.0.0.1:${port}`] } });
       const r = await request(`${lb.url}/slow-connect`, { timeoutMs: 30_000 });
       await expectError(lb, r, 504, 'CLB_ERR_CONNECT_TIMEOUT');
@@ -216,7 +212,7 @@ describe('accounting after a response that breaks mid-body', () => {
     const origin = await startRawHttpOrigin(async ({ req, socket }) => {
       if (req.target === '/break') {
         socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
         socket.write('zz\r\nnot a chunk\r\n');
         return 'stop';
       }

@@ -1,20 +1,18 @@
 // Data path: methods, request target, hop-by-hop headers, X-Forwarded-*, X-Request-Id, Host,
 // response headers, and routing by host / path prefix — against real origins and the real CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type Corelb } from '../helpers/corelb.js';
+import { echoOrigin, startRawHttpOrigin, type EchoBody, type Origin } from '../helpers/origins.js';
 import { rawRequest } from '../helpers/raw.js';
 import { request } from '../helpers/http.js';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 describe('forwarding', () => {
   let lb: Corelb;

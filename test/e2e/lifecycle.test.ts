@@ -2,20 +2,16 @@
 // shutdown with idle keep-alive client connections open.
 import http from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin, startOrigin, startRawHttpOrigin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type Corelb } from '../helpers/corelb.js';
+import { echoOrigin, startOrigin, startRawHttpOrigin } from '../helpers/origins.js';
 import { request } from '../helpers/http.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 
-afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
 function expectCleanExit(lb: Corelb, exit: { code: number | null; signal: NodeJS.Signals | null; killedAfterTimeout: boolean }) {
   expect(exit.killedAfterTimeout, 'did not exit within 20 s of the signal').toBe(false);
@@ -62,7 +58,7 @@ describe('access log', () => {
     const origin = await startRawHttpOrigin(async ({ req, socket }) => {
       if (req.target === '/break') {
         socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
         socket.write('zz\r\nnot a chunk\r\n');
         return 'stop';
       }

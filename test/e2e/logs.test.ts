@@ -8,9 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, REPO_ROOT, corelbConfig, readLogFile, startCorelb, stopAllCorelb, toYaml, waitForLogFile, type LogLine } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin } from '../helpers/origins.js';
+import { CLI, REPO_ROOT, corelbConfig, readLogFile, startCorelb, toYaml, waitForLogFile, type LogLine } from '../helpers/corelb.js';
+import { echoOrigin } from '../helpers/origins.js';
 import { request } from '../helpers/http.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 const dirs: string[] = [];
@@ -22,14 +24,10 @@ function tempDir(): string {
 }
 
 afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
+  await stopEverything();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 const access = (lines: LogLine[]): LogLine[] => lines.filter((l) => l.msg === 'access');
 
@@ -38,7 +36,7 @@ async function waitForAccessLines(file: string, n: number): Promise<void> {
   const until = Date.now() + 10_000;
   while (access(readLogFile(file)).length < n) {
     if (Date.now() > until) throw new Error(`${file}: ${access(readLogFile(file)).length} access lines, expected ${n}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 

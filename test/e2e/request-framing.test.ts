@@ -5,10 +5,12 @@
 // after Connection fields.
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, eventually, startRawHttpOrigin, type RawExchange } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type Corelb } from '../helpers/corelb.js';
+import { eventually, startRawHttpOrigin, type RawExchange } from '../helpers/origins.js';
 import { connect, header, headerValues, readResponse, SocketReader, type RawResponse } from '../helpers/raw.js';
 import type net from 'node:net';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 /** How long silence counts as "the front server said nothing" (its own timeout is ~10 s). */
@@ -25,10 +27,7 @@ beforeAll(async () => {
   lb = await startCorelb(corelbConfig({ workers: 1, pools: { web: [backend.url] } }));
 }, T);
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 interface Outcome {
   responses: RawResponse[];
@@ -222,7 +221,7 @@ describe('the front server by itself (pinned)', () => {
     } else if (outcome === 400 && wire.includes('zz')) {
       // corelb streams bodies: the head may have gone out before uWS found the bad chunk line;
       // the backend connection is then cut, and no complete request reaches the backend
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
       expect(forwardedSince(from).filter((x) => x.req.complete)).toEqual([]);
     } else {
       expect(forwardedSince(from), 'nothing reaches the backend').toEqual([]);
@@ -265,7 +264,7 @@ describe('the front server by itself (pinned)', () => {
     const r = await exchange('GET /first HTTP/1.1\r\nHost: x\r\n\r\n' + SMUGGLED);
     expect(r.responses).toEqual([]);
     expect(r.closed).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     expect(forwardedSince(from).map((x) => x.req.target)).not.toContain('/smuggled');
   }, T);
 

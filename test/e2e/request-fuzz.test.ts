@@ -7,9 +7,11 @@
 // never both).
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, startRawHttpOrigin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type Corelb } from '../helpers/corelb.js';
+import { startRawHttpOrigin } from '../helpers/origins.js';
 import { connect, headerValues } from '../helpers/raw.js';
+import { sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 240_000;
 const CASES = 20_000;
@@ -100,10 +102,7 @@ beforeAll(async () => {
   lb = await startCorelb(corelbConfig({ workers: 1, timeouts: { connect: '2s', response: '5s', idle: '60s' }, pools: { web: [backend.url] } }));
 }, T);
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 /** Sends one case on a new connection; resolves at the first answer byte or the close, or after WAIT_MS. */
 async function send(c: Case): Promise<void> {
@@ -140,7 +139,7 @@ describe('request framing fuzz', () => {
         while (next < cases.length) await send(cases[next++]!);
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 500)); // requests still on their way to the backend
+    await sleep(500); // requests still on their way to the backend
 
     const byId = new Map(cases.map((c) => [c.id, c]));
     const smuggled = backend.requests.filter((x) => x.req.target.startsWith('/s/'));

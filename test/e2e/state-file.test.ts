@@ -13,6 +13,7 @@ import { corelbConfig, startCorelb, type Corelb } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
 import { eventually, startOrigin, type Origin } from '../helpers/origins.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep } from '../helpers/time.js';
 
 const TOKEN = 'state-token-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'corelb-state-'));
@@ -79,7 +80,7 @@ describe('state_file', () => {
     const before = Date.now();
     for (let k = 0; k < 12 && !keptIn(file).some((x) => x.backend === c.url); k++) {
       await request(`${first.lb.url}/x`);
-      await new Promise((r) => setTimeout(r, 120)); // the primary judges every 100 ms
+      await sleep(120); // the primary judges every 100 ms
     }
     const ejected = keptIn(file).find((k) => k.backend === c.url);
     expect(ejected?.ejections).toBe(1);

@@ -3,10 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
-import { corelbConfig, sampleRss, startCorelb, stopAllCorelb, type Corelb } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody } from '../helpers/origins.js';
+import { corelbConfig, sampleRss, startCorelb, type Corelb } from '../helpers/corelb.js';
+import { echoOrigin, eventually, startOrigin, startRawHttpOrigin, type EchoBody } from '../helpers/origins.js';
 import { request, requestHashed } from '../helpers/http.js';
 import { MB, deterministicSha256, deterministicStream } from '../helpers/data.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 240_000;
 const BIG = 200 * MB;
@@ -73,10 +74,7 @@ beforeAll(async () => {
   await request(`${lb.url}/cut/ok`);
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 const mb = (n: number) => `${(n / MB).toFixed(1)} MB`;
 /** E2E_VERBOSE=1 prints the measured numbers (RSS growth, bytes in flight). */

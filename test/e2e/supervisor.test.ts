@@ -4,33 +4,18 @@
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { corelbConfig, processAlive, startCorelb, stopAllCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
-import { closeAllOrigins, echoOrigin } from '../helpers/origins.js';
+import { corelbConfig, processAlive, startCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
+import { echoOrigin } from '../helpers/origins.js';
 import { request } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
+import { eventually, sleep } from '../helpers/time.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 
-afterEach(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterEach(stopEverything);
+afterAll(stopEverything);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `cond` holds; false when it still does not after `timeoutMs`. */
-async function eventually(cond: () => boolean, timeoutMs: number, everyMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await sleep(everyMs);
-  }
-  return cond();
-}
 
 /** Time from now to the first 200 through the proxy, polling every 15 ms (bounded). */
 async function msUntilServing(lb: Corelb, timeoutMs: number): Promise<number> {
@@ -131,7 +116,7 @@ describe('supervisor', () => {
     expect(exit.code).toBe(1);
     expect(tookMs).toBeGreaterThanOrEqual(5_900);
     expect(lb.logs().some(supervisorLine('data plane did not stop in time: killed')), lb.stdout()).toBe(true);
-    expect(await eventually(() => !processAlive(dataPlane), 5_000)).toBe(true);
+    await eventually(() => !processAlive(dataPlane), 5_000, `data plane ${dataPlane} to exit`);
   }, T);
 
   it('SIGKILL to the supervisor: the data plane stops by itself', async () => {
@@ -139,7 +124,7 @@ describe('supervisor', () => {
     const dataPlane = lb.dataPlanePid();
     process.kill(lb.pid, 'SIGKILL');
     await lb.exited();
-    expect(await eventually(() => !processAlive(dataPlane), 10_000), `data plane ${dataPlane} still runs`).toBe(true);
+    await eventually(() => !processAlive(dataPlane), 10_000, `data plane ${dataPlane} to exit`);
     expect(lb.logs().some((l) => l.pid === dataPlane && l.msg === 'stopped'), lb.stdout()).toBe(true);
   }, T);
 

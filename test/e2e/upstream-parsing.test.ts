@@ -2,9 +2,10 @@
 // bodiless responses, keep-alive reuse, and every malformed response turning into a 502.
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corelbConfig, startCorelb, stopAllCorelb, type Corelb, type LogLine } from '../helpers/corelb.js';
-import { closeAllOrigins, eventually, startRawHttpOrigin, writeInPieces, type RawOrigin } from '../helpers/origins.js';
+import { corelbConfig, startCorelb, type Corelb, type LogLine } from '../helpers/corelb.js';
+import { eventually, startRawHttpOrigin, writeInPieces, type RawOrigin } from '../helpers/origins.js';
 import { request, type Reply } from '../helpers/http.js';
+import { stopEverything } from '../helpers/cleanup.js';
 
 const T = 60_000;
 
@@ -58,10 +59,7 @@ beforeAll(async () => {
   );
 }, T);
 
-afterAll(async () => {
-  await stopAllCorelb();
-  await closeAllOrigins();
-});
+afterAll(stopEverything);
 
 describe('valid upstream responses', () => {
   const cases: {

@@ -4,6 +4,7 @@
 // client may have read it).
 import { request, type Reply, type RequestOptions } from './http.js';
 import { parseExposition, type Exposition } from './prom.js';
+import { sleep } from './time.js';
 
 export interface StatusBackend {
   url: string;
@@ -87,7 +88,7 @@ export function adminClient(url: string, token?: string): AdminClient {
         const e = parseExposition(last);
         if (pred(e)) return e;
         if (Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last /metrics:\n${last}`);
     },

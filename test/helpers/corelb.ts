@@ -5,13 +5,14 @@
 // process's exit. With `log.file` in the config, the logs are in that file, not on stdout:
 // startCorelb then waits for `ready` there, and tests read it with readLogFile.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { killAll } from './children.js';
+import { killAll, onTestProcessExit } from './children.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { freePort } from './ports.js';
+import { sleep } from './time.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -144,7 +145,7 @@ export async function waitForLogFile(file: string, pred: (l: LogLine) => boolean
     if (found !== undefined) return found;
     if (gone()) throw new Error(`corelb exited before the awaited line in ${file}`);
     if (Date.now() > until) throw new Error(`no matching line in ${file} within ${timeoutMs} ms:\n${readLogFile(file).slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 
@@ -159,7 +160,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onTestProcessExit(() => {
     killAll(live);
     killDataPlanes();
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });

@@ -3,7 +3,8 @@
 // statuses, errors by code, answers per `x-backend`, and a timeline of 100 ms buckets (by
 // completion time); every failure is recorded with its time and kind so a test can print it.
 import { fork, type ChildProcess } from 'node:child_process';
-import { killAll } from './children.js';
+import { killAll, onTestProcessExit } from './children.js';
+import { sleep } from './time.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -113,7 +114,7 @@ type ChildMessage = { type: 'started'; startedAt: number } | ({ type: 'snapshot'
 export async function startLoad(opts: LoadOptions): Promise<Load> {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.on('exit', stopAllLoads);
+    onTestProcessExit(stopAllLoads);
   }
   const proc = fork(CHILD, [JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
   live.add(proc);
@@ -187,9 +188,7 @@ export async function startLoad(opts: LoadOptions): Promise<Load> {
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
 /** Sums the buckets whose start lies in [fromT, toT) (ms since startedAt). */
 export function windowOf(r: LoadResult, fromT: number, toT: number): { total: number; ok: number; failed: number; byBackend: Record<string, number> } {

@@ -4,7 +4,7 @@
 // is tracked: `stopAllOriginProcesses()` (call it in afterAll) and the test process's exit kill
 // whatever is left.
 import { fork, type ChildProcess } from 'node:child_process';
-import { killAll, killQuietly } from './children.js';
+import { killAll, killQuietly, onTestProcessExit } from './children.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,9 +45,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    killAll(live);
-  });
+  onTestProcessExit(() => killAll(live));
 }
 
 function gone(p: ChildProcess): boolean {

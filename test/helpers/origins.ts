@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { SocketReader, readRequest, type RawRequest } from './raw.js';
+import { sleep } from './time.js';
 
 export interface SeenRequest {
   method: string;
@@ -128,16 +129,7 @@ export async function startOrigin(
   return origin;
 }
 
-/** Waits until `pred()` holds (or resolves true), checking every 20 ms, for at most timeoutMs. */
-export async function eventually(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    if (await pred()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+export { eventually } from './time.js';
 
 export interface EchoBody {
   name: string;
@@ -256,6 +248,6 @@ export async function writeInPieces(socket: net.Socket, data: string | Buffer, s
   for (let i = 0; i < buf.length && i < 1_000_000; i += size) {
     if (socket.destroyed) return;
     socket.write(buf.subarray(i, i + size));
-    await new Promise((r) => setTimeout(r, pauseMs));
+    await sleep(pauseMs);
   }
 }

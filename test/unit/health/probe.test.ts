@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HealthCheckConfig } from '../../../src/config/types.js';
 import { probe, Prober, type ProbeResult } from '../../../src/health/probe.js';
+import { sleep } from '../../helpers/time.js';
 
 const CHECK: HealthCheckConfig = { path: '/healthz', intervalMs: 100, timeoutMs: 300, rise: 2, fall: 3, expectMin: 200, expectMax: 399 };
 
@@ -51,11 +52,10 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('probe', () => {
   const ONLY_204 = { ...CHECK, expectMin: 204, expectMax: 204 };

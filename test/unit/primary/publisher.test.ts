@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { formatProblem, parseConfig, type Config } from '../../../src/config/index.js';
 import { Publisher } from '../../../src/primary/publisher.js';
 import { BackendState, FailureKind, SharedState, WEIGHT_SCALE } from '../../../src/shared/layout.js';
+import { sleep } from '../../helpers/time.js';
 
 const lines = (...l: string[]): string => `${l.join('\n')}\n`;
 
@@ -54,7 +55,6 @@ function publisher(c: Config, state: SharedState) {
   return { pub, changes };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once `cond()` holds, polling every 5 ms; rejects after `ms`. */
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {

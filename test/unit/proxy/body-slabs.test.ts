@@ -5,6 +5,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BodySlabs, SLAB_BYTES } from '../../../src/proxy/body-slabs.js';
+import { sleep } from '../../helpers/time.js';
 
 /** A chunk as uWS lends it: an ArrayBuffer of `n` bytes, each `(seed + i) & 255`. */
 function chunk(n: number, seed: number): ArrayBuffer {
@@ -95,7 +96,7 @@ describe('BodySlabs', () => {
     expect(client.writableLength).toBeGreaterThan(0); // some writes really were asynchronous
     client.end();
     const deadline = Date.now() + 10_000;
-    while (received < total.bytes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (received < total.bytes && Date.now() < deadline) await sleep(20);
     client.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     expect(received).toBe(total.bytes);

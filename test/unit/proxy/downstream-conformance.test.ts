@@ -9,6 +9,7 @@ import { UwsDownstream } from '../../../src/front/uws-downstream.js';
 import type { Downstream } from '../../../src/proxy/downstream.js';
 import { FakeDownstream } from '../../helpers/fake-downstream.js';
 import { readResponse, SocketReader } from '../../helpers/raw.js';
+import { sleep } from '../../helpers/time.js';
 
 interface ClientSpec {
   method?: string;
@@ -41,7 +42,6 @@ interface Harness {
   exchange(handler: Handler, spec: ClientSpec): Promise<{ answer: Observed | null; seen: Seen }>;
 }
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function wireOf(spec: ClientSpec): string {
   const headers = spec.headers ?? [['Host', 'x']];
@@ -91,13 +91,13 @@ function uwsHarness(): Harness {
       void closed.then(() => (isClosed = true));
       socket.write(wireOf(spec));
       if (spec.abortAfterMs !== undefined) {
-        await tick(spec.abortAfterMs);
+        await sleep(spec.abortAfterMs);
         socket.destroy();
-        await tick(50);
+        await sleep(50);
         return { answer: null, seen };
       }
       const r = await readResponse(new SocketReader(socket), spec.method ?? 'GET');
-      await Promise.race([closed, tick(200)]);
+      await Promise.race([closed, sleep(200)]);
       socket.destroy();
       if (r === null) return { answer: null, seen };
       const headers: Record<string, string> = {};
@@ -117,11 +117,11 @@ function fakeHarness(): Harness {
       handler(d, seen);
       if (spec.body !== undefined && d.readsBody) d.send(spec.body, true);
       if (spec.abortAfterMs !== undefined) {
-        await tick(spec.abortAfterMs);
+        await sleep(spec.abortAfterMs);
         d.abort();
         return { answer: null, seen };
       }
-      for (let i = 0; i < 100 && !d.answer.complete && !d.answer.closed; i++) await tick(5);
+      for (let i = 0; i < 100 && !d.answer.complete && !d.answer.closed; i++) await sleep(5);
       const a = d.answer;
       if (a.status === 0) return { answer: null, seen };
       const headers: Record<string, string> = {};

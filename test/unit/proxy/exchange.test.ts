@@ -15,6 +15,7 @@ import { BackendState } from '../../../src/shared/layout.js';
 import { FakeDownstream, type FakeRequest } from '../../helpers/fake-downstream.js';
 import { closeAllOrigins, eventually, startRawHttpOrigin, startRawOrigin, type RawExchange } from '../../helpers/origins.js';
 import { closedPort } from '../../helpers/ports.js';
+import { sleep } from '../../helpers/time.js';
 
 type Line = Record<string, unknown>;
 
@@ -228,7 +229,7 @@ describe('the engine: failures and retries', () => {
     const r = rig([b.url]);
     const first = r.request();
     await eventually(done(first), 5000, 'the first answer');
-    await new Promise((res) => setTimeout(res, 60));
+    await sleep(60);
     const second = r.request();
     await eventually(done(second), 5000, 'the second answer');
     expect(second.answer.status).toBe(200);
@@ -293,7 +294,7 @@ describe('the engine: waiting, going away, backpressure', () => {
     expect(d.answer.complete).toBe(false);
     for (let i = 0; i < 200 && !d.answer.complete; i++) {
       d.drain(d.writeOffset() + 64 * 1024);
-      await new Promise((res) => setTimeout(res, 5));
+      await sleep(5);
     }
     expect(d.answer.complete).toBe(true);
     expect(d.answer.body.length).toBe(big.length);
@@ -306,7 +307,7 @@ describe('the engine: waiting, going away, backpressure', () => {
     const chunk = Buffer.alloc(1024 * 1024, 97);
     for (let i = 0; i < 64 && !d.paused; i++) {
       d.send(chunk, false);
-      await new Promise((res) => setTimeout(res, 2));
+      await sleep(2);
     }
     expect(d.paused).toBe(true);
     d.abort();

@@ -1,0 +1,26 @@
+// Owns which configuration fields change only on a restart, and what a reload keeps of them: the
+// listen socket and the thread count belong to the running workers; the log file is opened by
+// the supervisor, the primary and every worker, and stdout cannot be reopened as a file (nor the
+// reverse); the admin server and the state file are the primary's from its start.
+
+import type { Config } from './types.js';
+
+/** `next` with the running values of the restart-only fields, and the names of those that differed. */
+export function keepRestartOnly(next: Config, running: Config): { config: Config; kept: string[] } {
+  const kept: string[] = [];
+  if (next.listen.host !== running.listen.host || next.listen.port !== running.listen.port) kept.push('listen');
+  if (next.workers !== running.workers) kept.push('workers');
+  if (next.log.file !== running.log.file) kept.push('log.file');
+  if (next.stateFile !== running.stateFile) kept.push('state_file');
+  if (JSON.stringify(next.admin) !== JSON.stringify(running.admin)) kept.push('admin');
+  if (kept.length === 0) return { config: next, kept };
+  const config = Object.freeze({
+    ...next,
+    listen: running.listen,
+    workers: running.workers,
+    admin: running.admin,
+    log: Object.freeze({ ...next.log, file: running.log.file }),
+    stateFile: running.stateFile,
+  });
+  return { config, kept };
+}
