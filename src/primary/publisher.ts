@@ -50,7 +50,7 @@ export class Publisher {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    this.timer ??= setInterval(() => this.tick(Date.now()), TICK_MS);
     for (const p of this.probers.values()) p.start();
   }
 
@@ -124,8 +124,8 @@ export class Publisher {
     this.commit(Date.now()); // a flip is published at once, not at the next tick
   }
 
-  private tick(): void {
-    const now = Date.now();
+  /** Judge every backend as of `now` (ms; the timer passes the clock): passive checks, ramps, commits. */
+  tick(now: number): void {
     const state = this.state;
     for (const e of this.entries) {
       e.health.observe(state.passiveFailures(e.index), now, this.othersAvailable(e));

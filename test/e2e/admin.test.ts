@@ -221,14 +221,8 @@ describe('admin: actions', () => {
     expect(metric(m3, 'corelb_config_last_reload_timestamp_seconds')).toBeGreaterThan(metric(m2, 'corelb_config_last_reload_timestamp_seconds'));
     expectMonotonic(m2, m3);
     expect((await admin.status()).lastReload).toMatchObject({ ok: false, problems });
-
-    // past the hold, generations 1 and 2 are folded into the totals: still the same counts
-    await sleep(6500);
-    const m4 = await admin.metrics();
-    expectMonotonic(m3, m4);
-    expect(metricSum(m4, 'corelb_requests_total')).toBe(88);
-    expect(metricSum(m4, 'corelb_worker_requests_total')).toBe(88);
-    expect(metric(m4, 'corelb_requests_total', { pool: 'web', backend: urls[0]!, code: '2xx' })).toBe(36);
+    // folding replaced generations into the totals once their hold is over is Counters' own
+    // business, driven by the clock it is given: test/unit/admin/counters.test.ts
   }, T);
 
   it('answers bad input with 400 / 404 naming the field, unknown routes 404, wrong methods 405, cross-origin POSTs 403', async () => {
