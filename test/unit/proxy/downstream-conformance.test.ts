@@ -9,7 +9,7 @@ import { UwsDownstream } from '../../../src/front/uws-downstream.js';
 import type { Downstream } from '../../../src/proxy/downstream.js';
 import { FakeDownstream } from '../../helpers/fake-downstream.js';
 import { readResponse, SocketReader } from '../../helpers/raw.js';
-import { sleep } from '../../helpers/time.js';
+import { eventually, sleep } from '../../helpers/time.js';
 
 interface ClientSpec {
   method?: string;
@@ -93,7 +93,8 @@ function uwsHarness(): Harness {
       if (spec.abortAfterMs !== undefined) {
         await sleep(spec.abortAfterMs);
         socket.destroy();
-        await sleep(50);
+        // uWS sees the close on a later turn of its loop: wait for it, bounded
+        await eventually(() => seen.aborted, 3000, 'onAborted').catch(() => undefined);
         return { answer: null, seen };
       }
       const r = await readResponse(new SocketReader(socket), spec.method ?? 'GET');
