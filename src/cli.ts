@@ -8,11 +8,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCommand, formatProblem, loadConfigFile, parseConfig } from './config/index.js';
+import { listenerAddress } from './config/listeners.js';
 import type { Config, LoadResult } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
 import { Lifecycle, startProxy } from './primary/primary.js';
-import { assertAddressFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
+import { assertAddressesFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
   const config = loaded.config;
   if (!isDataPlane) {
     try {
-      await assertAddressFree(config.listen.host, config.listen.port);
+      await assertAddressesFree(config.listen);
     } catch (err) {
       process.stderr.write(`corelb: ${(err as Error).message}\n`);
       process.exit(1);
@@ -158,7 +159,8 @@ async function main(): Promise<void> {
   lifecycle.attach(proxy, closeDemo);
   if (isDataPlane) tellSupervisor({ type: 'ready' });
   if (args.command === 'demo') {
-    const url = `http://${config.listen.host}:${config.listen.port}/`;
+    const first = config.listen[0]!;
+    const url = `${first.tls === null ? 'http' : 'https'}://${listenerAddress(first)}/`;
     process.stderr.write(
       `\ncorelb demo: ${config.workers} workers in front of ${config.pools[0]?.backends.length ?? 0} demo backends\n` +
         `  try:  curl -s ${url}hello     (repeat it: the backend changes round-robin)\n` +

@@ -83,8 +83,43 @@ export interface RouteConfig {
   readonly pool: string;
 }
 
+/** One certificate of a TLS listener, read and checked at load time. */
+export interface CertificateConfig {
+  /** Absolute paths (relative ones are resolved against the working directory). */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** null: the key is not encrypted. */
+  readonly passphrase: string | null;
+  /** Lower-case DNS names it serves: its subjectAltName's, or its CN when it has none. */
+  readonly names: readonly string[];
+  /** The certificate's notAfter, ms since the epoch. */
+  readonly notAfterMs: number;
+  /** The key's type as node:crypto names it ('ec', 'rsa', 'ed25519', ...). */
+  readonly keyType: string;
+}
+
+/** `listen[i].tls`: terminate TLS on this listener. */
+export interface ListenerTlsConfig {
+  /** At least one; the first serves clients that send no server name, or an unknown one. */
+  readonly certificates: readonly CertificateConfig[];
+  readonly minVersion: '1.2' | '1.3';
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are BoringSSL's own); null: the default. */
+  readonly ciphers: string | null;
+  /** Strict-Transport-Security max-age in seconds; null: no HSTS header. */
+  readonly hstsSeconds: number | null;
+}
+
+/** One address the workers accept clients on. */
+export interface ListenerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** null: plain HTTP. */
+  readonly tls: ListenerTlsConfig | null;
+}
+
 export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
+  /** At least one; `listen: {host, port}` in the file is a list of one. */
+  readonly listen: readonly ListenerConfig[];
   /** Resolved: 'auto' becomes os.availableParallelism(). */
   readonly workers: number;
   readonly log: {
@@ -125,7 +160,7 @@ export interface AdminConfig {
   readonly token: string | null;
 }
 
-/** One thing wrong with a config file, located in it (1-based line and column). */
+/** One thing wrong (or, as a warning, worth knowing) in a config file, located in it (1-based line and column). */
 export interface ConfigProblem {
   readonly file: string;
   readonly line: number;
@@ -137,5 +172,5 @@ export interface ConfigProblem {
 
 export type LoadResult =
   /** `text`: the source that gave `config` (the supervisor restarts a data plane from it). */
-  | { readonly ok: true; readonly config: Config; readonly text: string }
+  | { readonly ok: true; readonly config: Config; readonly text: string; readonly warnings: readonly ConfigProblem[] }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../admin/server.js';
 import { Counters } from '../admin/counters.js';
 import { deepFreeze, formatProblem, loadConfigFile } from '../config/index.js';
+import { listenerAddress } from '../config/listeners.js';
 import type { Config } from '../config/types.js';
 import { DataPlane, layoutFor } from './data-plane.js';
 import { Publisher } from './publisher.js';
@@ -55,6 +56,11 @@ function withWeight(config: Config, pool: string | null, url: string, weight: nu
     return { ...p, backends };
   });
   return { config: changed.length === 0 ? config : deepFreeze({ ...config, pools }), changed, found };
+}
+
+/** `127.0.0.1:8080`, or several: `0.0.0.0:443 (tls), 0.0.0.0:80`. */
+function listenSummary(config: Config): string {
+  return config.listen.map((l) => listenerAddress(l) + (l.tls === null ? '' : ' (tls)')).join(', ');
 }
 
 function poolSummary(config: Config): unknown {
@@ -110,7 +116,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
     // opened by the supervisor, the primary and every worker, and stdout cannot be reopened as a
     // file (nor the reverse), so it stays what the processes were started with
     const kept: string[] = [];
-    if (next.listen.host !== current.listen.host || next.listen.port !== current.listen.port) kept.push('listen');
+    if (JSON.stringify(next.listen) !== JSON.stringify(current.listen)) kept.push('listen');
     if (next.workers !== current.workers) kept.push('workers');
     if (next.log.file !== current.log.file) kept.push('log.file');
     if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) kept.push('admin');
@@ -173,7 +179,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
     }
   }
   const adminUrl = config.admin === null ? undefined : admin!.url;
-  log.info({ listen: `${config.listen.host}:${config.listen.port}`, workers: config.workers, pools: poolSummary(config), admin: adminUrl }, 'ready');
+  log.info({ listen: listenSummary(config), workers: config.workers, pools: poolSummary(config), admin: adminUrl }, 'ready');
   return proxy;
 }
 

@@ -44,12 +44,13 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
 
   const state = SharedState.attach(task.buffer, workerId);
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
-  const server = new FrontServer(ctx, new DefaultPhases());
+  let server: FrontServer | null = null;
   try {
-    await server.listen(config.listen.host, config.listen.port);
+    server = new FrontServer(ctx, new DefaultPhases(), config.listen);
+    await server.listen();
   } catch (e) {
     ctx.close();
-    server.close();
+    server?.close();
     control.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies ControlMessage);
     control.close();
     throw e;

@@ -65,7 +65,7 @@ const mistakes: Mistake[] = [
   { name: 'unknown nested key', text: lines('listen:', '  host: 127.0.0.1', '  prot: 80') + POOL, path: 'listen.prot', line: 3, col: 3, message: 'allowed keys: host, port' },
   { name: 'unknown backend key', text: lines('pools:', '  web:', '    backends:', '      - url: http://a', '        wieght: 2'), path: 'pools.web.backends[0].wieght', line: 5, message: 'allowed keys: url, weight' },
   { name: 'unknown route key', text: POOL + lines('routes:', '  - { path: /, pool: web }'), path: 'routes[0].path', line: 6, message: 'allowed keys: host, path_prefix, pool' },
-  { name: 'section of the wrong type', text: lines('listen: 8080') + POOL, path: 'listen', line: 1, col: 9, message: 'expected a mapping, got number 8080' },
+  { name: 'section of the wrong type', text: lines('listen: 8080') + POOL, path: 'listen', line: 1, col: 9, message: 'expected a listener ({host, port, tls}) or a list of them, got number 8080' },
   { name: 'port as a string', text: lines('listen:', '  port: "8080"') + POOL, path: 'listen.port', line: 2, col: 9, message: 'expected an integer from 1 to 65535, got string "8080"' },
   { name: 'port 0', text: lines('listen: { port: 0 }') + POOL, path: 'listen.port', line: 1, col: 17, message: 'expected an integer from 1 to 65535, got number 0' },
   { name: 'port too large', text: lines('listen: { port: 70000 }') + POOL, path: 'listen.port', line: 1, message: 'got number 70000' },
@@ -460,7 +460,7 @@ describe('parseConfig accepts valid files', () => {
   it('applies every default', () => {
     const c = config(POOL);
     expect(c).toEqual({
-      listen: { host: '127.0.0.1', port: 8080 },
+      listen: [{ host: '127.0.0.1', port: 8080, tls: null }],
       workers: 4,
       log: { level: 'info', access: false, file: null },
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
@@ -517,7 +517,7 @@ describe('parseConfig accepts valid files', () => {
         'limits: { max_body: 512kb, max_connections_per_backend: 64 }',
       ) + POOL,
     );
-    expect(c.listen).toEqual({ host: '::', port: 9000 });
+    expect(c.listen).toEqual([{ host: '::', port: 9000, tls: null }]);
     expect(c.workers).toBe(3);
     expect(c.log).toEqual({ level: 'debug', access: true, file: null });
     expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
@@ -721,12 +721,13 @@ describe('parseConfig accepts valid files', () => {
     const c = config(POOL);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.listen)).toBe(true);
+    expect(Object.isFrozen(c.listen[0])).toBe(true);
     expect(Object.isFrozen(c.pools)).toBe(true);
     expect(Object.isFrozen(c.pools[0])).toBe(true);
     expect(Object.isFrozen(c.pools[0]?.backends[0])).toBe(true);
     expect(Object.isFrozen(c.routes[0])).toBe(true);
     expect(() => {
-      (c.listen as { port: number }).port = 1;
+      (c.listen[0] as { port: number }).port = 1;
     }).toThrow(TypeError);
   });
 
@@ -745,7 +746,7 @@ describe('parseConfig accepts valid files', () => {
   it('config/demo.yaml is the demo: one round-robin pool of three local backends', () => {
     const r = loadConfigFile(join(root, 'config/demo.yaml'));
     if (!r.ok) throw new Error('demo.yaml does not load');
-    expect(r.config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(r.config.listen).toEqual([{ host: '127.0.0.1', port: 8080, tls: null }]);
     expect(r.config.log.access).toBe(true);
     expect(r.config.pools).toEqual([
       {
