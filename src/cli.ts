@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCommand, formatProblem, loadConfigFile, parseConfig } from './config/index.js';
 import { listenerAddress } from './config/listeners.js';
-import type { Config, LoadResult } from './config/types.js';
+import type { Config, ConfigProblem, LoadResult } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
 import { Lifecycle, startProxy } from './primary/primary.js';
@@ -71,7 +71,7 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function orExit(file: string, result: LoadResult): { config: Config; text: string } {
+function orExit(file: string, result: LoadResult): { config: Config; text: string; warnings: readonly ConfigProblem[] } {
   if (!result.ok) {
     for (const p of result.problems) process.stderr.write(formatProblem(p) + '\n');
     process.stderr.write(`corelb: ${file}: ${result.problems.length} problem(s), not started\n`);
@@ -136,6 +136,8 @@ async function main(): Promise<void> {
   if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config, loaded.text);
   const output = createLogger(config.log.level, config.log.file);
   const log = output.log;
+  // the supervisor's data plane (or demo) says them once; `corelb check` prints them too
+  for (const w of loaded.warnings) log.warn({ file: w.file, line: w.line, field: w.path }, w.message);
   const lifecycle = new Lifecycle(log, output.reopen);
   if (isDataPlane) superviseFromParent(lifecycle);
   let closeDemo: (() => Promise<void>) | undefined;

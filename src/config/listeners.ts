@@ -4,12 +4,11 @@
 // check`, a start and a reload say what is wrong at the field; the DNS names each certificate
 // serves (SNI) and its expiry come from node:crypto's X509Certificate.
 
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
 import { isSeq } from 'yaml';
 import { normaliseListenHost } from './names.js';
+import { loadKeyPair } from './pem-files.js';
 import type { CertificateConfig, ListenerConfig, ListenerTlsConfig } from './types.js';
 import { parseDuration } from './units.js';
 import type { Entries, Field, Walk } from './walk.js';
@@ -189,37 +188,9 @@ function validateCertificate(walk: Walk, f: Field, now: number): CertificateConf
   if (passField !== undefined) passphrase = walk.string(passField, 'the key\'s passphrase') ?? null;
   if (certField === undefined || keyField === undefined) return undefined;
 
-  const certFile = fileName(walk, certField);
-  const keyFile = fileName(walk, keyField);
-  if (certFile === undefined || keyFile === undefined) return undefined;
-  const certText = readPem(walk, certField, certFile, 'CERTIFICATE');
-  const keyText = readPem(walk, keyField, keyFile, 'PRIVATE KEY');
-  if (certText === undefined || keyText === undefined) return undefined;
-
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(certText);
-  } catch (err) {
-    walk.report(certField.at, certField.path, `${certFile} is not a valid PEM certificate: ${reason(err)}`);
-    return undefined;
-  }
-  const encrypted = keyText.includes('ENCRYPTED');
-  if (encrypted && passphrase === null) {
-    walk.report(keyField.at, keyField.path, `${keyFile} is encrypted: set passphrase`);
-    return undefined;
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(passphrase === null ? { key: keyText } : { key: keyText, passphrase });
-  } catch (err) {
-    if (encrypted) walk.report(passField?.at ?? keyField.at, passField?.path ?? keyField.path, `wrong passphrase for ${keyFile} (${reason(err)})`);
-    else walk.report(keyField.at, keyField.path, `${keyFile} is not a valid PEM private key: ${reason(err)}`);
-    return undefined;
-  }
-  if (!x509.checkPrivateKey(key)) {
-    walk.report(keyField.at, keyField.path, `${keyFile} is not the key of ${certFile}`);
-    return undefined;
-  }
+  const pair = loadKeyPair(walk, certField, keyField, passField, passphrase);
+  if (pair === undefined) return undefined;
+  const { certFile, keyFile, x509, key } = pair;
   const notAfterMs = Date.parse(x509.validTo);
   if (notAfterMs <= now) walk.warn(certField.at, certField.path, `${certFile} expired on ${new Date(notAfterMs).toISOString()}`);
   else if (notAfterMs - now < EXPIRY_WARNING_MS) {
@@ -227,38 +198,6 @@ function validateCertificate(walk: Walk, f: Field, now: number): CertificateConf
     walk.warn(certField.at, certField.path, `${certFile} expires in ${days} day${days === 1 ? '' : 's'} (${new Date(notAfterMs).toISOString()})`);
   }
   return { certFile, keyFile, passphrase, names: dnsNames(x509), notAfterMs, keyType: key.asymmetricKeyType ?? 'unknown' };
-}
-
-function fileName(walk: Walk, f: Field): string | undefined {
-  const v = walk.string(f, 'a file path');
-  if (v === undefined) return undefined;
-  if (v.length === 0) {
-    walk.report(f.at, f.path, 'must not be empty');
-    return undefined;
-  }
-  return resolve(v);
-}
-
-/** The file's text when it is readable and holds a PEM block of `label`; undefined after reporting. */
-function readPem(walk: Walk, f: Field, file: string, label: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'latin1');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'permission denied' : reason(err);
-    walk.report(f.at, f.path, `cannot read ${file}: ${why}`);
-    return undefined;
-  }
-  if (!text.includes('-----BEGIN ') || !text.includes(`${label}-----`)) {
-    walk.report(f.at, f.path, `${file} is not PEM: no "-----BEGIN ...${label}-----" block`);
-    return undefined;
-  }
-  return text;
-}
-
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Lower-case DNS names of the subjectAltName, else the CN (when it looks like a host name). */

@@ -8,6 +8,7 @@ import { normaliseBackendUrl } from './backend-url.js';
 import { validateBalancingSettings } from './balancing-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
+import { validateUpstreamTls } from './upstream-tls.js';
 import type { BackendConfig, PoolConfig, RouteConfig } from './types.js';
 import type { Field, Walk } from './walk.js';
 
@@ -21,6 +22,7 @@ export const POOL_KEYS: readonly string[] = [
   'retry_budget',
   ...ALGORITHM_OPTION_KEYS,
   'sticky',
+  'tls',
 ];
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
@@ -86,8 +88,10 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
+  const tls = validateUpstreamTls(walk, e.get('tls'), backends);
+  if (tls === undefined) return undefined;
   // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
-  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing } : undefined;
+  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, tls } : undefined;
 }
 
 /** Absent: the default (round-robin). Undefined after reporting. */

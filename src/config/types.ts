@@ -23,7 +23,7 @@ export interface StickyConfig {
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface BackendConfig {
-  /** Normalised URL, the backend's identity across reloads: `http://host:port`. */
+  /** Normalised URL, the backend's identity across reloads: `http://host:port` or `https://host:port`. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -56,6 +56,19 @@ export interface PassiveConfig {
   readonly ejectMs: number;
 }
 
+/** A pool's `tls:` for its https:// backends. Files are checked at load time, read by each user. */
+export interface UpstreamTlsConfig {
+  /** PEM file of the CAs that sign the backends' certificates; null: Node's root store. */
+  readonly caFile: string | null;
+  /** Server name sent (SNI) and checked in the certificate; null: the backend URL's host. */
+  readonly servername: string | null;
+  /** false: backend certificates are not checked (warned at start). Default true. */
+  readonly verify: boolean;
+  /** Client certificate and key for backends that ask for one (mTLS); both or neither. */
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+}
+
 /** A pool; the fields its algorithm owns (AlgorithmSettings) come from the algorithms' options. */
 export interface PoolConfig extends AlgorithmSettings {
   readonly name: string;
@@ -73,6 +86,8 @@ export interface PoolConfig extends AlgorithmSettings {
   readonly retryBudget: number;
   /** null: no sticky sessions (default). */
   readonly sticky: StickyConfig | null;
+  /** TLS to the pool's https:// backends; null: defaults (verify against Node's roots). */
+  readonly tls: UpstreamTlsConfig | null;
 }
 
 export interface RouteConfig {

@@ -111,6 +111,7 @@ export async function startProxy(config: Config, log: Logger, file: string, onAc
       counters.noteReload(false, problems);
       return { ok: false, problems };
     }
+    for (const w of result.warnings) log.warn({ file: w.file, line: w.line, field: w.path }, w.message);
     let next = result.config;
     // the listen socket and the thread count belong to the running workers; the log file is
     // opened by the supervisor, the primary and every worker, and stdout cannot be reopened as a

@@ -20,8 +20,10 @@ export interface Leaf {
 }
 
 export interface LeafOptions {
-  /** DNS names for the subjectAltName; none: a certificate with only a CN. */
+  /** DNS names for the subjectAltName; none (and no ips): a certificate with only a CN. */
   names: readonly string[];
+  /** IP addresses for the subjectAltName. */
+  ips?: readonly string[];
   /** The subject's CN (default: the first name). */
   cn?: string;
   /** Days of validity (default 30). */
@@ -58,7 +60,8 @@ export function makeLeaf(ca: CertificateAuthority, basename: string, opts: LeafO
   const passin = opts.passphrase === undefined ? [] : ['-passin', `pass:${opts.passphrase}`];
   openssl(['req', '-new', '-key', key, ...passin, '-out', csr, '-subj', `/CN=${cn}`]);
   const lines = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth,clientAuth'];
-  if (opts.names.length > 0) lines.push(`subjectAltName=${opts.names.map((n) => `DNS:${n}`).join(',')}`);
+  const alt = [...opts.names.map((n) => `DNS:${n}`), ...(opts.ips ?? []).map((ip) => `IP:${ip}`)];
+  if (alt.length > 0) lines.push(`subjectAltName=${alt.join(',')}`);
   writeFileSync(ext, lines.join('\n') + '\n');
   openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(serial++ + Date.now()), '-days', String(opts.days ?? 30), '-extfile', ext, '-out', cert]);
   return { cert, key };

@@ -5,11 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkCommand, formatProblem, parseConfig } from '../../../src/config/index.js';
-import type { Config, ConfigProblem } from '../../../src/config/index.js';
+import { checkCommand } from '../../../src/config/index.js';
 import { makeCa, makeLeaf } from '../../helpers/certs.js';
+import { config, lines, parse, problems } from '../../helpers/config-text.js';
 
-const lines = (...l: string[]): string => `${l.join('\n')}\n`;
 const POOL = lines('pools:', '  web:', '    backends:', '      - http://127.0.0.1:3001');
 
 const ca = makeCa();
@@ -21,19 +20,6 @@ const soon = makeLeaf(ca, 'soon', { names: ['soon.test'], days: 3 });
 const notPem = join(ca.dir, 'not-pem.txt');
 writeFileSync(notPem, 'hello\n');
 
-function parse(text: string): ReturnType<typeof parseConfig> {
-  return parseConfig(text, 'test.yaml', { availableParallelism: 2 });
-}
-function config(text: string): Config {
-  const r = parse(text);
-  if (!r.ok) throw new Error(r.problems.map(formatProblem).join('\n'));
-  return r.config;
-}
-function problems(text: string): readonly ConfigProblem[] {
-  const r = parse(text);
-  if (r.ok) throw new Error('expected problems, got a valid config');
-  return r.problems;
-}
 /** A TLS listener on port 8443 with these certificate lines (each `{cert: .., key: ..}`), from line 5 on. */
 function tlsListener(...certLines: string[]): string {
   return lines('listen:', '  - port: 8443', '    tls:', '      certificates:', ...certLines.map((c) => `        - ${c}`)) + POOL;

@@ -27,6 +27,7 @@ const POOL_SETTINGS = {
   hashBalanceFactor: 0,
   ewmaDecayMs: 10_000,
   sticky: null,
+  tls: null,
 } as const;
 /** pool() for a consistent-hash pool: the settings start at line 5, column 5. */
 const hashed = (...settings: string[]): string => pool('    algorithm: consistent-hash', ...settings);
@@ -73,7 +74,7 @@ const mistakes: Mistake[] = [
   { name: 'listen host of the wrong type', text: lines('listen: { host: [a] }') + POOL, path: 'listen.host', line: 1, message: 'expected an IP address or host name, got a list' },
   { name: 'bad URL', text: lines('pools:', '  web:', '    backends:', '      - "not a url"'), path: 'pools.web.backends[0]', line: 4, col: 9, message: 'not a valid URL' },
   { name: 'URL without http://', text: lines('pools:', '  web:', '    backends:', '      - localhost:3000'), path: 'pools.web.backends[0]', line: 4, message: 'scheme must be http://' },
-  { name: 'https URL', text: lines('pools:', '  web:', '    backends:', '      - url: https://127.0.0.1:3001'), path: 'pools.web.backends[0].url', line: 4, col: 14, message: 'https backends are not supported' },
+  { name: 'ftp URL', text: lines('pools:', '  web:', '    backends:', '      - url: ftp://127.0.0.1:3001'), path: 'pools.web.backends[0].url', line: 4, col: 14, message: 'scheme must be http:// or https://, got "ftp:"' },
   { name: 'URL with a path', text: lines('pools:', '  web:', '    backends: [http://a/api]'), path: 'pools.web.backends[0]', line: 3, message: 'must not have a path' },
   { name: 'URL with user info', text: lines('pools:', '  web:', '    backends: ["http://u:p@a"]'), path: 'pools.web.backends[0]', line: 3, message: 'user name or password' },
   { name: 'URL with a query', text: lines('pools:', '  web:', '    backends: ["http://a/?x=1"]'), path: 'pools.web.backends[0]', line: 3, message: 'query string or fragment' },
@@ -380,7 +381,7 @@ describe('parseConfig reports mistakes', () => {
         'pools:',
         '  web:',
         '    backends:',
-        '      - https://a',
+        '      - ftp://a',
         '      - { url: http://b, weight: 0 }',
         'routes:',
         '  - { pool: nope }',
@@ -480,6 +481,7 @@ describe('parseConfig accepts valid files', () => {
           hashBalanceFactor: 0,
           ewmaDecayMs: 10_000,
           sticky: null,
+          tls: null,
         },
       ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
