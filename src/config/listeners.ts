@@ -197,7 +197,7 @@ function validateCertificate(walk: Walk, f: Field, now: number): CertificateConf
     const days = Math.floor((notAfterMs - now) / (DAY_S * 1000));
     walk.warn(certField.at, certField.path, `${certFile} expires in ${days} day${days === 1 ? '' : 's'} (${new Date(notAfterMs).toISOString()})`);
   }
-  return { certFile, keyFile, passphrase, names: dnsNames(x509), notAfterMs, keyType: key.asymmetricKeyType ?? 'unknown' };
+  return { certFile, keyFile, passphrase, names: dnsNames(x509), notAfterMs, fingerprint: x509.fingerprint256, keyType: key.asymmetricKeyType ?? 'unknown' };
 }
 
 /** Lower-case DNS names of the subjectAltName, else the CN (when it looks like a host name). */

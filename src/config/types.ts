@@ -109,6 +109,8 @@ export interface CertificateConfig {
   readonly names: readonly string[];
   /** The certificate's notAfter, ms since the epoch. */
   readonly notAfterMs: number;
+  /** SHA-256 fingerprint of the certificate: a reload swaps a listener whose files changed. */
+  readonly fingerprint: string;
   /** The key's type as node:crypto names it ('ec', 'rsa', 'ed25519', ...). */
   readonly keyType: string;
 }

@@ -2,10 +2,12 @@
 // (a throwaway CA, leaf certificates for two names and a wildcard): HTTPS to the backend, SNI
 // picking the certificate, the default certificate for no or an unknown name, HSTS,
 // X-Forwarded-Proto / -Port as the backend sees them, a plain and a TLS listener side by side,
-// min_version 1.3 refusing TLS 1.2, keep-alive over TLS, and bad certificate files reported with
-// their line by `corelb check` and by `corelb start`.
+// min_version 1.3 refusing TLS 1.2, keep-alive over TLS, a reload that re-reads the certificate
+// files (new connections get the new certificate, an open one carries on), and bad certificate
+// files reported with their line by `corelb check` and by `corelb start`.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -28,6 +30,8 @@ interface TlsReply {
   protocol: string | null;
   /** The client side's port: the same for requests that shared a connection. */
   localPort: number;
+  /** SHA-256 fingerprint of the certificate presented. */
+  fingerprint: string;
 }
 
 /** One HTTPS request on a fresh connection (or on `agent`'s), SNI `servername` (none for an IP). */
@@ -49,13 +53,15 @@ function get(port: number, opts: { servername?: string; path?: string; headers?:
       },
       (res) => {
         const socket = res.socket as TLSSocket;
-        const cn = String(socket.getPeerCertificate().subject?.CN ?? '');
+        const peer = socket.getPeerCertificate();
+        const cn = String(peer.subject?.CN ?? '');
+        const fingerprint = peer.fingerprint256;
         const protocol = socket.getProtocol();
         const localPort = socket.localPort ?? 0;
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, cn, protocol, localPort }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, cn, protocol, localPort, fingerprint }));
         res.on('error', reject);
       },
     );
@@ -174,6 +180,52 @@ describe('TLS listeners', () => {
     const old = await get(tlsPort, { servername: 'site.test', maxVersion: 'TLSv1.2', ca: caPem() });
     expect(old.status).toBe(200);
     expect(old.protocol).toBe('TLSv1.2');
+  }, T);
+});
+
+describe('reload', () => {
+  it('re-reads the certificate files: new connections get the new certificate, an open connection keeps working', async () => {
+    const first = makeLeaf(ca, 'rotating', { names: ['rotating.test'] });
+    const fp = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+    const before = fp(first.cert);
+    const port = await freePort();
+    const r = await startCorelb({
+      ...corelbConfig({ workers: 2, pools: { web: [origin.url] } }),
+      listen: [{ port, tls: { certificates: [{ cert: first.cert, key: first.key }] } }],
+    });
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const open = await get(port, { servername: 'rotating.test', agent });
+      expect(open.fingerprint).toBe(before);
+      // the files are replaced in place (as certbot's renewal does), then SIGHUP
+      makeLeaf(ca, 'rotating', { names: ['rotating.test'] });
+      const after = fp(first.cert);
+      expect(after).not.toBe(before);
+      const from = r.logs().length;
+      process.kill(r.pid, 'SIGHUP');
+      await r.waitForLogAfter(from, (l) => l.msg === 'reloaded');
+      const swapped = r.logs().slice(from).filter((l) => l.msg === 'new TLS certificates: new connections get them, open ones keep theirs');
+      expect(swapped).toHaveLength(2); // one per worker
+      for (let i = 0; i < 4; i++) expect((await get(port, { servername: 'rotating.test' })).fingerprint).toBe(after);
+      const still = await get(port, { servername: 'rotating.test', agent, path: '/still' });
+      expect(still.status).toBe(200);
+      expect(still.localPort).toBe(open.localPort); // the same connection, with its old certificate
+      expect(still.fingerprint).toBe(before);
+      // a reload that changes nothing swaps nothing
+      const from2 = r.logs().length;
+      process.kill(r.pid, 'SIGHUP');
+      await r.waitForLogAfter(from2, (l) => l.msg === 'reloaded');
+      expect(r.logs().slice(from2).some((l) => String(l.msg).startsWith('new TLS certificates'))).toBe(false);
+      expect((await get(port, { servername: 'rotating.test', agent, path: '/again' })).localPort).toBe(open.localPort);
+      // its last connection gone, the replaced app is closed; the workers serve on
+      agent.destroy();
+      await new Promise((res) => setTimeout(res, 200));
+      expect((await get(port, { servername: 'rotating.test' })).status).toBe(200);
+      expect(r.logs().some((l) => Number(l.level) >= 50)).toBe(false);
+    } finally {
+      agent.destroy();
+      await r.stop();
+    }
   }, T);
 });
 
