@@ -1,22 +1,24 @@
-// Owns the `listen` section: one listener (`{host, port}`) or a list of them, each plain HTTP or
-// TLS (`tls: {certificates, min_version, ciphers, hsts}`). Certificate files are read and checked
+// Owns the `listen` section: one listener (`{host, port}`) or a list of them, each plain HTTP,
+// TLS (`tls: {certificates, min_version, ciphers, hsts}`), or a redirect to HTTPS
+// (`redirect_https`, with an optional `acme_webroot`). Certificate files are read and checked
 // here, at load time (readable, PEM, key matches certificate, passphrase right), so that `corelb
 // check`, a start and a reload say what is wrong at the field; the DNS names each certificate
 // serves (SNI) and its expiry come from node:crypto's X509Certificate.
 
 import type { X509Certificate } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isSeq } from 'yaml';
 import { normaliseListenHost } from './names.js';
-import { loadKeyPair } from './pem-files.js';
+import { fileName, loadKeyPair } from './pem-files.js';
 import type { CertificateConfig, ListenerConfig, ListenerTlsConfig } from './types.js';
 import { parseDuration } from './units.js';
 import type { Entries, Field, Walk } from './walk.js';
 
-export const LISTENER_KEYS = ['host', 'port', 'tls'] as const;
+export const LISTENER_KEYS = ['host', 'port', 'tls', 'redirect_https', 'acme_webroot'] as const;
 export const TLS_KEYS = ['certificates', 'min_version', 'ciphers', 'hsts'] as const;
 export const CERTIFICATE_KEYS = ['cert', 'key', 'passphrase'] as const;
-export const DEFAULT_LISTENER: ListenerConfig = Object.freeze({ host: '127.0.0.1', port: 8080, tls: null });
+export const DEFAULT_LISTENER: ListenerConfig = Object.freeze({ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null });
 /** `corelb check` (and every load) warns about a certificate that expires sooner than this. */
 export const EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
 
@@ -88,7 +90,43 @@ function validateListener(walk: Walk, f: Field, now: number): ListenerConfig | u
   const tlsField = e.get('tls');
   const tls = tlsField === undefined || walk.isNull(tlsField) ? null : validateTls(walk, tlsField, now);
   if (tls === undefined) return undefined;
-  return { host, port, tls };
+  let redirectHttps: number | null = null;
+  const redirectField = e.get('redirect_https');
+  if (redirectField !== undefined) {
+    const v = walk.scalar(redirectField, 'true (port 443) or the https port');
+    if (v === true) redirectHttps = 443;
+    else if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535) redirectHttps = v;
+    else if (v !== false && v !== undefined) return walk.mismatch(redirectField, 'true (port 443) or the https port, 1 to 65535', v);
+    if (redirectHttps !== null && tls !== null) {
+      walk.report(redirectField.at, redirectField.path, 'a TLS listener serves HTTPS itself: redirect_https belongs on a plain listener');
+      return undefined;
+    }
+  }
+  let acmeWebroot: string | null = null;
+  const webrootField = e.get('acme_webroot');
+  if (webrootField !== undefined) {
+    const dir = fileName(walk, webrootField);
+    if (dir === undefined) return undefined;
+    if (redirectHttps === null) {
+      walk.report(webrootField.at, webrootField.path, 'is served by a redirect_https listener only: add redirect_https');
+      return undefined;
+    }
+    const why = directoryProblem(dir);
+    if (why !== null) {
+      walk.report(webrootField.at, webrootField.path, why);
+      return undefined;
+    }
+    acmeWebroot = dir;
+  }
+  return { host, port, tls, redirectHttps, acmeWebroot };
+}
+
+function directoryProblem(dir: string): string | null {
+  try {
+    return statSync(dir).isDirectory() ? null : `${dir} is not a directory`;
+  } catch {
+    return `directory ${dir} does not exist`;
+  }
 }
 
 function validateTls(walk: Walk, f: Field, now: number): ListenerTlsConfig | undefined {

@@ -132,6 +132,10 @@ export interface ListenerConfig {
   readonly port: number;
   /** null: plain HTTP. */
   readonly tls: ListenerTlsConfig | null;
+  /** `redirect_https`: answer every request with 308 to https on this port; null: proxy. */
+  readonly redirectHttps: number | null;
+  /** `acme_webroot` of a redirect listener: /.well-known/acme-challenge/* is served from it. */
+  readonly acmeWebroot: string | null;
 }
 
 export interface Config {

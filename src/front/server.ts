@@ -1,5 +1,5 @@
-// Owns the uWebSockets.js front of one worker: one app per listener (plain, or TLS through
-// tls.ts), listening on its shared port; each request handed to the engine through a Downstream
+// Owns the uWebSockets.js front of one worker: one app per listener (plain, TLS through tls.ts,
+// or a redirect to HTTPS through redirect.ts), listening on its shared port; each request handed to the engine through a Downstream
 // that knows its listener's facts (scheme, port, HSTS); a reload that changed a TLS listener's
 // certificates (new connections get the new ones, open ones carry on: see reloadListeners); and
 // closing down on request (listen sockets first, in-flight requests drained, then the apps). No
@@ -12,6 +12,7 @@ import { listenerAddress } from '../config/listeners.js';
 import type { WorkerContext } from '../proxy/context.js';
 import { ProxyExchange } from '../proxy/exchange.js';
 import type { ProxyPhases } from '../proxy/phases.js';
+import { redirectHandler } from './redirect.js';
 import { answerAndClose, setInParse } from './refusal.js';
 import { sslApp } from './tls.js';
 import { listenerFacts, UwsDownstream, type ListenerFacts } from './uws-downstream.js';
@@ -80,7 +81,8 @@ export class FrontServer {
   }
 
   private build(l: ListenerConfig): Served {
-    const handler = handlerFor(this.ctx, this.phases, listenerFacts(l.tls !== null, l.port, l.tls?.hstsSeconds ?? null));
+    const handler =
+      l.redirectHttps === null ? handlerFor(this.ctx, this.phases, listenerFacts(l.tls !== null, l.port, l.tls?.hstsSeconds ?? null)) : redirectHandler(l.redirectHttps, l.acmeWebroot);
     const app = l.tls === null ? uWS.App() : sslApp(l.tls, handler);
     if (l.tls === null) app.any('/*', handler);
     const s: Served = { listener: l, app, socket: null, connections: 0, retired: false, closed: false };

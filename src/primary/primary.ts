@@ -60,7 +60,13 @@ function withWeight(config: Config, pool: string | null, url: string, weight: nu
 }
 
 function sameAddresses(a: Config['listen'], b: Config['listen']): boolean {
-  return a.length === b.length && a.every((l, i) => l.host === b[i]!.host && l.port === b[i]!.port && (l.tls === null) === (b[i]!.tls === null));
+  return (
+    a.length === b.length &&
+    a.every((l, i) => {
+      const o = b[i]!;
+      return l.host === o.host && l.port === o.port && (l.tls === null) === (o.tls === null) && l.redirectHttps === o.redirectHttps && l.acmeWebroot === o.acmeWebroot;
+    })
+  );
 }
 
 function tlsChanged(a: Config['listen'], b: Config['listen']): boolean {

@@ -7,7 +7,8 @@
 // files reported with their line by `corelb check` and by `corelb start`.
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -79,6 +80,10 @@ let lb: Corelb;
 let tlsPort: number;
 let plainPort: number;
 let strictPort: number;
+let redirectPort: number;
+let redirect443Port: number;
+let adminPort: number;
+let webroot: string;
 const caPem = (): string => spawnSync('cat', [ca.cert], { encoding: 'utf8' }).stdout;
 
 beforeAll(async () => {
@@ -90,13 +95,21 @@ beforeAll(async () => {
   tlsPort = await freePort();
   plainPort = await freePort();
   strictPort = await freePort();
+  redirectPort = await freePort();
+  redirect443Port = await freePort();
+  adminPort = await freePort();
+  webroot = mkdtempSync(join(tmpdir(), 'corelb-webroot-'));
+  mkdirSync(join(webroot, '.well-known', 'acme-challenge'), { recursive: true });
+  writeFileSync(join(webroot, '.well-known', 'acme-challenge', 'tok-EN_123'), 'tok-EN_123.thumbprint');
   const certificates = [site, api, wild].map((l) => ({ cert: l.cert, key: l.key }));
   lb = await startCorelb({
-    ...corelbConfig({ workers: 2, pools: { web: [origin.url] } }),
+    ...corelbConfig({ workers: 2, pools: { web: [origin.url] }, admin: { port: adminPort } }),
     listen: [
       { port: tlsPort, tls: { certificates, hsts: '1y' } },
       { port: plainPort },
       { port: strictPort, tls: { certificates: certificates.slice(0, 1), min_version: '1.3' } },
+      { port: redirectPort, redirect_https: tlsPort, acme_webroot: webroot },
+      { port: redirect443Port, redirect_https: true },
     ],
   });
 }, 60_000);
@@ -152,7 +165,7 @@ describe('TLS listeners', () => {
     const e = JSON.parse(r.text) as EchoBody;
     expect(e.headers['x-forwarded-proto']).toBe('http');
     expect(e.headers['x-forwarded-port']).toBe(String(plainPort));
-    expect(lb.logs().some((l) => l.msg === 'ready' && l.listen === `127.0.0.1:${tlsPort} (tls), 127.0.0.1:${plainPort}, 127.0.0.1:${strictPort} (tls)`)).toBe(true);
+    expect(lb.logs().some((l) => l.msg === 'ready' && String(l.listen).startsWith(`127.0.0.1:${tlsPort} (tls), 127.0.0.1:${plainPort}, 127.0.0.1:${strictPort} (tls), 127.0.0.1:${redirectPort}`))).toBe(true);
   }, T);
 
   it('keeps the TLS connection alive across requests', async () => {
@@ -180,6 +193,56 @@ describe('TLS listeners', () => {
     const old = await get(tlsPort, { servername: 'site.test', maxVersion: 'TLSv1.2', ca: caPem() });
     expect(old.status).toBe(200);
     expect(old.protocol).toBe('TLSv1.2');
+  }, T);
+});
+
+/** One plain HTTP request; the answer's status, headers and body. */
+function plainGet(port: number, path: string, host: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false, headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    }).on('error', reject);
+  });
+}
+
+describe('redirect_https listeners', () => {
+  it('answer 308 to https on the given port, with path and query, the Host without its port', async () => {
+    const before = origin.requests.length;
+    const r = await plainGet(redirectPort, '/a/b?x=1&y', 'Site.test:80');
+    expect(r.status).toBe(308);
+    expect(r.headers.location).toBe(`https://Site.test:${tlsPort}/a/b?x=1&y`);
+    expect((await plainGet(redirectPort, '/v6', '[::1]:8080')).headers.location).toBe(`https://[::1]:${tlsPort}/v6`);
+    expect((await plainGet(redirect443Port, '/p?q', 'site.test')).headers.location).toBe('https://site.test/p?q'); // 443: no port
+    expect((await plainGet(redirectPort, '/x', 'evil.test/@other')).status).toBe(400);
+    expect(origin.requests.length).toBe(before); // nothing is proxied
+  }, T);
+
+  it('serve /.well-known/acme-challenge/TOKEN from acme_webroot; other names are 404, never outside it', async () => {
+    const r = await plainGet(redirectPort, '/.well-known/acme-challenge/tok-EN_123', 'site.test');
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('tok-EN_123.thumbprint');
+    expect((await plainGet(redirectPort, '/.well-known/acme-challenge/missing', 'site.test')).status).toBe(404);
+    expect((await plainGet(redirectPort, '/.well-known/acme-challenge/..%2f..%2fetc%2fpasswd', 'site.test')).status).toBe(404);
+    // without acme_webroot the challenge path is redirected like any other
+    expect((await plainGet(redirect443Port, '/.well-known/acme-challenge/tok-EN_123', 'site.test')).status).toBe(308);
+  }, T);
+});
+
+describe('certificate expiry', () => {
+  it('corelb_tls_certificate_expiry_seconds{listener,name} and the status JSON show each name\'s notAfter', async () => {
+    const notAfter = Date.parse(new X509Certificate(readFileSync(api.cert)).validTo) / 1000;
+    const metrics = await plainGet(adminPort, '/metrics', '127.0.0.1');
+    expect(metrics.text).toContain('# TYPE corelb_tls_certificate_expiry_seconds gauge');
+    expect(metrics.text).toContain(`corelb_tls_certificate_expiry_seconds{listener="127.0.0.1:${tlsPort}",name="api.test"} ${notAfter}`);
+    expect(metrics.text).toContain(`corelb_tls_certificate_expiry_seconds{listener="127.0.0.1:${tlsPort}",name="*.apps.test"}`);
+    expect(metrics.text).toContain(`corelb_tls_certificate_expiry_seconds{listener="127.0.0.1:${strictPort}",name="www.site.test"}`);
+    const status = JSON.parse((await plainGet(adminPort, '/status', '127.0.0.1')).text) as { certificates: { listener: string; name: string; expiresInSeconds: number; file: string }[] };
+    const entry = status.certificates.find((c) => c.name === 'api.test')!;
+    expect(entry).toMatchObject({ listener: `127.0.0.1:${tlsPort}`, file: api.cert });
+    expect(entry.expiresInSeconds).toBeGreaterThan(29 * 86400);
   }, T);
 });
 

@@ -28,14 +28,14 @@ const pair = (l: { cert: string; key: string }, extra = ''): string => `{ cert: 
 
 describe('listen', () => {
   it('one listener as a mapping is a list of one, plain HTTP', () => {
-    expect(config(lines('listen: { host: 0.0.0.0, port: 80 }') + POOL).listen).toEqual([{ host: '0.0.0.0', port: 80, tls: null }]);
+    expect(config(lines('listen: { host: 0.0.0.0, port: 80 }') + POOL).listen).toEqual([{ host: '0.0.0.0', port: 80, tls: null, redirectHttps: null, acmeWebroot: null }]);
   });
 
   it('a list of listeners, in order', () => {
     const c = config(lines('listen:', '  - { port: 80 }', '  - { host: ::1, port: 8080 }') + POOL);
     expect(c.listen).toEqual([
-      { host: '127.0.0.1', port: 80, tls: null },
-      { host: '::1', port: 8080, tls: null },
+      { host: '127.0.0.1', port: 80, tls: null, redirectHttps: null, acmeWebroot: null },
+      { host: '::1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null },
     ]);
   });
 
@@ -48,6 +48,25 @@ describe('listen', () => {
     const p = problems(text + POOL);
     expect(p).toHaveLength(1);
     expect(p[0]).toMatchObject({ path, line });
+    expect(p[0]!.message).toContain(message);
+  });
+});
+
+describe('redirect_https listeners', () => {
+  it('redirect_https: true is port 443, or a port; acme_webroot an existing directory (absolute)', () => {
+    const c = config(lines('listen:', '  - { port: 80, redirect_https: true, acme_webroot: ' + ca.dir + ' }', '  - { port: 8080, redirect_https: 8443 }', '  - { port: 8081, redirect_https: false }') + POOL);
+    expect(c.listen.map((l) => [l.redirectHttps, l.acmeWebroot])).toEqual([[443, ca.dir], [8443, null], [null, null]]);
+  });
+
+  it.each([
+    { name: 'redirect_https on a TLS listener', text: lines('listen:', '  - port: 443', `    tls: { certificates: [${pair(site)}] }`, '    redirect_https: true'), path: 'listen[0].redirect_https', message: 'belongs on a plain listener' },
+    { name: 'acme_webroot without redirect_https', text: lines('listen:', `  - { port: 80, acme_webroot: ${ca.dir} }`), path: 'listen[0].acme_webroot', message: 'add redirect_https' },
+    { name: 'a missing acme_webroot', text: lines('listen:', `  - { port: 80, redirect_https: true, acme_webroot: ${join(ca.dir, 'nope')} }`), path: 'listen[0].acme_webroot', message: 'does not exist' },
+    { name: 'a redirect port out of range', text: lines('listen:', '  - { port: 80, redirect_https: 0 }'), path: 'listen[0].redirect_https', message: 'true (port 443) or the https port' },
+  ])('reports $name', ({ text, path, message }) => {
+    const p = problems(text + POOL);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe(path);
     expect(p[0]!.message).toContain(message);
   });
 });

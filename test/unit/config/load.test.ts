@@ -461,7 +461,7 @@ describe('parseConfig accepts valid files', () => {
   it('applies every default', () => {
     const c = config(POOL);
     expect(c).toEqual({
-      listen: [{ host: '127.0.0.1', port: 8080, tls: null }],
+      listen: [{ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null }],
       workers: 4,
       log: { level: 'info', access: false, file: null },
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
@@ -519,7 +519,7 @@ describe('parseConfig accepts valid files', () => {
         'limits: { max_body: 512kb, max_connections_per_backend: 64 }',
       ) + POOL,
     );
-    expect(c.listen).toEqual([{ host: '::', port: 9000, tls: null }]);
+    expect(c.listen).toEqual([{ host: '::', port: 9000, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(c.workers).toBe(3);
     expect(c.log).toEqual({ level: 'debug', access: true, file: null });
     expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
@@ -748,7 +748,7 @@ describe('parseConfig accepts valid files', () => {
   it('config/demo.yaml is the demo: one round-robin pool of three local backends', () => {
     const r = loadConfigFile(join(root, 'config/demo.yaml'));
     if (!r.ok) throw new Error('demo.yaml does not load');
-    expect(r.config.listen).toEqual([{ host: '127.0.0.1', port: 8080, tls: null }]);
+    expect(r.config.listen).toEqual([{ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(r.config.log.access).toBe(true);
     expect(r.config.pools).toEqual([
       {
