@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -288,6 +289,25 @@ describe('reload', () => {
     } finally {
       agent.destroy();
       await r.stop();
+    }
+  }, T);
+});
+
+describe('listener addresses', () => {
+  it('`corelb start` refuses when the address of any listener, not only the first, is in use', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const busy = (blocker.address() as net.AddressInfo).port;
+    try {
+      const free = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'corelb-busy-'));
+      const file = join(dir, 'busy.yaml');
+      writeFileSync(file, ['listen:', `  - { port: ${free} }`, `  - port: ${busy}`, `    tls: { certificates: [{ cert: ${site.cert}, key: ${site.key} }] }`, 'pools:', '  web:', '    backends: [http://127.0.0.1:1]', ''].join('\n'));
+      const r = spawnSync(process.execPath, [CLI, 'start', '--config', file], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`address 127.0.0.1:${busy} is already in use`);
+    } finally {
+      blocker.close();
     }
   }, T);
 });
