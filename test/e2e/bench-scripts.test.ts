@@ -99,6 +99,15 @@ describe('bench scripts', () => {
     expect(r.stdout).toMatch(/^\| swap-names \| .* \|$/m);
   }, 70_000);
 
+  it('tls.js: corelb and nginx terminating TLS 1.3, keep-alive and new connections, one round, no errors', () => {
+    const r = bench('tls.js', ['--rounds', '1', '--duration', '1']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const scenario of ['https-keepalive', 'https-new-conn']) {
+      for (const label of ['corelb workers=1', 'nginx [\\d.]+']) expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| ${label} \\| [\\d,]+ \\| [\\d.]+ \\| [\\d.]+ \\| 0 \\|$`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| corelb / nginx \\| [\\d.]+x \\| [\\d.]+x \\|`, 'm'));
+    }
+  }, 70_000);
+
   it('scaling.js --dry-run: workers 1..N and the nginx control planned', () => {
     const r = bench('scaling.js', ['--dry-run', '--max', '3']);
     expect(r.status, r.stderr).toBe(0);
