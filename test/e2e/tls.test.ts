@@ -93,12 +93,10 @@ beforeAll(async () => {
   api = makeLeaf(ca, 'api', { names: ['api.test'] });
   wild = makeLeaf(ca, 'wild', { names: ['*.apps.test'] });
   origin = await echoOrigin('web');
-  tlsPort = await freePort();
-  plainPort = await freePort();
-  strictPort = await freePort();
-  redirectPort = await freePort();
-  redirect443Port = await freePort();
-  adminPort = await freePort();
+  // freePort closes its probe at once, so two calls can name the same port: take distinct ones
+  const ports = new Set<number>();
+  while (ports.size < 6) ports.add(await freePort());
+  [tlsPort, plainPort, strictPort, redirectPort, redirect443Port, adminPort] = [...ports] as [number, number, number, number, number, number];
   webroot = mkdtempSync(join(tmpdir(), 'corelb-webroot-'));
   mkdirSync(join(webroot, '.well-known', 'acme-challenge'), { recursive: true });
   writeFileSync(join(webroot, '.well-known', 'acme-challenge', 'tok-EN_123'), 'tok-EN_123.thumbprint');
