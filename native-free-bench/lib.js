@@ -6,6 +6,7 @@ import { accessSync, constants as fsConstants, existsSync, readFileSync, readdir
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -277,10 +278,11 @@ export function stopChild(child, graceMs = 10000) {
   });
 }
 
-/** One request on a fresh connection (Connection: close): { status, body }. */
+/** One request on a fresh connection (Connection: close): { status, body }. https: any certificate. */
 export function probe(url, { method = 'GET', timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+    const client = url.startsWith('https:') ? https : http;
+    const req = client.request(url, { method, agent: false, headers: { connection: 'close' }, timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('latin1') }));

@@ -66,7 +66,7 @@ port1.on('message', (m) => {
     publisher = new Publisher(config, state, log);
     publisher.start();
     log.info(
-      { listen: `${config.listen.host}:${config.listen.port}`, workers: 1, thread: 'main', pools: config.pools.map((p) => p.name) },
+      { listen: config.listen.map((l) => `${l.host}:${l.port}`).join(", "), workers: 1, thread: 'main', pools: config.pools.map((p) => p.name) },
       'ready',
     );
   } else if (m.type === 'error') {

@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkCommand, formatProblem, loadConfigFile, parseConfig } from './config/index.js';
-import type { Config, LoadResult } from './config/types.js';
+import { listenerAddress } from './config/listeners.js';
+import type { Config, ConfigProblem, LoadResult } from './config/types.js';
 import { startDemoBackends } from './demo.js';
 import { createLogger } from './log.js';
 import { startProxy } from './primary/primary.js';
 import { Lifecycle } from './primary/signals.js';
-import { assertAddressFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
+import { assertAddressesFree, configText, CONFIG_FROM_SUPERVISOR, runSupervisor, type DataPlaneMessage } from './primary/supervisor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -79,7 +80,7 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function orExit(file: string, result: LoadResult): { config: Config; text: string } {
+function orExit(file: string, result: LoadResult): { config: Config; text: string; warnings: readonly ConfigProblem[] } {
   if (!result.ok) {
     for (const p of result.problems) process.stderr.write(formatProblem(p) + '\n');
     process.stderr.write(`corelb: ${file}: ${result.problems.length} problem(s), not started\n`);
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const config = loaded.config;
   if (!isDataPlane) {
     try {
-      await assertAddressFree(config.listen.host, config.listen.port);
+      await assertAddressesFree(config.listen);
     } catch (err) {
       process.stderr.write(`corelb: ${(err as Error).message}\n`);
       process.exit(1);
@@ -145,6 +146,8 @@ async function main(): Promise<void> {
   if (args.command === 'start' && !isDataPlane) return runSupervisor(file, config, loaded.text);
   const output = createLogger(config.log.level, config.log.file);
   const log = output.log;
+  // the supervisor's data plane (or demo) says them once; `corelb check` prints them too
+  for (const w of loaded.warnings) log.warn({ file: w.file, line: w.line, field: w.path }, w.message);
   const lifecycle = new Lifecycle(log, output.reopen);
   if (isDataPlane) superviseFromParent(lifecycle);
   let closeDemo: (() => Promise<void>) | undefined;
@@ -168,7 +171,8 @@ async function main(): Promise<void> {
   lifecycle.attach(proxy, closeDemo);
   if (isDataPlane) tellSupervisor({ type: 'ready' });
   if (args.command === 'demo') {
-    const url = `http://${config.listen.host}:${config.listen.port}/`;
+    const first = config.listen[0]!;
+    const url = `${first.tls === null ? 'http' : 'https'}://${listenerAddress(first)}/`;
     process.stderr.write(
       `\ncorelb demo: ${config.workers} workers in front of ${config.pools[0]?.backends.length ?? 0} demo backends\n` +
         `  try:  curl -s ${url}hello     (repeat it: the backend changes round-robin)\n` +

@@ -47,6 +47,9 @@ function spec(status: number, text: string, source: ErrorSource, retry: Retry, f
 export const ERRORS = Object.freeze({
   /** Could not connect to the backend: nothing was sent. */
   CLB_ERR_CONNECT: spec(502, 'Bad Gateway', 'upstream', 'safe', FailureKind.Connect, 'keep'),
+  /** The TLS handshake with an https:// backend failed (its certificate did not verify, a wrong
+   * name, no common version): nothing was sent; a connect failure for passive checks. */
+  CLB_ERR_TLS: spec(502, 'Bad Gateway', 'upstream', 'safe', FailureKind.Connect, 'keep'),
   /** No connection within timeouts.connect (504, as nginx). */
   CLB_ERR_CONNECT_TIMEOUT: spec(504, 'Gateway Timeout', 'upstream', 'safe', FailureKind.ConnectTimeout, 'keep'),
   /** Connection reset or closed before a complete response. */

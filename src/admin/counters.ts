@@ -5,6 +5,7 @@
 // running totals keyed by pool + backend URL, pool and worker id: counters never go down. Gauges
 // (in flight, state, weights) come from the live buffer only. Also keeps the last reload's outcome.
 
+import { listenerAddress } from '../config/listeners.js';
 import type { Algorithm, Config } from '../config/types.js';
 import { BackendState, FAILURE_KINDS, LATENCY_BUCKETS_US, POOL_EVENTS, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
 
@@ -77,6 +78,30 @@ export interface Snapshot {
   readonly workers: readonly WorkerSnapshot[];
   /** null until the first reload. */
   readonly lastReload: ReloadOutcome | null;
+  /** The TLS listeners' certificates in effect, one entry per DNS name they serve. */
+  readonly certificates: readonly CertificateExpiry[];
+}
+
+export interface CertificateExpiry {
+  /** `host:port` of the listener. */
+  readonly listener: string;
+  /** A DNS name the certificate serves ('' for a default certificate that names none). */
+  readonly name: string;
+  readonly file: string;
+  /** The certificate's notAfter, epoch ms. */
+  readonly notAfterMs: number;
+}
+
+function certificatesOf(config: Config): CertificateExpiry[] {
+  const out: CertificateExpiry[] = [];
+  for (const l of config.listen) {
+    if (l.tls === null) continue;
+    const listener = listenerAddress(l);
+    for (const c of l.tls.certificates) {
+      for (const name of c.names.length === 0 ? [''] : c.names) out.push({ listener, name, file: c.certFile, notAfterMs: c.notAfterMs });
+    }
+  }
+  return out;
 }
 
 interface Generation {
@@ -242,6 +267,7 @@ export class Counters {
       noPool: sum.noPool,
       workers,
       lastReload: this.reload,
+      certificates: certificatesOf(config),
     };
   }
 }

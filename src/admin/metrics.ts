@@ -133,6 +133,9 @@ export function renderMetrics(s: Snapshot, proc: ProcessFigures): string {
   x.family('corelb_uptime_seconds', 'gauge', 'Seconds since the data plane started.');
   x.sample('corelb_uptime_seconds', {}, (s.time - s.startedAt) / 1000);
 
+  x.family('corelb_tls_certificate_expiry_seconds', 'gauge', 'When a TLS listener\'s certificate expires (its notAfter), seconds since the Unix epoch; one series per DNS name it serves. Alert on this minus time().');
+  for (const c of s.certificates) x.sample('corelb_tls_certificate_expiry_seconds', { listener: c.listener, name: c.name }, c.notAfterMs / 1000);
+
   x.family('corelb_config_generation', 'gauge', 'Generation of the configuration in effect (1 at start, +1 per reload or weight change).');
   x.sample('corelb_config_generation', {}, s.generation);
   x.family('corelb_config_last_reload_success', 'gauge', '1 when the last reload was applied (or none was tried), 0 when it was rejected.');

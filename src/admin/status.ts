@@ -53,6 +53,7 @@ export function statusJson(s: Snapshot, proc: ProcessFigures): Record<string, un
         ...counters(b),
       })),
     })),
+    certificates: s.certificates.map((c) => ({ ...c, expiresInSeconds: Math.floor((c.notAfterMs - s.time) / 1000) })),
     removed: {
       pools: s.removedPools.map((p) => ({ name: p.name, ...poolCounters(p) })),
       backends: s.removedBackends.map((b) => ({ pool: b.pool, url: b.url, ...counters(b) })),

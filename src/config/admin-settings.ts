@@ -3,6 +3,7 @@
 // problem: anyone who reaches the port could drain every backend.
 
 import { isIP } from 'node:net';
+import { hostsMayOverlap, listenerAddress } from './listeners.js';
 import { normaliseListenHost } from './names.js';
 import type { Config } from './types.js';
 import type { Field, Walk } from './walk.js';
@@ -20,13 +21,7 @@ export function isLoopback(host: string): boolean {
   return host.startsWith('::ffff:127.');
 }
 
-/** True when two listen hosts may share an address: the same, a wildcard, or a name (unknown). */
-function mayOverlap(a: string, b: string): boolean {
-  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-  return a === b || wildcard(a) || wildcard(b) || isIP(a) === 0 || isIP(b) === 0;
-}
-
-/** `f`: the admin section (undefined when absent); `listen`: the validated listen section. */
+/** `f`: the admin section (undefined when absent); `listen`: the validated listeners. */
 export function validateAdmin(walk: Walk, f: Field | undefined, listen: Config['listen']): Config['admin'] {
   if (f === undefined) return null;
   if (walk.isNull(f)) {
@@ -51,8 +46,10 @@ export function validateAdmin(walk: Walk, f: Field | undefined, listen: Config['
   else port = walk.integer(portField, 1, 65535);
   const tokenField = e.get('token');
   const token = tokenField === undefined ? null : validateToken(walk, tokenField);
-  if (portField !== undefined && port !== undefined && hostOk && port === listen.port && mayOverlap(host, listen.host)) {
-    walk.report(portField.at, portField.path, `must differ from listen.port (${listen.port}): admin (${host}) and listen (${listen.host}) may share an address`);
+  const clash = listen.find((l) => l.port === port && hostsMayOverlap(host, l.host));
+  if (portField !== undefined && port !== undefined && hostOk && clash !== undefined) {
+    const which = listen.length === 1 ? 'listen.port' : `the port of listener ${listenerAddress(clash)}`;
+    walk.report(portField.at, portField.path, `must differ from ${which} (${clash.port}): admin (${host}) and listen (${clash.host}) may share an address`);
   }
   if (hostOk && tokenField === undefined && !isLoopback(host)) {
     walk.report(hostField?.at ?? f.at, `${f.path}.token`, `is required when admin.host is not a loopback address (got ${host}): set a token of at least ${MIN_TOKEN_LENGTH} characters, or bind admin to 127.0.0.1`);

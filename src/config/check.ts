@@ -10,8 +10,9 @@ function plural(n: number, word: string): string {
 }
 
 /**
- * Exit 0 with `ok: FILE (N pools, M backends, W workers)` (with `print`: the normalised config as
- * JSON, secrets masked), or 1 with one line per problem.
+ * Exit 0 with `ok: FILE (N pools, M backends, W workers)` after a `warning:` line per warning (a
+ * certificate that expires soon), or (with `print`) the normalised config as JSON, secrets
+ * masked; or 1 with one line per problem.
  */
 export function checkCommand(file: string, print = false): { exitCode: number; output: string } {
   const r = loadConfigFile(file);
@@ -22,8 +23,9 @@ export function checkCommand(file: string, print = false): { exitCode: number; o
   // a discover: pool's backends are only known once the primary has looked them up
   const discovered = pools.filter((p) => p.discover !== null).length;
   const byDns = discovered === 0 ? '' : ` + ${plural(discovered, 'pool')} found by DNS`;
+  const warnings = r.warnings.map((w) => `warning: ${formatProblem(w)}\n`).join('');
   return {
     exitCode: 0,
-    output: `ok: ${file} (${plural(pools.length, 'pool')}, ${plural(backends, 'backend')}${byDns}, ${plural(workers, 'worker')})\n`,
+    output: warnings + `ok: ${file} (${plural(pools.length, 'pool')}, ${plural(backends, 'backend')}${byDns}, ${plural(workers, 'worker')})\n`,
   };
 }

@@ -2,7 +2,7 @@
 // socket, starts no timer and lays out no shared memory (algorithms' options are read through
 // the balancer registry, which creates no balancer here).
 
-export type { AdminConfig, Algorithm, BackendConfig, Config, ConfigProblem, HealthCheckConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig } from './types.js';
+export type { AdminConfig, Algorithm, BackendConfig, CertificateConfig, Config, ConfigProblem, HealthCheckConfig, ListenerConfig, ListenerTlsConfig, LoadResult, LogLevel, PassiveConfig, PoolConfig, RouteConfig, UpstreamTlsConfig } from './types.js';
 export { ALGORITHMS } from '../balancer/registry.js';
 export { loadConfigFile, parseConfig, type ParseOptions } from './load.js';
 export { formatProblem } from './format.js';

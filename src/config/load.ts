@@ -88,7 +88,7 @@ export function parseConfig(original: string, file: string, opts: ParseOptions =
     walk.reportOffset(0, '', `internal error while checking the configuration: ${String(err)}`);
   }
   if (config === undefined || walk.problems.length > 0) return failed(walk.problems);
-  return { ok: true, config: deepFreeze(config), text };
+  return { ok: true, config: deepFreeze(config), text, warnings: deepFreeze([...walk.warnings]) };
 }
 
 /** Reads (synchronously) and parses a config file; an unreadable file is a problem at 1:1. */

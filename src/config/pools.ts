@@ -10,6 +10,7 @@ import { validateBalancingSettings } from './balancing-settings.js';
 import { validateDiscover } from './discover-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
+import { validateUpstreamTls } from './upstream-tls.js';
 import type { BackendConfig, PoolConfig, RouteConfig } from './types.js';
 import type { Field, Walk } from './walk.js';
 
@@ -24,6 +25,7 @@ export const POOL_KEYS: readonly string[] = [
   ...ALGORITHM_OPTION_KEYS,
   'sticky',
   'discover',
+  'tls',
 ];
 export const BACKEND_KEYS = ['url', 'weight'] as const;
 export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
@@ -79,7 +81,13 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     }
     const discover = validateDiscover(walk, discoverField);
     if (discover === undefined) return undefined;
-    return { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends: [], ...settings, ...balancing, discover };
+    const tlsField = e.get('tls');
+    if (tlsField !== undefined) {
+      // discovered backends are http://IP:PORT: there is no https backend for tls to apply to
+      walk.report(tlsField.key, tlsField.path, 'applies to https:// backends; a discover pool finds http backends');
+      return undefined;
+    }
+    return { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends: [], ...settings, ...balancing, discover, tls: null };
   }
   if (backendsField === undefined) {
     walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL (or find them by DNS with discover)');
@@ -99,8 +107,10 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
     if (b === undefined) ok = false;
     else backends.push(b);
   }
+  const tls = validateUpstreamTls(walk, e.get('tls'), backends);
+  if (tls === undefined) return undefined;
   // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
-  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, discover: null } : undefined;
+  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, discover: null, tls } : undefined;
 }
 
 /** Absent: the default (round-robin). Undefined after reporting. */

@@ -5,10 +5,22 @@
 
 import type { Config } from './types.js';
 
+/** The listeners' addresses, and whether each speaks TLS or redirects, are the same (a listener's
+ * certificates and TLS settings may change on a reload: the workers swap its app). */
+function sameAddresses(a: Config['listen'], b: Config['listen']): boolean {
+  return (
+    a.length === b.length &&
+    a.every((l, i) => {
+      const o = b[i]!;
+      return l.host === o.host && l.port === o.port && (l.tls === null) === (o.tls === null) && l.redirectHttps === o.redirectHttps && l.acmeWebroot === o.acmeWebroot;
+    })
+  );
+}
+
 /** `next` with the running values of the restart-only fields, and the names of those that differed. */
 export function keepRestartOnly(next: Config, running: Config): { config: Config; kept: string[] } {
   const kept: string[] = [];
-  if (next.listen.host !== running.listen.host || next.listen.port !== running.listen.port) kept.push('listen');
+  if (!sameAddresses(next.listen, running.listen)) kept.push('listen');
   if (next.workers !== running.workers) kept.push('workers');
   if (next.log.file !== running.log.file) kept.push('log.file');
   if (next.stateFile !== running.stateFile) kept.push('state_file');

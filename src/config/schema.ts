@@ -1,14 +1,14 @@
 // Owns the top level of the config file: which sections exist, their defaults, and the scalar
-// sections (listen, workers, log, timeouts, limits). Pools and routes live in pools.ts, the admin
-// section in admin-settings.ts.
+// sections (workers, log, timeouts, limits). Listeners live in listeners.ts, pools and routes in
+// pools.ts, the admin section in admin-settings.ts.
 
 import { accessSync, constants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { validateAdmin } from './admin-settings.js';
 import { validateResolver } from './discover-settings.js';
+import { DEFAULT_LISTENER, validateListeners } from './listeners.js';
 import { validatePools, validateRoutes } from './pools.js';
-import { normaliseListenHost } from './names.js';
 import type { Config, LogLevel } from './types.js';
 import { parseSize } from './units.js';
 import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
@@ -21,7 +21,7 @@ export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits',
 
 /** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
 export const DEFAULTS = Object.freeze({
-  listen: Object.freeze({ host: '127.0.0.1', port: 8080 }),
+  listen: DEFAULT_LISTENER,
   workers: 'auto' as const,
   log: Object.freeze({ level: 'info' as LogLevel, access: false, file: null as string | null }),
   timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
@@ -46,7 +46,7 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
   const top: Entries | undefined = walk.isNull(root) ? new Map() : walk.map(root, TOP_LEVEL_KEYS);
   if (top === undefined) return undefined;
 
-  const listen = validateListen(walk, top.get('listen'));
+  const listen = validateListeners(walk, top.get('listen'));
   const workers = validateWorkers(walk, top.get('workers'), opts);
   const log = validateLog(walk, top.get('log'));
   const timeouts = validateTimeouts(walk, top.get('timeouts'));
@@ -70,24 +70,6 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
 function section(walk: Walk, f: Field | undefined, keys: readonly string[]): Entries | undefined {
   if (f === undefined || walk.isNull(f)) return undefined;
   return walk.map(f, keys);
-}
-
-function validateListen(walk: Walk, f: Field | undefined): Config['listen'] {
-  const e = section(walk, f, ['host', 'port']);
-  let host: string = DEFAULTS.listen.host;
-  let port: number = DEFAULTS.listen.port;
-  const hostField = e?.get('host');
-  if (hostField !== undefined) {
-    const raw = walk.string(hostField, 'an IP address or host name');
-    if (raw !== undefined) {
-      const r = normaliseListenHost(raw);
-      if (typeof r === 'string') walk.report(hostField.at, hostField.path, r);
-      else host = r.host;
-    }
-  }
-  const portField = e?.get('port');
-  if (portField !== undefined) port = walk.integer(portField, 1, 65535) ?? port;
-  return { host, port };
 }
 
 function validateWorkers(walk: Walk, f: Field | undefined, opts: ValidateOptions): number {

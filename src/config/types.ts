@@ -23,7 +23,7 @@ export interface StickyConfig {
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface BackendConfig {
-  /** Normalised URL, the backend's identity across reloads: `http://host:port`. */
+  /** Normalised URL, the backend's identity across reloads: `http://host:port` or `https://host:port`. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -56,6 +56,19 @@ export interface PassiveConfig {
   readonly ejectMs: number;
 }
 
+/** A pool's `tls:` for its https:// backends. Files are checked at load time, read by each user. */
+export interface UpstreamTlsConfig {
+  /** PEM file of the CAs that sign the backends' certificates; null: Node's root store. */
+  readonly caFile: string | null;
+  /** Server name sent (SNI) and checked in the certificate; null: the backend URL's host. */
+  readonly servername: string | null;
+  /** false: backend certificates are not checked (warned at start). Default true. */
+  readonly verify: boolean;
+  /** Client certificate and key for backends that ask for one (mTLS); both or neither. */
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+}
+
 /** A pool; the fields its algorithm owns (AlgorithmSettings) come from the algorithms' options. */
 export interface PoolConfig extends AlgorithmSettings {
   readonly name: string;
@@ -73,6 +86,8 @@ export interface PoolConfig extends AlgorithmSettings {
   readonly retryBudget: number;
   /** null: no sticky sessions (default). */
   readonly sticky: StickyConfig | null;
+  /** TLS to the pool's https:// backends; null: defaults (verify against Node's roots). */
+  readonly tls: UpstreamTlsConfig | null;
   /**
    * null: `backends` as listed. Otherwise backends come from DNS: the validated Config has none,
    * the primary fills them in from its lookups before it lays a generation out.
@@ -107,8 +122,49 @@ export interface RouteConfig {
   readonly pool: string;
 }
 
+/** One certificate of a TLS listener, read and checked at load time. */
+export interface CertificateConfig {
+  /** Absolute paths (relative ones are resolved against the working directory). */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** null: the key is not encrypted. */
+  readonly passphrase: string | null;
+  /** Lower-case DNS names it serves: its subjectAltName's, or its CN when it has none. */
+  readonly names: readonly string[];
+  /** The certificate's notAfter, ms since the epoch. */
+  readonly notAfterMs: number;
+  /** SHA-256 fingerprint of the certificate: a reload swaps a listener whose files changed. */
+  readonly fingerprint: string;
+  /** The key's type as node:crypto names it ('ec', 'rsa', 'ed25519', ...). */
+  readonly keyType: string;
+}
+
+/** `listen[i].tls`: terminate TLS on this listener. */
+export interface ListenerTlsConfig {
+  /** At least one; the first serves clients that send no server name, or an unknown one. */
+  readonly certificates: readonly CertificateConfig[];
+  readonly minVersion: '1.2' | '1.3';
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are BoringSSL's own); null: the default. */
+  readonly ciphers: string | null;
+  /** Strict-Transport-Security max-age in seconds; null: no HSTS header. */
+  readonly hstsSeconds: number | null;
+}
+
+/** One address the workers accept clients on. */
+export interface ListenerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** null: plain HTTP. */
+  readonly tls: ListenerTlsConfig | null;
+  /** `redirect_https`: answer every request with 308 to https on this port; null: proxy. */
+  readonly redirectHttps: number | null;
+  /** `acme_webroot` of a redirect listener: /.well-known/acme-challenge/* is served from it. */
+  readonly acmeWebroot: string | null;
+}
+
 export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
+  /** At least one; `listen: {host, port}` in the file is a list of one. */
+  readonly listen: readonly ListenerConfig[];
   /** Resolved: 'auto' becomes os.availableParallelism(). */
   readonly workers: number;
   readonly log: {
@@ -156,7 +212,7 @@ export interface AdminConfig {
   readonly token: string | null;
 }
 
-/** One thing wrong with a config file, located in it (1-based line and column). */
+/** One thing wrong (or, as a warning, worth knowing) in a config file, located in it (1-based line and column). */
 export interface ConfigProblem {
   readonly file: string;
   readonly line: number;
@@ -168,5 +224,5 @@ export interface ConfigProblem {
 
 export type LoadResult =
   /** `text`: the source that gave `config` (the supervisor restarts a data plane from it). */
-  | { readonly ok: true; readonly config: Config; readonly text: string }
+  | { readonly ok: true; readonly config: Config; readonly text: string; readonly warnings: readonly ConfigProblem[] }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };

@@ -31,6 +31,8 @@ export function childPath(parent: string, key: string): string {
 
 export class Walk {
   readonly problems: ConfigProblem[] = [];
+  /** Located notes that do not make the file invalid (a certificate about to expire). */
+  readonly warnings: ConfigProblem[] = [];
   private aliases = 0;
 
   /**
@@ -48,6 +50,12 @@ export class Walk {
   report(at: unknown, path: string, message: string): void {
     const { line, col } = this.position(at);
     this.problems.push({ file: this.file, line, col, path, message });
+  }
+
+  /** Records a warning at `node`: the configuration stays valid. */
+  warn(at: unknown, path: string, message: string): void {
+    const { line, col } = this.position(at);
+    this.warnings.push({ file: this.file, line, col, path, message });
   }
 
   /** Records a problem at a character offset in the file (for the YAML parser's own errors). */

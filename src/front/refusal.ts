@@ -27,11 +27,12 @@ const PADDING = ' '.repeat(CORK_BUFFER + 1);
  * Answer `status` (e.g. "400 Bad Request") with a plain-text body and close the connection right
  * after it. `clientCloses`: the request itself asked uWS to close (then uWS does not write the
  * Connection field, so it is written here). `stopParsing`: nothing after this request may be
- * parsed (its framing was refused).
+ * parsed (its framing was refused). `hsts`: the listener's Strict-Transport-Security, or null.
  */
-export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean, stopParsing: boolean): void {
+export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean, stopParsing: boolean, hsts: string | null): void {
   res.cork(() => {
     res.writeStatus(status);
+    if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
     res.writeHeader('content-type', 'text/plain; charset=utf-8');
     if (requestId.length > 0) res.writeHeader('x-request-id', requestId);
     if (clientCloses) res.writeHeader('connection', 'close');

@@ -8,14 +8,31 @@ import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
 import { answerAndClose, setInParse } from './refusal.js';
 import { remoteAddress } from './remote-address.js';
 
+/** What a request knows of the listener it came in on; one object per listener, made at start. */
+export interface ListenerFacts {
+  /** `x-forwarded-proto: https\r\nx-forwarded-port: 443\r\n` (Downstream.listenerFields). */
+  readonly forwardedFields: string;
+  /** The Strict-Transport-Security value every answer carries, or null. */
+  readonly hsts: string | null;
+}
+
+export function listenerFacts(tls: boolean, port: number, hstsSeconds: number | null): ListenerFacts {
+  return {
+    forwardedFields: `x-forwarded-proto: ${tls ? 'https' : 'http'}\r\nx-forwarded-port: ${port}\r\n`,
+    hsts: hstsSeconds === null ? null : `max-age=${hstsSeconds}`,
+  };
+}
+
 export class UwsDownstream implements Downstream {
   private readonly res: HttpResponse;
   /** Valid only while the front's handler runs; null after. */
   private req: HttpRequest | null;
+  private readonly listener: ListenerFacts;
 
-  constructor(res: HttpResponse, req: HttpRequest) {
+  constructor(res: HttpResponse, req: HttpRequest, listener: ListenerFacts) {
     this.res = res;
     this.req = req;
+    this.listener = listener;
   }
 
   /** The handler returned: uWS takes the request object back. */
@@ -44,6 +61,9 @@ export class UwsDownstream implements Downstream {
   clientAddress(): string {
     return remoteAddress(this.res);
   }
+  listenerFields(): string {
+    return this.listener.forwardedFields;
+  }
 
   onAborted(handler: () => void): void {
     this.res.onAborted(handler);
@@ -67,6 +87,8 @@ export class UwsDownstream implements Downstream {
   }
   writeHead(statusAndFields: string | Uint8Array): void {
     this.res.writeStatus(statusAndFields);
+    const hsts = this.listener.hsts;
+    if (hsts !== null) this.res.writeHeader('strict-transport-security', hsts);
   }
   writeHeader(name: string, value: string): void {
     this.res.writeHeader(name, value);
@@ -100,6 +122,6 @@ export class UwsDownstream implements Downstream {
     this.res.close();
   }
   answerAndClose(statusLine: string, requestId: string, clientCloses: boolean, stopParsing: boolean): void {
-    answerAndClose(this.res, statusLine, requestId, clientCloses, stopParsing);
+    answerAndClose(this.res, statusLine, requestId, clientCloses, stopParsing, this.listener.hsts);
   }
 }

@@ -7,8 +7,10 @@
 import type { Logger } from 'pino';
 import type { Config, PoolConfig } from '../config/types.js';
 import { BackendHealth, stateName, type HealthOptions, type KeptHealth } from '../health/backend-health.js';
+import { usesTls } from '../config/backend-url.js';
 import { Prober } from '../health/probe.js';
 import { BackendState, WEIGHT_SCALE, type SharedState } from '../shared/layout.js';
+import { secureContextFor, upstreamTls } from '../upstream/tls.js';
 
 /** How often passive checks, ejections and slow start are judged. */
 export const TICK_MS = 100;
@@ -84,7 +86,10 @@ export class Publisher {
     const now = Date.now();
     config.pools.forEach((pool, poolIndex) => {
       const first = state.poolFirstBackend(poolIndex);
+      // probes of https:// backends use the pool's TLS settings: one context per pool and reload
+      const secure = pool.backends.some((b) => usesTls(b.url)) ? secureContextFor(pool.tls) : null;
       pool.backends.forEach((b, k) => {
+        const tls = secure === null || !usesTls(b.url) ? null : upstreamTls(secure, pool.tls, b.host);
         const key = keyOf(pool.name, b.url);
         let health = this.records.get(key);
         if (health === undefined) {
@@ -100,10 +105,10 @@ export class Publisher {
           prober?.stop();
           this.probers.delete(key);
         } else if (prober !== undefined) {
-          prober.reconfigure(pool.health);
+          prober.reconfigure(pool.health, tls);
         } else {
           const h = health;
-          this.probers.set(key, new Prober(b.host, b.port, pool.health, (r) => this.onProbe(h, r.ok, r.detail)));
+          this.probers.set(key, new Prober(b.host, b.port, pool.health, tls, (r) => this.onProbe(h, r.ok, r.detail)));
         }
         const index = first + k;
         const s = health.state(now);

@@ -52,11 +52,16 @@ export function configText(m: unknown): string | null {
 }
 
 /**
- * Resolves when nothing holds `host:port`; rejects with `address HOST:PORT is already in use`
+ * Resolves when nothing holds any listener's `host:port`; rejects with `address HOST:PORT is already in use`
  * otherwise. The workers listen with SO_REUSEPORT, so a second corelb would share the port with
  * the first and the kernel would split the traffic between them: a socket bound without it, as
  * here, fails on a port any process holds, another corelb included.
  */
+export async function assertAddressesFree(listeners: readonly { readonly host: string; readonly port: number }[]): Promise<void> {
+  for (const l of listeners) await assertAddressFree(l.host, l.port);
+}
+
+/** One address of assertAddressesFree. */
 export function assertAddressFree(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();

@@ -6,9 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { coarseNow, refreshClock, startClock } from '../clock.js';
-import type { Config } from '../config/types.js';
+import type { SecureContext } from 'node:tls';
+import { usesTls } from '../config/backend-url.js';
+import type { Config, PoolConfig } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../upstream/pool.js';
+import { secureContextFor, upstreamTls } from '../upstream/tls.js';
 import { BodySlabs } from './body-slabs.js';
 import { Deadlines, type Expiring } from './deadlines.js';
 import { Generation, type Waiter } from './generation.js';
@@ -69,9 +72,17 @@ export class WorkerContext {
   }
 
   private build(config: Config, state: SharedState): Generation {
-    const opts: UpstreamPoolOptions = { connectTimeoutMs: config.timeouts.connectMs, idleTimeoutMs: config.timeouts.idleMs };
+    const plain: UpstreamPoolOptions = { connectTimeoutMs: config.timeouts.connectMs, idleTimeoutMs: config.timeouts.idleMs, tls: null };
     const next = new Map<string, UpstreamPool>();
-    const gen = new Generation(config, state, this.workerId * 7919 + state.generation * 104_729, (b) => {
+    // https:// backends: one secure context per pool, made here (files read once per reload)
+    const contexts = new Map<PoolConfig, SecureContext>();
+    const gen = new Generation(config, state, this.workerId * 7919 + state.generation * 104_729, (b, pool) => {
+      let opts = plain;
+      if (usesTls(b.url)) {
+        let sc = contexts.get(pool);
+        if (sc === undefined) contexts.set(pool, (sc = secureContextFor(pool.tls)));
+        opts = { ...plain, tls: upstreamTls(sc, pool.tls, b.host) };
+      }
       let u = next.get(b.url) ?? this.upstreamsByUrl.get(b.url);
       if (u === undefined) {
         u = new UpstreamPool(b.host, b.port, opts);

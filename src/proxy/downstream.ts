@@ -24,6 +24,11 @@ export interface Downstream {
   forEachField(visit: FieldVisitor): void;
   /** The client's address as text for X-Forwarded-For: dotted quad or RFC 5952. */
   clientAddress(): string;
+  /**
+   * The upstream head's lines that the listener the request came in on adds, each ending CRLF:
+   * `x-forwarded-proto: https\r\nx-forwarded-port: 443\r\n`. A fact of the listener, made once.
+   */
+  listenerFields(): string;
 
   // ---- Events; each registered at most once per request. No exception may escape a handler.
   /** The client went away, or the connection was closed: nothing may be written after this. */

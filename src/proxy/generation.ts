@@ -5,7 +5,7 @@
 
 import { algorithmSpec } from '../balancer/registry.js';
 import type { Balancer } from '../balancer/types.js';
-import type { BackendConfig, Config, HashKey, StickyConfig } from '../config/types.js';
+import type { BackendConfig, Config, HashKey, PoolConfig, StickyConfig } from '../config/types.js';
 import type { SharedState } from '../shared/layout.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { WaitQueues, type Waiter } from './admission.js';
@@ -43,7 +43,7 @@ export class Generation {
   /** Requests waiting for a free in-flight slot, per pool (admission.ts). */
   readonly queues: WaitQueues;
 
-  constructor(config: Config, state: SharedState, seed: number, upstreamFor: (b: BackendConfig) => UpstreamPool) {
+  constructor(config: Config, state: SharedState, seed: number, upstreamFor: (b: BackendConfig, pool: PoolConfig) => UpstreamPool) {
     this.config = config;
     this.state = state;
     this.router = new Router(config);
@@ -52,7 +52,7 @@ export class Generation {
     const urls: string[] = [];
     for (const pool of config.pools) {
       for (const b of pool.backends) {
-        upstreams.push(upstreamFor(b));
+        upstreams.push(upstreamFor(b, pool));
         urls.push(b.url);
       }
     }

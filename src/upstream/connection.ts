@@ -1,10 +1,14 @@
-// Owns one keep-alive HTTP/1.1 connection to a backend: writes a request, parses the response
-// strictly, reports to the exchange that holds it, and decides whether the connection may be
-// reused. A connection serves one exchange at a time (no pipelining).
+// Owns one keep-alive HTTP/1.1 connection to a backend, plain or TLS (https:// backends): writes
+// a request, parses the response strictly, reports to the exchange that holds it, and decides
+// whether the connection may be reused. A connection serves one exchange at a time (no
+// pipelining). A TLS connection resumes the pool's last session, and a handshake that fails
+// (certificate not verified, wrong name, no shared version) is CLB_ERR_TLS with its reason.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { ProxyError } from '../errors.js';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
+import { tlsFailure, type UpstreamTls } from './tls.js';
 
 /** What a request in flight must handle; implemented by the proxy's per-request object. */
 export interface Exchange extends ResponseSink {
@@ -22,6 +26,10 @@ export interface ConnectionOwner {
   readonly host: string;
   readonly port: number;
   readonly connectTimeoutMs: number;
+  /** null: plain HTTP. */
+  readonly tls: UpstreamTls | null;
+  /** The last TLS session a backend handed out: new connections resume it. */
+  tlsSession: Buffer | undefined;
   recycle(conn: UpstreamConnection): void;
   forget(conn: UpstreamConnection): void;
 }
@@ -39,8 +47,14 @@ export class UpstreamConnection implements ResponseSink {
   private keepAlive = false;
   private requestComplete = false;
   private responseComplete = false;
-  /** Bytes in READ_BUFFER of the read being parsed. */
+  /** The read being parsed: READ_BUFFER (plain) or the TLS socket's decrypted chunk. */
+  private readBuffer: Buffer = READ_BUFFER;
+  /** Bytes in readBuffer of the read being parsed. */
   private readLength = 0;
+  /** TLS: the TCP connection is up (a failure after it is the handshake's). */
+  private tcpConnected = false;
+  /** The socket's last error, for the reason of a failed handshake. */
+  private lastError: Error | null = null;
   private closed = false;
   /** True when the connection served an earlier request: a reset before any byte may be stale. */
   reused = false;
@@ -53,26 +67,47 @@ export class UpstreamConnection implements ResponseSink {
     this.owner = owner;
     this.parser = new ResponseParser(this);
     this.parseCurrent = this.parseCurrent.bind(this);
-    // Reads land in one buffer shared by the worker's connections (onread): no Buffer, no
-    // backing store and no stream 'data' event per read. Everything that keeps response bytes
-    // beyond the read copies them (the parser's carried-over head, a body chunk the client could
-    // not take yet).
-    const socket = net.connect({
-      host: owner.host,
-      port: owner.port,
-      noDelay: true,
-      onread: {
-        buffer: READ_BUFFER,
-        callback: (n: number) => {
-          this.onData(n);
-          return true;
+    const secure = owner.tls;
+    let socket: net.Socket;
+    if (secure === null) {
+      // Reads land in one buffer shared by the worker's connections (onread): no Buffer, no
+      // backing store and no stream 'data' event per read. Everything that keeps response bytes
+      // beyond the read copies them (the parser's carried-over head, a body chunk the client could
+      // not take yet).
+      socket = net.connect({
+        host: owner.host,
+        port: owner.port,
+        noDelay: true,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (n: number) => {
+            this.onData(n);
+            return true;
+          },
         },
-      },
-    });
+      });
+      socket.on('connect', () => this.onConnect());
+    } else {
+      // A TLSSocket takes no onread buffer: its decrypted bytes come as 'data' chunks
+      const t = tls.connect({
+        host: owner.host,
+        port: owner.port,
+        servername: secure.servername,
+        secureContext: secure.secureContext,
+        rejectUnauthorized: secure.verify,
+        session: owner.tlsSession,
+        ALPNProtocols: ['http/1.1'],
+      });
+      t.setNoDelay(true);
+      t.on('connect', () => (this.tcpConnected = true));
+      t.on('secureConnect', () => this.onConnect());
+      t.on('session', (session: Buffer) => (owner.tlsSession = session));
+      t.on('data', (chunk: Buffer) => this.onChunk(chunk));
+      socket = t;
+    }
     this.socket = socket;
-    socket.on('connect', () => this.onConnect());
     socket.on('drain', () => this.exchange?.onUpstreamDrain());
-    socket.on('error', () => {}); // 'close' follows and decides
+    socket.on('error', (err) => (this.lastError = err)); // 'close' follows and decides
     socket.on('close', () => this.onClose());
     this.connectTimer = setTimeout(() => this.onConnectTimeout(), owner.connectTimeoutMs);
   }
@@ -156,6 +191,13 @@ export class UpstreamConnection implements ResponseSink {
     );
   }
 
+  /** A TLS socket's decrypted bytes: parsed in place, like a plain read. */
+  private onChunk(chunk: Buffer): void {
+    this.readBuffer = chunk;
+    this.onData(chunk.length);
+    this.readBuffer = READ_BUFFER;
+  }
+
   private onData(n: number): void {
     const ex = this.exchange;
     if (ex === null) {
@@ -176,7 +218,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   private parseCurrent(): void {
-    const extra = this.parser.execute(READ_BUFFER, this.readLength);
+    const extra = this.parser.execute(this.readBuffer, this.readLength);
     if (extra > 0) {
       // bytes after a complete response: the backend is confused; never reuse the connection
       this.keepAlive = false;
@@ -195,7 +237,12 @@ export class UpstreamConnection implements ResponseSink {
     if (ex === null) return;
     if (!this.connected) {
       this.exchange = null;
-      ex.onUpstreamError(new ProxyError('CLB_ERR_CONNECT', `connect to ${this.owner.host}:${this.owner.port} failed`));
+      const where = `${this.owner.host}:${this.owner.port}`;
+      ex.onUpstreamError(
+        this.tcpConnected
+          ? new ProxyError('CLB_ERR_TLS', `TLS handshake with ${where} failed: ${tlsFailure(this.lastError)}`)
+          : new ProxyError('CLB_ERR_CONNECT', `connect to ${where} failed`),
+      );
       return;
     }
     const outcome = this.parser.finish(); // may deliver the end of a close-delimited body

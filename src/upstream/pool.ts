@@ -4,12 +4,15 @@
 
 import { coarseNow } from '../clock.js';
 import { UpstreamConnection, type ConnectionOwner, type Exchange } from './connection.js';
+import type { UpstreamTls } from './tls.js';
 
 const MAX_IDLE = 1024;
 
 export interface UpstreamPoolOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** https:// backends; null (or absent): plain HTTP. */
+  readonly tls?: UpstreamTls | null;
 }
 
 export class UpstreamPool implements ConnectionOwner {
@@ -17,6 +20,9 @@ export class UpstreamPool implements ConnectionOwner {
   readonly port: number;
   connectTimeoutMs: number;
   private idleTimeoutMs: number;
+  tls: UpstreamTls | null;
+  /** The last session a backend handed out (TLS 1.3 tickets): new connections resume it. */
+  tlsSession: Buffer | undefined = undefined;
   /** Set when a reload removed the backend: connections close as their requests end. */
   retired = false;
   private readonly idle: UpstreamConnection[] = [];
@@ -28,12 +34,18 @@ export class UpstreamPool implements ConnectionOwner {
     this.port = port;
     this.connectTimeoutMs = opts.connectTimeoutMs;
     this.idleTimeoutMs = opts.idleTimeoutMs;
+    this.tls = opts.tls ?? null;
   }
 
-  /** A reload may change the timeouts; connections keep serving. */
+  /** A reload may change the timeouts and TLS settings; connections keep serving. */
   configure(opts: UpstreamPoolOptions): void {
     this.connectTimeoutMs = opts.connectTimeoutMs;
     this.idleTimeoutMs = opts.idleTimeoutMs;
+    // new TLS settings (a reload re-reads the files): new connections use them, without the old
+    // session; open connections carry on with theirs
+    const tls = opts.tls ?? null;
+    if (tls !== this.tls) this.tlsSession = undefined;
+    this.tls = tls;
     this.retired = false;
   }
 

@@ -1,5 +1,6 @@
 // Owns the translation of a client request head into the upstream request head: hop-by-hop
-// headers dropped, X-Forwarded-* and X-Request-Id added, Host kept. Runs synchronously inside
+// headers dropped, X-Forwarded-* (proto and port are the listener's) and X-Request-Id added,
+// Host kept. Runs synchronously inside
 // the uWS handler (request data is only valid there); one module-level collector, so no closure
 // is allocated per request.
 
@@ -8,6 +9,8 @@ import { listElements } from '../http-tokens.js';
 /** What the head is read from: the client side of the request (a Downstream), while readable. */
 export interface RequestFields {
   query(): string | undefined;
+  /** x-forwarded-proto and x-forwarded-port lines of the listener (see Downstream). */
+  listenerFields(): string;
   forEachField(visit: (name: string, value: string) => void): void;
 }
 
@@ -66,7 +69,7 @@ function isHopByHop(key: string): boolean {
     case 10:
       return key === 'connection' || key === 'keep-alive';
     case 16:
-      return key === 'x-forwarded-host' || key.startsWith('proxy-');
+      return key === 'x-forwarded-host' || key === 'x-forwarded-port' || key.startsWith('proxy-');
     case 17:
       return key === 'transfer-encoding' || key === 'x-forwarded-proto' || key.startsWith('proxy-');
     default:
@@ -168,7 +171,7 @@ export function buildRequestHead(req: RequestFields, method: string, path: strin
   // remoteAddress '' (forwarded_for: false): the client's own X-Forwarded-For, if any, unchanged
   if (remoteAddress.length > 0) out += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
   else if (xff.length > 0) out += 'x-forwarded-for: ' + xff + '\r\n';
-  out += 'x-forwarded-proto: http\r\n';
+  out += req.listenerFields();
   if (host.length > 0) out += 'x-forwarded-host: ' + host + '\r\n';
   if (codingLines > 0 && lengthLines > 0) problem = FramingProblem.LengthAndCoding; // a smuggling attempt
   // one framing line, canonical: the front de-chunks the client's body and it is re-chunked

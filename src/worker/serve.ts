@@ -44,12 +44,13 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
 
   const state = SharedState.attach(task.buffer, workerId);
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
-  const server = new FrontServer(ctx, new DefaultPhases());
+  let server: FrontServer | null = null;
   try {
-    await server.listen(config.listen.host, config.listen.port);
+    server = new FrontServer(ctx, new DefaultPhases(), config.listen);
+    await server.listen();
   } catch (e) {
     ctx.close();
-    server.close();
+    server?.close();
     control.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies ControlMessage);
     control.close();
     throw e;
@@ -78,14 +79,28 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
         );
       }
       else if (m.type === 'reload') {
+        let generation: number;
         try {
           const next = SharedState.attach(m.buffer, workerId);
           ctx.publish(m.config, next);
-          control.postMessage({ type: 'reloaded', generation: next.generation } satisfies ControlMessage);
+          generation = next.generation;
         } catch (e) {
           log.error({ err: e }, 'cannot apply the new configuration in this worker');
           control.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies ControlMessage);
+          return;
         }
+        // TLS listeners with new certificates: swapped before the reload is confirmed, so that
+        // the connections opened after it get them
+        server!.reloadListeners(m.config.listen).then(
+          (swapped) => {
+            if (swapped.length > 0) log.info({ listen: swapped }, 'new TLS certificates: new connections get them, open ones keep theirs');
+            control.postMessage({ type: 'reloaded', generation } satisfies ControlMessage);
+          },
+          (err: unknown) => {
+            log.error({ err }, 'reload: cannot swap the TLS listeners');
+            control.postMessage({ type: 'reloaded', generation } satisfies ControlMessage);
+          },
+        );
       }
     });
   });

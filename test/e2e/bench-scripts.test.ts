@@ -91,6 +91,23 @@ describe('bench scripts', () => {
       for (const pid of pids) expect(existsSync(`/proc/${pid}`), `corelb pid ${pid} still running`).toBe(false);
     }), 70_000);
 
+  it('tls-reload.js: both ways of swapping certificates measured, one row each (swap-names may die: it is why corelb swaps apps)', () => {
+    const r = bench('tls-reload.js', ['--duration', '1', '--every', '100']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^net\.ipv4\.tcp_migrate_req = \S+; 1000 ms per mode/m);
+    expect(r.stdout).toMatch(/^\| swap-app \| \d+ \| [1-9]\d* \| \d+ \| [1-9]\d* \| ok \|$/m);
+    expect(r.stdout).toMatch(/^\| swap-names \| .* \|$/m);
+  }, 70_000);
+
+  it('tls.js: corelb and nginx terminating TLS 1.3, keep-alive and new connections, one round, no errors', () => {
+    const r = bench('tls.js', ['--rounds', '1', '--duration', '1']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const scenario of ['https-keepalive', 'https-new-conn']) {
+      for (const label of ['corelb workers=1', 'nginx [\\d.]+']) expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| ${label} \\| [\\d,]+ \\| [\\d.]+ \\| [\\d.]+ \\| 0 \\|$`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| corelb / nginx \\| [\\d.]+x \\| [\\d.]+x \\|`, 'm'));
+    }
+  }, 70_000);
+
   it('scaling.js --dry-run: workers 1..N and the nginx control planned', () => {
     const r = bench('scaling.js', ['--dry-run', '--max', '3']);
     expect(r.status, r.stderr).toBe(0);

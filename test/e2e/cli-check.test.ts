@@ -50,7 +50,7 @@ describe('corelb check', () => {
       '  web:', // 9
       '    algorithm: fastest', // 10
       '    backends:', // 11
-      '      - https://127.0.0.1:3001', // 12
+      '      - ftp://127.0.0.1:3001', // 12
       '      - http://127.0.0.1:3002', // 13
       '      - http://127.0.0.1:3002/', // 14
       '      - { url: http://127.0.0.1:3003, weight: 0 }', // 15
@@ -69,7 +69,7 @@ describe('corelb check', () => {
       `${file}:5:12 timeouts.connect: needs a unit: ms, s, m or h (e.g. "2ms" or "2s")`,
       `${file}:7:13 limits.max_body: unknown size unit "xb" in "10xb": use b, kb, mb or gb`,
       `${file}:10:16 pools.web.algorithm: expected one of round-robin, least-connections, random, p2c, ewma, consistent-hash, got string "fastest"`,
-      `${file}:12:9 pools.web.backends[0]: https backends are not supported: corelb speaks plain HTTP/1.1 to backends; use an http:// URL`,
+      `${file}:12:9 pools.web.backends[0]: scheme must be http:// or https://, got "ftp:" in "ftp://127.0.0.1:3001" (write it like "http://127.0.0.1:3001")`,
       `${file}:14:9 pools.web.backends[2]: duplicate backend http://127.0.0.1:3002 (first at pools.web.backends[1], line 13)`,
       `${file}:15:47 pools.web.backends[3].weight: expected an integer from 1 to 1000, got number 0`,
       `${file}:16:47 pools.web.backends[4].weight: expected an integer from 1 to 1000, got number 2.5`,

@@ -228,7 +228,8 @@ function killDataPlanes(): void {
 
 /**
  * Starts corelb with a config given as YAML text (must carry listen.port) or as an object
- * (from `corelbConfig`; a missing/zero listen.port is replaced by a free port).
+ * (from `corelbConfig`; a missing/zero listen.port is replaced by a free port, in every listener
+ * of a list).
  */
 export async function startCorelb(config: string | Record<string, unknown>, opts: StartOptions = {}): Promise<Corelb> {
   installExitHook();
@@ -245,13 +246,18 @@ export async function startCorelb(config: string | Record<string, unknown>, opts
     host = parsed?.listen?.host ?? '127.0.0.1';
     if (!Number.isInteger(port) || port <= 0) throw new Error('startCorelb: YAML text must set listen.port');
   } else {
-    const cfg = structuredClone(config) as { listen?: { host?: string; port?: number }; log?: { file?: unknown } };
+    type Listener = { host?: string; port?: number };
+    const cfg = structuredClone(config) as { listen?: Listener | Listener[]; log?: { file?: unknown } };
     if (typeof cfg.log?.file === 'string') logFile = path.resolve(REPO_ROOT, cfg.log.file);
     cfg.listen ??= {};
-    cfg.listen.host ??= '127.0.0.1';
-    if (!cfg.listen.port) cfg.listen.port = await freePort();
-    port = cfg.listen.port;
-    host = cfg.listen.host;
+    // a list of listeners: each without a port gets a free one; `port` and `url` are the first's
+    const all = Array.isArray(cfg.listen) ? cfg.listen : [cfg.listen];
+    for (const l of all) {
+      l.host ??= '127.0.0.1';
+      if (!l.port) l.port = await freePort();
+    }
+    port = all[0]!.port!;
+    host = all[0]!.host!;
     yamlText = toYaml(cfg);
   }
 

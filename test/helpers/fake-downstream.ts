@@ -12,6 +12,8 @@ export interface FakeRequest {
   /** Field lines in order, names as sent (the fake lower-cases them, as uWS does). */
   headers?: [string, string][];
   clientAddress?: string;
+  /** What the listener adds (default: plain HTTP on port 8080). */
+  listenerFields?: string;
 }
 
 export interface Answer {
@@ -51,7 +53,7 @@ export class FakeDownstream implements Downstream {
   readonly misuse: string[] = [];
 
   constructor(req: FakeRequest = {}) {
-    this.req = { method: 'GET', target: '/', headers: [['Host', 'test']], clientAddress: '127.0.0.1', ...req };
+    this.req = { method: 'GET', target: '/', headers: [['Host', 'test']], clientAddress: '127.0.0.1', listenerFields: 'x-forwarded-proto: http\r\nx-forwarded-port: 8080\r\n', ...req };
   }
 
   // ---- the request head
@@ -75,6 +77,9 @@ export class FakeDownstream implements Downstream {
   }
   forEachField(visit: FieldVisitor): void {
     for (const [k, v] of this.req.headers) visit(k.toLowerCase(), v);
+  }
+  listenerFields(): string {
+    return this.req.listenerFields;
   }
   clientAddress(): string {
     return this.req.clientAddress;

@@ -79,6 +79,7 @@ describe('renderMetrics', () => {
         'corelb_process_resident_memory_bytes',
         'corelb_start_time_seconds',
         'corelb_uptime_seconds',
+        'corelb_tls_certificate_expiry_seconds',
         'corelb_config_generation',
         'corelb_config_last_reload_success',
         'corelb_config_last_reload_timestamp_seconds',

@@ -28,6 +28,7 @@ const POOL_SETTINGS = {
   ewmaDecayMs: 10_000,
   sticky: null,
   discover: null,
+  tls: null,
 } as const;
 /** pool() for a consistent-hash pool: the settings start at line 5, column 5. */
 const hashed = (...settings: string[]): string => pool('    algorithm: consistent-hash', ...settings);
@@ -66,7 +67,7 @@ const mistakes: Mistake[] = [
   { name: 'unknown nested key', text: lines('listen:', '  host: 127.0.0.1', '  prot: 80') + POOL, path: 'listen.prot', line: 3, col: 3, message: 'allowed keys: host, port' },
   { name: 'unknown backend key', text: lines('pools:', '  web:', '    backends:', '      - url: http://a', '        wieght: 2'), path: 'pools.web.backends[0].wieght', line: 5, message: 'allowed keys: url, weight' },
   { name: 'unknown route key', text: POOL + lines('routes:', '  - { path: /, pool: web }'), path: 'routes[0].path', line: 6, message: 'allowed keys: host, path_prefix, pool' },
-  { name: 'section of the wrong type', text: lines('listen: 8080') + POOL, path: 'listen', line: 1, col: 9, message: 'expected a mapping, got number 8080' },
+  { name: 'section of the wrong type', text: lines('listen: 8080') + POOL, path: 'listen', line: 1, col: 9, message: 'expected a listener ({host, port, tls}) or a list of them, got number 8080' },
   { name: 'port as a string', text: lines('listen:', '  port: "8080"') + POOL, path: 'listen.port', line: 2, col: 9, message: 'expected an integer from 1 to 65535, got string "8080"' },
   { name: 'port 0', text: lines('listen: { port: 0 }') + POOL, path: 'listen.port', line: 1, col: 17, message: 'expected an integer from 1 to 65535, got number 0' },
   { name: 'port too large', text: lines('listen: { port: 70000 }') + POOL, path: 'listen.port', line: 1, message: 'got number 70000' },
@@ -74,7 +75,7 @@ const mistakes: Mistake[] = [
   { name: 'listen host of the wrong type', text: lines('listen: { host: [a] }') + POOL, path: 'listen.host', line: 1, message: 'expected an IP address or host name, got a list' },
   { name: 'bad URL', text: lines('pools:', '  web:', '    backends:', '      - "not a url"'), path: 'pools.web.backends[0]', line: 4, col: 9, message: 'not a valid URL' },
   { name: 'URL without http://', text: lines('pools:', '  web:', '    backends:', '      - localhost:3000'), path: 'pools.web.backends[0]', line: 4, message: 'scheme must be http://' },
-  { name: 'https URL', text: lines('pools:', '  web:', '    backends:', '      - url: https://127.0.0.1:3001'), path: 'pools.web.backends[0].url', line: 4, col: 14, message: 'https backends are not supported' },
+  { name: 'ftp URL', text: lines('pools:', '  web:', '    backends:', '      - url: ftp://127.0.0.1:3001'), path: 'pools.web.backends[0].url', line: 4, col: 14, message: 'scheme must be http:// or https://, got "ftp:"' },
   { name: 'URL with a path', text: lines('pools:', '  web:', '    backends: [http://a/api]'), path: 'pools.web.backends[0]', line: 3, message: 'must not have a path' },
   { name: 'URL with user info', text: lines('pools:', '  web:', '    backends: ["http://u:p@a"]'), path: 'pools.web.backends[0]', line: 3, message: 'user name or password' },
   { name: 'URL with a query', text: lines('pools:', '  web:', '    backends: ["http://a/?x=1"]'), path: 'pools.web.backends[0]', line: 3, message: 'query string or fragment' },
@@ -381,7 +382,7 @@ describe('parseConfig reports mistakes', () => {
         'pools:',
         '  web:',
         '    backends:',
-        '      - https://a',
+        '      - ftp://a',
         '      - { url: http://b, weight: 0 }',
         'routes:',
         '  - { pool: nope }',
@@ -461,7 +462,7 @@ describe('parseConfig accepts valid files', () => {
   it('applies every default', () => {
     const c = config(POOL);
     expect(c).toEqual({
-      listen: { host: '127.0.0.1', port: 8080 },
+      listen: [{ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null }],
       workers: 4,
       log: { level: 'info', access: false, file: null },
       timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
@@ -484,6 +485,7 @@ describe('parseConfig accepts valid files', () => {
           ewmaDecayMs: 10_000,
           sticky: null,
           discover: null,
+          tls: null,
         },
       ],
       routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
@@ -521,7 +523,7 @@ describe('parseConfig accepts valid files', () => {
         'limits: { max_body: 512kb, max_connections_per_backend: 64 }',
       ) + POOL,
     );
-    expect(c.listen).toEqual({ host: '::', port: 9000 });
+    expect(c.listen).toEqual([{ host: '::', port: 9000, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(c.workers).toBe(3);
     expect(c.log).toEqual({ level: 'debug', access: true, file: null });
     expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
@@ -725,12 +727,13 @@ describe('parseConfig accepts valid files', () => {
     const c = config(POOL);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.listen)).toBe(true);
+    expect(Object.isFrozen(c.listen[0])).toBe(true);
     expect(Object.isFrozen(c.pools)).toBe(true);
     expect(Object.isFrozen(c.pools[0])).toBe(true);
     expect(Object.isFrozen(c.pools[0]?.backends[0])).toBe(true);
     expect(Object.isFrozen(c.routes[0])).toBe(true);
     expect(() => {
-      (c.listen as { port: number }).port = 1;
+      (c.listen[0] as { port: number }).port = 1;
     }).toThrow(TypeError);
   });
 
@@ -749,7 +752,7 @@ describe('parseConfig accepts valid files', () => {
   it('config/demo.yaml is the demo: one round-robin pool of three local backends', () => {
     const r = loadConfigFile(join(root, 'config/demo.yaml'));
     if (!r.ok) throw new Error('demo.yaml does not load');
-    expect(r.config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(r.config.listen).toEqual([{ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(r.config.log.access).toBe(true);
     expect(r.config.pools).toEqual([
       {

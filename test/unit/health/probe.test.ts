@@ -107,7 +107,7 @@ describe('Prober', () => {
     const s = await server(() => 200);
     const results: ProbeResult[] = [];
     const times: number[] = [];
-    const p = new Prober('127.0.0.1', s.port, CHECK, (r) => {
+    const p = new Prober('127.0.0.1', s.port, CHECK, null, (r) => {
       results.push(r);
       times.push(performance.now());
     });
@@ -127,7 +127,7 @@ describe('Prober', () => {
     let status = 500;
     const s = await server(() => status);
     const results: ProbeResult[] = [];
-    const p = new Prober('127.0.0.1', s.port, CHECK, (r) => results.push(r));
+    const p = new Prober('127.0.0.1', s.port, CHECK, null, (r) => results.push(r));
     p.start();
     await until(() => results.length >= 1, 2000, 'a probe result');
     expect(results[0]).toEqual({ ok: false, detail: 'status 500, expected 200-399' });
@@ -144,7 +144,7 @@ describe('Prober', () => {
   it('start() twice runs one loop, not two', async () => {
     const s = await server(() => 200);
     let n = 0;
-    const p = new Prober('127.0.0.1', s.port, { ...CHECK, intervalMs: 200, timeoutMs: 200 }, () => n++);
+    const p = new Prober('127.0.0.1', s.port, { ...CHECK, intervalMs: 200, timeoutMs: 200 }, null, () => n++);
     p.start();
     p.start();
     await sleep(1000);
@@ -158,7 +158,7 @@ describe('Prober', () => {
   it('stop() before the first probe means no probe at all', async () => {
     const s = await server(() => 200);
     let n = 0;
-    const p = new Prober('127.0.0.1', s.port, CHECK, () => n++);
+    const p = new Prober('127.0.0.1', s.port, CHECK, null, () => n++);
     p.start();
     p.stop();
     p.start(); // a stopped prober stays stopped

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import uWS from 'uWebSockets.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UwsDownstream } from '../../../src/front/uws-downstream.js';
+import { listenerFacts, UwsDownstream } from '../../../src/front/uws-downstream.js';
 import type { Downstream } from '../../../src/proxy/downstream.js';
 import { FakeDownstream } from '../../helpers/fake-downstream.js';
 import { readResponse, SocketReader } from '../../helpers/raw.js';
@@ -58,7 +58,7 @@ function uwsHarness(): Harness {
   return {
     async setup() {
       app = uWS.App().any('/*', (res, req) => {
-        const d = new UwsDownstream(res, req);
+        const d = new UwsDownstream(res, req, listenerFacts(false, 8080, null));
         const c = current!;
         try {
           c.handler(d, c.seen);
