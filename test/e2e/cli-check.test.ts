@@ -130,7 +130,7 @@ describe('corelb check', () => {
     expect([r.status, r.stderr]).toEqual([0, '']);
     expect(r.stdout).not.toContain('print-token-0123456789');
     const c = JSON.parse(r.stdout) as Record<string, any>;
-    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8181 });
+    expect(c.listen).toEqual([{ host: '127.0.0.1', port: 8181, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(c.workers).toBe(2);
     expect(c.timeouts.connectMs).toBe(1500);
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9091, token: '(set, not shown)' });

@@ -156,7 +156,7 @@ describe('Ansible role and playbook', () => {
     const c = corelbConfigOf(readFileSync(good.dest, 'utf8'), {}, good.dest);
     expect(c.pools.map((p) => [p.name, p.algorithm, p.backends.map((b) => b.url)])).toEqual([['api', 'least-connections', ['http://10.0.0.1:8080', 'http://10.0.0.2:8080']]]);
     expect(c.admin).toEqual({ host: '0.0.0.0', port: 9090, token: 'ansible-token-0123456789' });
-    const bad = render('bad.yaml', { api: { backends: ['https://10.0.0.1'] } });
+    const bad = render('bad.yaml', { api: { backends: ['ftp://10.0.0.1'] } });
     expect(bad.r.status).not.toBe(0);
     expect(bad.r.out).toContain('failed to validate');
     expect(existsSync(bad.dest)).toBe(false);
@@ -209,7 +209,7 @@ describe('container image files (no image builder runs here: parsed and checked)
       expect(compose.services[b]!.environment.NAME).toBe(b);
       expect(compose.services[b]!.command.join(' ')).toContain('listen(3000)');
     }
-    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.listen.map((l) => [l.host, l.port, l.tls])).toEqual([['0.0.0.0', 8080, null]]);
     expect(c.admin?.port).toBe(9090);
     expect(lb.ports).toEqual(['8080:8080', '127.0.0.1:9090:9090']);
     // without the token the image's config is refused at its line
@@ -274,7 +274,7 @@ describe('Kubernetes manifests', () => {
     }
     const config = corelbConfigOf(cm.data['corelb.yaml'], env, 'configmap corelb.yaml');
     expect(config.workers).toBe(Number(c.resources.requests.cpu));
-    expect(config.listen.port).toBe(ports.http);
+    expect(config.listen[0]!.port).toBe(ports.http);
     expect(config.admin?.port).toBe(ports.admin);
     expect(config.admin?.host).toBe('0.0.0.0');
     const mounts = Object.fromEntries(c.volumeMounts.map((m: { name: string; mountPath: string }) => [m.name, m.mountPath]));

@@ -39,7 +39,7 @@ describe('environment variables in the config', () => {
       ),
       { HOST: '127.0.0.2', PORT: '8081', WORKERS: '3', ADMIN_PORT: '9091', TOKEN: 'a-token-of-24-characters', BACKEND: 'api.internal', B_PORT: '3002' },
     );
-    expect(c.listen).toEqual({ host: '127.0.0.2', port: 8081 });
+    expect(c.listen.map((l) => [l.host, l.port])).toEqual([['127.0.0.2', 8081]]);
     expect(c.workers).toBe(3);
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9091, token: 'a-token-of-24-characters' });
     expect(c.pools[0]!.backends.map((b) => b.url)).toEqual(['http://api.internal:3001', 'http://b:3002']);
@@ -47,9 +47,9 @@ describe('environment variables in the config', () => {
 
   it('uses the default when the variable is unset or empty, the value when it is set', () => {
     const text = lines('listen: { port: ${PORT:-8082} }', 'pools:', '  web: { backends: ["${UP:-http://127.0.0.1:3001}"] }');
-    expect(config(text, {}).listen.port).toBe(8082);
-    expect(config(text, { PORT: '' }).listen.port).toBe(8082);
-    expect(config(text, { PORT: '8083' }).listen.port).toBe(8083);
+    expect(config(text, {}).listen[0]!.port).toBe(8082);
+    expect(config(text, { PORT: '' }).listen[0]!.port).toBe(8082);
+    expect(config(text, { PORT: '8083' }).listen[0]!.port).toBe(8083);
     expect(config(text, { UP: 'http://10.0.0.9:80' }).pools[0]!.backends[0]!.url).toBe('http://10.0.0.9:80');
   });
 
