@@ -6,6 +6,15 @@ function isOws(c: number): boolean {
   return c === 32 || c === 9;
 }
 
+/** `value` without SP and HTAB at either end (HTTP's optional whitespace, and nothing else). */
+export function trimOws(value: string): string {
+  let a = 0;
+  let b = value.length;
+  while (a < b && isOws(value.charCodeAt(a))) a++;
+  while (b > a && isOws(value.charCodeAt(b - 1))) b--;
+  return a === 0 && b === value.length ? value : value.slice(a, b);
+}
+
 /** The non-empty elements of the list `value`, lower-cased, appended to `into` (made on first use). */
 export function listElements(value: string, into: string[] | null = null): string[] | null {
   const n = value.length;

@@ -5,6 +5,7 @@
 
 import { hashString } from '../balancer/hash.js';
 import type { HashKey } from '../config/types.js';
+import { trimOws } from '../http-tokens.js';
 import type { Downstream } from './downstream.js';
 
 /** The value of cookie `name` in a Cookie header, or null. */
@@ -19,7 +20,7 @@ export function cookieValue(header: string, name: string): string | null {
     while (before >= 0 && header.charCodeAt(before) === 32) before--;
     if ((before < 0 || header.charCodeAt(before) === 59) && header.charCodeAt(end) === 61) {
       const semi = header.indexOf(';', end + 1);
-      let value = header.slice(end + 1, semi < 0 ? header.length : semi).trim();
+      let value = trimOws(header.slice(end + 1, semi < 0 ? header.length : semi));
       if (value.length >= 2 && value.charCodeAt(0) === 34 && value.charCodeAt(value.length - 1) === 34) value = value.slice(1, -1);
       return value;
     }
