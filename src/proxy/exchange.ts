@@ -100,6 +100,15 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   /** Content-Length of the response when known; -1 streams with chunked encoding. */
   private total = -1;
   private pending: Buffer | null = null;
+  /**
+   * Chunks of a response without a length that arrived while the client was backed up (the
+   * backend's read held more than one chunk). They wait here, copied, instead of going to the
+   * front: uWS drops the bytes of a write made inside a cork when its socket cannot take the
+   * corked bytes (uncork's early return), which cut chunks out of a chunked body under load.
+   */
+  private held: Buffer[] | null = null;
+  /** The backend's response ended while chunks were held: end it once they are written. */
+  private endHeld = false;
   private pendingOffset = 0;
   private upstreamPaused = false;
   private staleRetried = false;
@@ -359,6 +368,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
         this.pendingOffset = offset;
         this.pauseUpstream();
       }
+    } else if (this.upstreamPaused) {
+      (this.held ??= []).push(Buffer.from(chunk)); // a view of the shared read buffer: copied
     } else if (!down.write(chunk)) {
       this.pauseUpstream();
     }
@@ -380,7 +391,21 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   }
 
   private onClientWritable(offset: number): boolean {
-    if (this.phase === Phase.Done && this.pending === null) return true;
+    if (this.phase === Phase.Done && this.pending === null && this.held === null) return true;
+    const held = this.held;
+    if (held !== null) {
+      // not corked: with the socket backed up, uWS then appends every byte to its buffer
+      while (held.length > 0) {
+        if (!this.down.write(held.shift()!)) return false;
+      }
+      this.held = null;
+      if (this.endHeld) {
+        this.endHeld = false;
+        this.down.end();
+        this.finish();
+        return true;
+      }
+    }
     const pending = this.pending;
     if (pending !== null) {
       const [ok, done] = this.down.tryEnd(pending.subarray(offset - this.pendingOffset), this.total);
@@ -404,6 +429,10 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     const conn = this.detach();
     if (conn !== null && this.hasBody && !this.bodyDone) conn.abandon(this);
     if (this.total === -1) {
+      if (this.held !== null) {
+        this.endHeld = true; // the held chunks go first: ended from onClientWritable
+        return;
+      }
       this.down.end();
     } else if (this.pending !== null) {
       return; // the last bytes are still queued for the client: finished from onClientWritable
@@ -554,6 +583,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     }
     this.queue = null;
     this.pending = null;
+    this.held = null;
     this.phases.logging(this);
     ctx.requestFinished(this.gen);
   }

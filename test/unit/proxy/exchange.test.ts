@@ -300,6 +300,24 @@ describe('the engine: waiting, going away, backpressure', () => {
     expect(d.answer.body.length).toBe(big.length);
   });
 
+  it('chunks of a chunked response that arrive while the client is backed up are held, in order, then ended', async () => {
+    const b = await startRawOrigin((s) =>
+      s.once('data', () => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n6\r\nsecond\r\n5\r\nthird\r\n0\r\n\r\n')),
+    );
+    const r = rig([b.url]);
+    const d = new FakeDownstream();
+    d.window = 3; // the first chunk already backs the client up
+    const x = new ProxyExchange(r.ctx, new DefaultPhases(), d);
+    x.start();
+    await eventually(() => d.waitingForWritable, 5000, 'backpressure');
+    expect(d.answer.body.toString()).toBe('first');
+    expect(d.answer.complete).toBe(false);
+    d.drain();
+    expect(d.answer.body.toString()).toBe('firstsecondthird');
+    expect(d.answer.complete).toBe(true);
+    expect(d.misuse).toEqual([]);
+  });
+
   it('a backend that is slow to take an upload pauses the client', async () => {
     const b = await startRawOrigin((s) => s.pause()); // reads nothing
     const r = rig([b.url], 'limits: { max_body: 100mb }');
