@@ -9,8 +9,8 @@
 
 import uWS from 'uWebSockets.js';
 import { statusLine, type ProxyError } from '../errors.js';
-import { FailureKind } from '../shared/layout.js';
-import type { WorkerContext } from '../proxy/context.js';
+import { FailureKind, type SharedState } from '../shared/layout.js';
+import type { Generation, WorkerContext } from '../proxy/context.js';
 import { routeWebSocket, type WebSocketRoute } from '../proxy/websocket.js';
 import { UpstreamWebSocket, type RefusalAnswer } from '../upstream/websocket.js';
 import { answerAndClose } from './refusal.js';
@@ -59,6 +59,9 @@ class WebSocketRelay {
   /** Messages from the backend before uWS's open (none in practice: open runs inside upgrade). */
   private early: [Buffer, boolean][] | null = null;
   private readonly maxQueued: number;
+  /** Where the metrics are counted: the current generation's buffer (found again after a reload). */
+  private countGen: Generation;
+  private countAt: number;
 
   constructor(ctx: WorkerContext, route: WebSocketRoute, res: uWS.HttpResponse, facts: ListenerFacts, key: string, extensions: string, context: uWS.us_socket_context_t) {
     this.ctx = ctx;
@@ -68,6 +71,8 @@ class WebSocketRelay {
     const gen = route.gen;
     const config = gen.config;
     this.maxQueued = config.limits.websocketMessageBytes + CLIENT_HIGH;
+    this.countGen = gen;
+    this.countAt = route.backend;
     res.onAborted(() => this.guard(() => this.clientAbortedBeforeOpen()));
     const upstream = gen.upstreams[route.backend]!;
     gen.state.countRequest(route.backend);
@@ -106,6 +111,7 @@ class WebSocketRelay {
     }
     this.res = null;
     open.add(this);
+    this.counted().websocketOpened(this.countAt);
     this.early = [];
     res.cork(() => {
       const hsts = this.facts.hsts;
@@ -170,6 +176,7 @@ class WebSocketRelay {
     }
     if (this.clientGone) return;
     ws.send(data, binary);
+    this.counted().countWebSocketMessage(this.countAt, true, data.length);
     if (!this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
       this.backendPaused = true;
       this.upstream.pause();
@@ -179,6 +186,7 @@ class WebSocketRelay {
   // ---- uWS's events on the client side
   message(msg: ArrayBuffer, binary: boolean): void {
     this.upstream.send(new Uint8Array(msg), binary);
+    this.counted().countWebSocketMessage(this.countAt, false, msg.byteLength);
     // uWS cannot pause a WebSocket's reads: a client that outpaces its backend is cut instead of
     // queueing without bound
     if (this.upstream.buffered > this.maxQueued) {
@@ -205,8 +213,28 @@ class WebSocketRelay {
       if (code === 1006) this.upstream.close(1001, 'client went away');
       else this.upstream.close(code === 1005 ? undefined : code, new Uint8Array(reason.slice(0)));
     }
-    open.delete(this);
+    if (open.delete(this)) this.counted().websocketClosed(this.countAt);
     this.release();
+  }
+
+  /**
+   * The buffer to count in: the current generation's (an old one is folded away some time after
+   * a reload), at this WebSocket's pool and backend URL there; its own when the new config has
+   * no such backend.
+   */
+  private counted(): SharedState {
+    const g = this.ctx.current;
+    if (g !== this.countGen) {
+      const own = this.route.gen;
+      const name = own.config.pools[this.route.pool]!.name;
+      const url = own.backendUrls[this.route.backend];
+      const pi = g.config.pools.findIndex((p) => p.name === name);
+      const k = pi < 0 ? -1 : g.config.pools[pi]!.backends.findIndex((b) => b.url === url);
+      this.countGen = k < 0 ? own : g;
+      this.countAt = k < 0 ? this.route.backend : g.state.poolFirstBackend(pi) + k;
+      if (k < 0) return own.state; // checked again at the next count: cheap, and rare
+    }
+    return this.countGen.state;
   }
 
   /** A graceful stop's end. */

@@ -4,7 +4,7 @@
 // ping relayed, a backend refusing the handshake (the client gets its 403), a backend killed
 // mid-stream (1011), sticky and hash routing of the handshake, a client that reads nothing
 // (memory stays bounded), wss over a TLS listener, a reload leaving open WebSockets on their
-// backend, and a graceful stop closing them with 1001.
+// backend, a graceful stop closing them with 1001, and the WebSocket metrics.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { stopEverything } from '../helpers/cleanup.js';
 import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
 import { freePort } from '../helpers/ports.js';
+import { metric, parseExposition, type Exposition } from '../helpers/prom.js';
 import { sleep } from '../helpers/time.js';
 import { closeAllWsBackends, startWsBackend, wsConnect, wsOpen, WsClient, type WsBackend } from '../helpers/ws-client.js';
 
@@ -181,6 +182,47 @@ describe('WebSocket proxying', () => {
   }, T);
 });
 
+describe('WebSocket metrics', () => {
+  it('counts open WebSockets per pool and backend, and messages and bytes each way, across a reload', async () => {
+    const port = await freePort();
+    const adminPort = await freePort();
+    const cfg = corelbConfig({ port, workers: 2, pools: { chat: [b.url] }, admin: { port: adminPort } });
+    const lb5 = await startCorelb(cfg);
+    const scrape = async (): Promise<Exposition> => parseExposition(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text());
+    const labels = { pool: 'chat', backend: b.url };
+    const c1 = await wsOpen(port);
+    const c2 = await wsOpen(port);
+    c1.send('hello'); // 5 bytes each way
+    await c1.next();
+    c2.send(Buffer.alloc(1000));
+    await c2.next();
+    let m = await scrape();
+    expect(metric(m, 'corelb_websockets_open', labels)).toBe(2);
+    expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_backend' })).toBe(2);
+    expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_client' })).toBe(2);
+    expect(metric(m, 'corelb_websocket_bytes_total', { ...labels, direction: 'to_client' })).toBe(1005);
+    // a reload (a new buffer): the open ones still count, and so do their messages
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(lb5.configFile, toYaml({ ...cfg, pools: { chat: { algorithm: 'round-robin', backends: [b.url] }, other: { algorithm: 'round-robin', backends: [a.url] } }, routes: [{ path_prefix: '/', pool: 'chat' }] }));
+    const from = lb5.logs().length;
+    process.kill(lb5.pid, 'SIGHUP');
+    await lb5.waitForLogAfter(from, (l) => l.msg === 'reloaded', 10_000);
+    c1.send('again');
+    await c1.next();
+    c1.close(1000);
+    await c1.closed;
+    await eventually(async () => {
+      m = await scrape();
+      expect(metric(m, 'corelb_websockets_open', labels)).toBe(1);
+      expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_backend' })).toBe(3);
+      expect(metric(m, 'corelb_websocket_bytes_total', { ...labels, direction: 'to_backend' })).toBe(1010);
+    });
+    c2.close(1000);
+    await c2.closed;
+    await lb5.stop();
+  }, T);
+});
+
 describe('WebSocket limits', () => {
   it('cuts a client over limits.websocket_message, one that outpaces its stalled backend with 1013; h2c is not tunnelled', async () => {
     const port = await freePort();
@@ -247,11 +289,11 @@ describe('WebSocket over TLS, reload and stop', () => {
   }, T);
 });
 
-async function eventually(check: () => void, ms = 5000): Promise<void> {
+async function eventually(check: () => void | Promise<void>, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      check();
+      await check();
       return;
     } catch (e) {
       if (Date.now() > deadline) throw e;
