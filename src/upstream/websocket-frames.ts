@@ -61,16 +61,28 @@ export function encodeFrame(opcode: number, payload: Uint8Array, mask: boolean, 
   const k = headLen - 4;
   maskPool.copy(frame, k, maskOffset, maskOffset + 4);
   maskOffset += 4;
-  const m0 = frame[k]!, m1 = frame[k + 1]!, m2 = frame[k + 2]!, m3 = frame[k + 3]!;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    frame[headLen + i] = payload[i]! ^ m0;
-    frame[headLen + i + 1] = payload[i + 1]! ^ m1;
-    frame[headLen + i + 2] = payload[i + 2]! ^ m2;
-    frame[headLen + i + 3] = payload[i + 3]! ^ m3;
-  }
-  for (; i < n; i++) frame[headLen + i] = payload[i]! ^ frame[k + (i & 3)]!;
+  frame.set(payload, headLen);
+  maskInPlace(frame, headLen, n, frame.subarray(k, k + 4));
   return frame;
+}
+
+/**
+ * XOR `n` bytes of `buf` from `start` with `key` (payload byte i with key[i & 3]): byte by byte up
+ * to a 4-byte boundary, then a word at a time (a 64 KiB message costs a sixteenth of a byte loop).
+ */
+export function maskInPlace(buf: Uint8Array, start: number, n: number, key: Uint8Array): void {
+  let i = 0;
+  const lead = Math.min(n, (4 - ((buf.byteOffset + start) & 3)) & 3);
+  for (; i < lead; i++) buf[start + i]! ^= key[i & 3]!;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    // the key rotated to the first aligned byte, as a little-endian word (the platforms Node runs on)
+    const w = key[i & 3]! | (key[(i + 1) & 3]! << 8) | (key[(i + 2) & 3]! << 16) | (key[(i + 3) & 3]! << 24);
+    const view = new Uint32Array(buf.buffer, buf.byteOffset + start + i, words);
+    for (let j = 0; j < words; j++) view[j]! ^= w;
+    i += words * 4;
+  }
+  for (; i < n; i++) buf[start + i]! ^= key[i & 3]!;
 }
 
 /** A close frame's payload: the code (none when undefined) and a reason of at most 123 bytes. */
@@ -195,7 +207,7 @@ export class FrameReader {
     const key = this.maskKey;
     if (key !== null) {
       payload = Buffer.from(payload); // the chunk is the socket's: unmask a copy
-      for (let i = 0; i < payload.length; i++) payload[i]! ^= key[i & 3]!;
+      maskInPlace(payload, 0, payload.length, key);
     }
     const h = this.handler;
     switch (this.opcode) {

@@ -86,14 +86,33 @@ export class UpstreamWebSocket {
   }
 
   send(data: Uint8Array, binary: boolean): void {
-    if (!this.done && !this.closeSent) this.socket.write(encodeFrame(binary ? Opcode.Binary : Opcode.Text, data, true));
+    this.write(binary ? Opcode.Binary : Opcode.Text, data);
   }
   ping(data: Uint8Array): void {
-    if (!this.done && !this.closeSent) this.socket.write(encodeFrame(Opcode.Ping, data, true));
+    this.write(Opcode.Ping, data);
   }
   pong(data: Uint8Array): void {
-    if (!this.done && !this.closeSent) this.socket.write(encodeFrame(Opcode.Pong, data, true));
+    this.write(Opcode.Pong, data);
   }
+
+  /**
+   * Frames written in one turn of the event loop (the messages of one client read) leave in one
+   * system call: the socket is corked until the check phase that follows.
+   */
+  private write(opcode: number, data: Uint8Array): void {
+    if (this.done || this.closeSent) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(encodeFrame(opcode, data, true));
+  }
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
   /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
   close(code: number | undefined, reason: Uint8Array | string): void {
     if (this.done) return;
