@@ -3,10 +3,11 @@
 // joined, the subprotocol passed on and no extension agreed, close codes both ways, a backend's
 // ping relayed, a backend refusing the handshake (the client gets its 403), a backend killed
 // mid-stream (1011), sticky and hash routing of the handshake, a client that reads nothing
-// (memory stays bounded), wss over a TLS listener, a reload leaving open WebSockets on their
+// (memory stays bounded), wss over a TLS listener, an https backend, a reload leaving open WebSockets on their
 // backend, a graceful stop closing them with 1001, and the WebSocket metrics.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { stopEverything } from '../helpers/cleanup.js';
@@ -286,6 +287,25 @@ describe('WebSocket over TLS, reload and stop', () => {
     expect((await d.closed).code).toBe(1001);
     await stopped;
     await eventually(() => expect(a.closes.slice(before)).toContainEqual([1001, 'server shutting down']));
+  }, T);
+
+  it('speaks to an https backend over TLS (the pool verifying it with its CA)', async () => {
+    const ca = makeCa();
+    const leaf = makeLeaf(ca, 'backend', { names: ['backend.test'] });
+    const secure = await startWsBackend('secure', { server: https.createServer({ key: readFileSync(leaf.key), cert: readFileSync(leaf.cert) }) });
+    expect(secure.url).toMatch(/^https:/);
+    const port = await freePort();
+    const cfg = corelbConfig({ port, workers: 1, pools: { echo: [secure.url] } });
+    (cfg.pools as Record<string, Record<string, unknown>>).echo!.tls = { ca: ca.cert, servername: 'backend.test' };
+    const lb6 = await startCorelb(cfg);
+    const c = await wsOpen(port);
+    c.send('who');
+    expect((await c.next()).data.toString()).toBe('secure');
+    c.send(Buffer.alloc(300_000, 7));
+    expect((await c.next()).data.length).toBe(300_000);
+    c.close(1000);
+    expect((await c.closed).code).toBe(1000);
+    await lb6.stop();
   }, T);
 });
 

@@ -6,6 +6,7 @@
 // "stall": read nothing more).
 import { once } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode } from '../../src/upstream/websocket-frames.js';
@@ -171,6 +172,7 @@ export async function wsOpen(port: number, opts: ConnectOptions = {}): Promise<W
 
 export interface WsBackend {
   port: number;
+  /** http://127.0.0.1:PORT, or https:// for a server given as an https.Server. */
   url: string;
   name: string;
   /** Handshake request heads seen (lower-cased names). */
@@ -186,7 +188,7 @@ export interface WsBackend {
 const backends = new Set<WsBackend>();
 
 /** An echo backend; `refuse` answers every handshake with that raw HTTP response instead. */
-export async function startWsBackend(name: string, opts: { refuse?: string; server?: http.Server } = {}): Promise<WsBackend> {
+export async function startWsBackend(name: string, opts: { refuse?: string; server?: http.Server | https.Server } = {}): Promise<WsBackend> {
   const server = opts.server ?? http.createServer((_req, res) => res.end(name));
   const b: WsBackend = {
     port: 0,
@@ -256,7 +258,7 @@ export async function startWsBackend(name: string, opts: { refuse?: string; serv
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   b.port = (server.address() as net.AddressInfo).port;
-  b.url = `http://127.0.0.1:${b.port}`;
+  b.url = `${server instanceof https.Server ? 'https' : 'http'}://127.0.0.1:${b.port}`;
   backends.add(b);
   return b;
 }
