@@ -24,6 +24,12 @@ export interface BackendCounters {
   failures: number[];
   /** Requests retried elsewhere after failing on it. */
   retried: number;
+  /** Proxied WebSockets opened and closed (open: the difference). */
+  wsOpened: number;
+  wsClosed: number;
+  /** WebSocket messages and bytes: [to the backend, to the client]. */
+  wsMessages: number[];
+  wsBytes: number[];
   /** Response-time histogram, non-cumulative; the last bucket is +Inf. */
   buckets: number[];
   sumMicros: number;
@@ -116,7 +122,7 @@ function zeros(n: number): number[] {
 }
 
 function emptyBackend(): BackendCounters {
-  return { attempts: 0, status: zeros(STATUS_CLASSES), failures: zeros(FAILURE_KINDS), retried: 0, buckets: zeros(BUCKETS), sumMicros: 0 };
+  return { attempts: 0, status: zeros(STATUS_CLASSES), failures: zeros(FAILURE_KINDS), retried: 0, buckets: zeros(BUCKETS), sumMicros: 0, wsOpened: 0, wsClosed: 0, wsMessages: zeros(2), wsBytes: zeros(2) };
 }
 
 function emptyPool(): PoolCounters {
@@ -173,6 +179,12 @@ function addBackend(to: BackendCounters, state: SharedState, i: number): void {
   to.retried += state.retried(i);
   for (let k = 0; k < BUCKETS; k++) to.buckets[k]! += state.latencyBucket(i, k);
   to.sumMicros += state.latencySumMicros(i);
+  to.wsOpened += state.websocketsOpened(i);
+  to.wsClosed += state.websocketsClosed(i);
+  for (let d = 0; d < 2; d++) {
+    to.wsMessages[d]! += state.websocketMessages(i, d === 1);
+    to.wsBytes[d]! += state.websocketBytes(i, d === 1);
+  }
 }
 
 function addPool(to: PoolCounters, state: SharedState, pool: number): void {
@@ -181,7 +193,18 @@ function addPool(to: PoolCounters, state: SharedState, pool: number): void {
 }
 
 function cloneBackend(b: BackendCounters): BackendCounters {
-  return { attempts: b.attempts, status: [...b.status], failures: [...b.failures], retried: b.retried, buckets: [...b.buckets], sumMicros: b.sumMicros };
+  return {
+    attempts: b.attempts,
+    status: [...b.status],
+    failures: [...b.failures],
+    retried: b.retried,
+    buckets: [...b.buckets],
+    sumMicros: b.sumMicros,
+    wsOpened: b.wsOpened,
+    wsClosed: b.wsClosed,
+    wsMessages: [...b.wsMessages],
+    wsBytes: [...b.wsBytes],
+  };
 }
 
 export class Counters {

@@ -13,6 +13,7 @@ export const FAILURE_LABELS = ['connect', 'connect_timeout', 'reset', 'response_
 /** Label names of PoolEvent, in its order. */
 export const POOL_EVENT_LABELS = ['no_backend', 'queued', 'queue_timeout', 'retry_budget_exhausted'] as const;
 export const STATUS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const WS_DIRECTIONS = ['to_backend', 'to_client'] as const;
 const STATES = [BackendState.Up, BackendState.SlowStart, BackendState.Draining, BackendState.Down] as const;
 /** Bucket bounds in seconds, as written in `le`. */
 const LE = [...LATENCY_BUCKETS_US.map((us) => formatNumber(us / 1e6)), '+Inf'];
@@ -95,6 +96,13 @@ export function renderMetrics(s: Snapshot, proc: ProcessFigures): string {
     x.sample('corelb_backend_response_seconds_sum', { pool, backend }, c.sumMicros / 1e6);
     x.sample('corelb_backend_response_seconds_count', { pool, backend }, cumulative);
   }
+
+  x.family('corelb_websockets_open', 'gauge', 'Proxied WebSockets open to a backend, across all workers.');
+  for (const { pool, backend, c } of counted) x.sample('corelb_websockets_open', { pool, backend }, c.wsOpened - c.wsClosed);
+  x.family('corelb_websocket_messages_total', 'counter', 'WebSocket messages relayed, by direction (to_backend, to_client).');
+  for (const { pool, backend, c } of counted) WS_DIRECTIONS.forEach((direction, d) => x.sample('corelb_websocket_messages_total', { pool, backend, direction }, c.wsMessages[d]!));
+  x.family('corelb_websocket_bytes_total', 'counter', 'Payload bytes of the WebSocket messages relayed, by direction.');
+  for (const { pool, backend, c } of counted) WS_DIRECTIONS.forEach((direction, d) => x.sample('corelb_websocket_bytes_total', { pool, backend, direction }, c.wsBytes[d]!));
 
   x.family('corelb_backend_inflight', 'gauge', 'Requests in flight to a backend, across all workers.');
   for (const p of s.pools) for (const b of p.backends) x.sample('corelb_backend_inflight', { pool: p.name, backend: b.url }, b.inflight);

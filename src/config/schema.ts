@@ -10,7 +10,7 @@ import { validateResolver } from './discover-settings.js';
 import { DEFAULT_LISTENER, validateListeners } from './listeners.js';
 import { validatePools, validateRoutes } from './pools.js';
 import type { Config, LogLevel } from './types.js';
-import { parseSize } from './units.js';
+import { parseDuration, parseSize } from './units.js';
 import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
 
 // Lives in walk.ts with the duration reader; kept exported here, where it always was.
@@ -24,8 +24,8 @@ export const DEFAULTS = Object.freeze({
   listen: DEFAULT_LISTENER,
   workers: 'auto' as const,
   log: Object.freeze({ level: 'info' as LogLevel, access: false, file: null as string | null }),
-  timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 }),
-  limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 }),
+  timeouts: Object.freeze({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000, websocketIdleMs: 600_000 }),
+  limits: Object.freeze({ maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0, websocketMessageBytes: 16 * 1024 * 1024 }),
   forwardedFor: true,
   stateFile: null as string | null,
 });
@@ -173,8 +173,19 @@ function duration(walk: Walk, f: Field | undefined, fallback: number): number {
 }
 
 function validateTimeouts(walk: Walk, f: Field | undefined): Config['timeouts'] {
-  const e = section(walk, f, ['connect', 'response', 'idle', 'queue', 'drain']);
+  const e = section(walk, f, ['connect', 'response', 'idle', 'queue', 'drain', 'websocket_idle']);
+  let websocketIdleMs: number = DEFAULTS.timeouts.websocketIdleMs;
+  const wsIdle = e?.get('websocket_idle');
+  if (wsIdle !== undefined) {
+    // uWS takes whole seconds, 0 (off) or 8 to 960 (its granularity is 4 s)
+    const v = walk.scalar(wsIdle, 'a duration like "10m", or 0');
+    const ms = v === undefined ? undefined : v === '0' || v === 0 ? 0 : parseDuration(v);
+    if (typeof ms === 'string') walk.report(wsIdle.at, wsIdle.path, ms);
+    else if (ms !== undefined && ms !== 0 && (ms < 8000 || ms > 960_000)) walk.report(wsIdle.at, wsIdle.path, 'must be 0 (no idle limit) or from 8s to 16m (what uWebSockets.js can time)');
+    else if (ms !== undefined) websocketIdleMs = ms;
+  }
   return {
+    websocketIdleMs,
     connectMs: duration(walk, e?.get('connect'), DEFAULTS.timeouts.connectMs),
     responseMs: duration(walk, e?.get('response'), DEFAULTS.timeouts.responseMs),
     idleMs: duration(walk, e?.get('idle'), DEFAULTS.timeouts.idleMs),
@@ -183,22 +194,32 @@ function validateTimeouts(walk: Walk, f: Field | undefined): Config['timeouts'] 
   };
 }
 
+/** A size field's bytes; undefined (reported) when it is not a size. */
+function size(walk: Walk, f: Field, example: string): number | undefined {
+  const v = walk.scalar(f, `a size like "${example}"`);
+  if (v === undefined) return undefined;
+  const bytes = parseSize(v);
+  if (typeof bytes !== 'string') return bytes;
+  walk.report(f.at, f.path, bytes);
+  return undefined;
+}
+
 function validateLimits(walk: Walk, f: Field | undefined): Config['limits'] {
-  const e = section(walk, f, ['max_body', 'max_connections_per_backend']);
+  const e = section(walk, f, ['max_body', 'max_connections_per_backend', 'websocket_message']);
   let maxBodyBytes: number = DEFAULTS.limits.maxBodyBytes;
   let maxConnectionsPerBackend: number = DEFAULTS.limits.maxConnectionsPerBackend;
   const bodyField = e?.get('max_body');
-  if (bodyField !== undefined) {
-    const v = walk.scalar(bodyField, 'a size like "10mb"');
-    if (v !== undefined) {
-      const bytes = parseSize(v);
-      if (typeof bytes === 'string') walk.report(bodyField.at, bodyField.path, bytes);
-      // 0 means "no limit" in the file; in the Config it becomes a limit nothing reaches, so
-      // readers compare `length > maxBodyBytes` without a special case.
-      else maxBodyBytes = bytes === 0 ? Number.MAX_SAFE_INTEGER : bytes;
-    }
-  }
+  const body = bodyField === undefined ? undefined : size(walk, bodyField, '10mb');
+  // 0 means "no limit" in the file; in the Config it becomes a limit nothing reaches, so
+  // readers compare `length > maxBodyBytes` without a special case.
+  if (body !== undefined) maxBodyBytes = body === 0 ? Number.MAX_SAFE_INTEGER : body;
   const connField = e?.get('max_connections_per_backend');
   if (connField !== undefined) maxConnectionsPerBackend = walk.integer(connField, 0, MAX_CONNECTIONS) ?? maxConnectionsPerBackend;
-  return { maxBodyBytes, maxConnectionsPerBackend };
+  let websocketMessageBytes: number = DEFAULTS.limits.websocketMessageBytes;
+  const wsField = e?.get('websocket_message');
+  const ws = wsField === undefined ? undefined : size(walk, wsField, '16mb');
+  // uWS's maxPayloadLength; a control frame alone may carry 125 bytes
+  if (ws !== undefined && (ws < 125 || ws > 1024 * 1024 * 1024)) walk.report(wsField!.at, wsField!.path, 'must be from 125b to 1gb');
+  else if (ws !== undefined) websocketMessageBytes = ws;
+  return { maxBodyBytes, maxConnectionsPerBackend, websocketMessageBytes };
 }

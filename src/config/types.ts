@@ -181,9 +181,16 @@ export interface Config {
     readonly queueMs: number;
     /** How long SIGTERM waits for in-flight requests before closing them (default 10s). */
     readonly drainMs: number;
+    /** How long a proxied WebSocket's client may stay silent (uWS pings it meanwhile); 0: no limit. */
+    readonly websocketIdleMs: number;
   };
   /** `max_body: 0` (no limit) becomes Number.MAX_SAFE_INTEGER; maxConnectionsPerBackend 0 = no limit. */
-  readonly limits: { readonly maxBodyBytes: number; readonly maxConnectionsPerBackend: number };
+  readonly limits: {
+    readonly maxBodyBytes: number;
+    readonly maxConnectionsPerBackend: number;
+    /** Largest WebSocket message either way (uWS's maxPayloadLength; the backend side's limit). */
+    readonly websocketMessageBytes: number;
+  };
   /**
    * Append the client's address to X-Forwarded-For (default true). Off, an incoming
    * X-Forwarded-For passes unchanged and the address is not read (uWS reads it with a

@@ -15,6 +15,7 @@ import type { ProxyPhases } from '../proxy/phases.js';
 import { redirectHandler } from './redirect.js';
 import { answerAndClose, setInParse } from './refusal.js';
 import { sslApp } from './tls.js';
+import { closeWebSockets, websocketBehavior } from './websocket.js';
 import { listenerFacts, UwsDownstream, type ListenerFacts } from './uws-downstream.js';
 
 type Handler = (res: uWS.HttpResponse, req: uWS.HttpRequest) => void;
@@ -81,10 +82,17 @@ export class FrontServer {
   }
 
   private build(l: ListenerConfig): Served {
-    const handler =
-      l.redirectHttps === null ? handlerFor(this.ctx, this.phases, listenerFacts(l.tls !== null, l.port, l.tls?.hstsSeconds ?? null)) : redirectHandler(l.redirectHttps, l.acmeWebroot);
-    const app = l.tls === null ? uWS.App() : sslApp(l.tls, handler);
-    if (l.tls === null) app.any('/*', handler);
+    const facts = listenerFacts(l.tls !== null, l.port, l.tls?.hstsSeconds ?? null);
+    const proxying = l.redirectHttps === null;
+    const handler = proxying ? handlerFor(this.ctx, this.phases, facts) : redirectHandler(l.redirectHttps, l.acmeWebroot);
+    // WebSocket handshakes (a GET with a Sec-WebSocket-Key) go to the ws behaviour; uWS hands
+    // every other request to `handler` untouched
+    const ws = proxying ? websocketBehavior(this.ctx, facts) : null;
+    const app = l.tls === null ? uWS.App() : sslApp(l.tls, handler, ws);
+    if (l.tls === null) {
+      if (ws !== null) app.ws('/*', ws);
+      app.any('/*', handler);
+    }
     const s: Served = { listener: l, app, socket: null, connections: 0, retired: false, closed: false };
     if (l.tls !== null) app.filter((_res, count) => this.counted(s, count as number));
     return s;
@@ -167,6 +175,11 @@ export class FrontServer {
       if (s.socket !== null) uWS.us_listen_socket_close(s.socket);
       s.socket = null;
     }
+  }
+
+  /** The end of a drain: every proxied WebSocket closed with 1001 (both sides), waited up to `ms`. */
+  closeWebSockets(ms: number): Promise<void> {
+    return closeWebSockets(ms);
   }
 
   /** Close every client connection. Call only when no request is in flight. */

@@ -25,16 +25,19 @@ function appOptions(c: CertificateConfig, tls: ListenerTlsConfig): uWS.AppOption
 }
 
 /** The SSLApp of a TLS listener with `handler` on every route of every server name. Throws when uWS cannot load a certificate. */
-export function sslApp(tls: ListenerTlsConfig, handler: Handler): uWS.TemplatedApp {
+export function sslApp(tls: ListenerTlsConfig, handler: Handler, ws: uWS.WebSocketBehavior<never> | null = null): uWS.TemplatedApp {
   const first = tls.certificates[0]!;
   const app = uWS.SSLApp(appOptions(first, tls));
+  if (ws !== null) app.ws('/*', ws);
   app.any('/*', handler);
   for (let i = 1; i < tls.certificates.length; i++) {
     const c = tls.certificates[i]!;
     const options = appOptions(c, tls);
     for (const name of c.names) {
       app.addServerName(name, options);
-      app.domain(name).any('/*', handler);
+      const router = app.domain(name);
+      if (ws !== null) router.ws('/*', ws);
+      router.any('/*', handler);
     }
   }
   return app;

@@ -20,7 +20,7 @@
 //                                (e.g. a weighted schedule, a hash ring); read-only afterwards
 //   per worker (1 line):         requests accepted, requests in flight (each written by its
 //                                worker only)
-//   per worker, per backend      S: attempts, answers by status class
+//   per worker, per backend      S: attempts, answers by status class, WebSocket counters
 //   (2 lines, worker-major):     H: response-time histogram (buckets, sum in µs as two words)
 //                                Counted on every request, so each worker has its own copy: no
 //                                line written per request is shared but in-flight counts (which
@@ -63,6 +63,13 @@ const BACKEND_WORDS = 3 * LINE;
 // per-worker backend counters (each worker's part wraps at 2^32: read as unsigned)
 const S_REQUESTS = 0;
 const S_STATUS = 1; // 5 words: client requests answered, by status class 1xx..5xx
+// proxied WebSockets: opened and closed (open = the difference, summed over generations by
+// pool and URL, so one opened before a reload and closed after it is counted right), messages
+// to the backend and to the client, and their bytes (two words each: low and high 32 bits)
+const S_WS_OPENED = 6;
+const S_WS_CLOSED = 7;
+const S_WS_MESSAGES = 8; // 2 words: to the backend, to the client
+const S_WS_BYTES = 10; // 4 words: to the backend (lo, hi), to the client (lo, hi)
 const S_HISTOGRAM = LINE; // LATENCY_BUCKETS_US.length + 1 words (the last is +Inf)
 const S_LATENCY_SUM_LO = LINE + 14; // sum of observations in µs, low and high 32 bits
 const S_LATENCY_SUM_HI = LINE + 15;
@@ -313,6 +320,33 @@ export class SharedState {
   }
   requests(i: number): number {
     return this.sumStats(i, S_REQUESTS);
+  }
+  websocketOpened(i: number): void {
+    Atomics.add(this.words, this.own(i) + S_WS_OPENED, 1);
+  }
+  websocketClosed(i: number): void {
+    Atomics.add(this.words, this.own(i) + S_WS_CLOSED, 1);
+  }
+  /** One WebSocket message relayed to (or from) backend `i`; `toClient`: from it. */
+  countWebSocketMessage(i: number, toClient: boolean, bytes: number): void {
+    const s = this.own(i);
+    const d = toClient ? 1 : 0;
+    Atomics.add(this.words, s + S_WS_MESSAGES + d, 1);
+    const before = Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d, bytes);
+    if (before + bytes > 0xffffffff) Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d + 1, 1); // carry
+  }
+  websocketsOpened(i: number): number {
+    return this.sumStats(i, S_WS_OPENED);
+  }
+  websocketsClosed(i: number): number {
+    return this.sumStats(i, S_WS_CLOSED);
+  }
+  websocketMessages(i: number, toClient: boolean): number {
+    return this.sumStats(i, S_WS_MESSAGES + (toClient ? 1 : 0));
+  }
+  websocketBytes(i: number, toClient: boolean): number {
+    const w = S_WS_BYTES + (toClient ? 2 : 0);
+    return this.sumStats(i, w + 1) * 2 ** 32 + this.sumStats(i, w);
   }
   /**
    * Word index (in `words` / `uwords`) of backend `i`'s algorithm slot: BACKEND_SLOT_WORDS words

@@ -112,6 +112,8 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
     log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
     ctx.cutting = true;
   }
+  // proxied WebSockets last to the end of the drain, then both sides get 1001
+  await server.closeWebSockets(1000);
   ctx.close();
   server.close();
   control.close();

@@ -108,6 +108,16 @@ describe('bench scripts', () => {
     }
   }, 70_000);
 
+  it('websocket.js: corelb and nginx relaying WebSocket echoes (32 B, 64 KiB) and holding idle WebSockets, one round', () => {
+    const r = bench('websocket.js', ['--rounds', '1', '--duration', '1', '--idle', '200']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const scenario of ['echo 32 B', 'echo 64 KiB']) {
+      for (const target of ['corelb', 'nginx']) expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| ${target} \\| \\d+ \\| [\\d.]+ \\|`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^\\| ${scenario} \\| corelb / nginx \\| [\\d.]+x \\| [\\d.]+x \\|`, 'm'));
+    }
+    expect(r.stdout).toMatch(/^\| 200 idle WebSockets \| corelb \| +\| +\| [\d.]+ \| [\d.]+ \|/m);
+  }, 70_000);
+
   it('scaling.js --dry-run: workers 1..N and the nginx control planned', () => {
     const r = bench('scaling.js', ['--dry-run', '--max', '3']);
     expect(r.status, r.stderr).toBe(0);

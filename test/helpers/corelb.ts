@@ -85,8 +85,8 @@ export interface ConfigSpec {
   host?: string;
   workers?: number | 'auto';
   log?: { level?: string; access?: boolean; file?: string };
-  timeouts?: { connect?: string; response?: string; idle?: string; queue?: string; drain?: string };
-  limits?: { max_body?: string | number; max_connections_per_backend?: number };
+  timeouts?: { connect?: string; response?: string; idle?: string; queue?: string; drain?: string; websocket_idle?: string | number };
+  limits?: { max_body?: string | number; max_connections_per_backend?: number; websocket_message?: string };
   /** A pool is either a list of backend URLs or a full spec. */
   pools: Record<string, BackendSpec[] | PoolSpec>;
   routes?: { host?: string; path_prefix: string; pool: string }[];

@@ -57,6 +57,12 @@ describe('renderMetrics', () => {
     state.workerRequestFinished(1);
     state.setState(1, BackendState.Draining);
     state.tryAcquireInflight(2, 0);
+    // web/A: two WebSockets opened, one closed; 3 messages of 10 bytes to the backend, one of 5 GiB back
+    state.websocketOpened(0);
+    state.websocketOpened(0);
+    state.websocketClosed(0);
+    for (let k = 0; k < 3; k++) state.countWebSocketMessage(0, false, 10);
+    for (let k = 0; k < 5; k++) state.countWebSocketMessage(0, true, 1024 ** 3);
 
     const text = renderMetrics(counters.snapshot(1_010_000), PROC);
     const e = parseExposition(text);
@@ -68,6 +74,9 @@ describe('renderMetrics', () => {
         'corelb_backend_retries_total',
         'corelb_backend_response_seconds',
         'corelb_backend_inflight',
+        'corelb_websockets_open',
+        'corelb_websocket_messages_total',
+        'corelb_websocket_bytes_total',
         'corelb_backend_up',
         'corelb_backend_state',
         'corelb_backend_weight',
@@ -94,6 +103,11 @@ describe('renderMetrics', () => {
     expect(metric(e, 'corelb_requests_total', { pool: 'api', backend: '', code: '5xx' })).toBe(1);
     expect(metric(e, 'corelb_requests_total', { pool: '', backend: '', code: '4xx' })).toBe(2);
     expect(metricSum(e, 'corelb_requests_total')).toBe(8);
+    expect(metric(e, 'corelb_websockets_open', web)).toBe(1);
+    expect(metric(e, 'corelb_websocket_messages_total', { ...web, direction: 'to_backend' })).toBe(3);
+    expect(metric(e, 'corelb_websocket_bytes_total', { ...web, direction: 'to_backend' })).toBe(30);
+    expect(metric(e, 'corelb_websocket_messages_total', { ...web, direction: 'to_client' })).toBe(5);
+    expect(metric(e, 'corelb_websocket_bytes_total', { ...web, direction: 'to_client' })).toBe(5 * 1024 ** 3); // past 32 bits
     expect(metric(e, 'corelb_backend_attempts_total', web)).toBe(6);
     expect(metric(e, 'corelb_backend_failures_total', { ...web, kind: 'connect' })).toBe(1);
     expect(metricSum(e, 'corelb_backend_failures_total')).toBe(1);

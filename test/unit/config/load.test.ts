@@ -465,8 +465,8 @@ describe('parseConfig accepts valid files', () => {
       listen: [{ host: '127.0.0.1', port: 8080, tls: null, redirectHttps: null, acmeWebroot: null }],
       workers: 4,
       log: { level: 'info', access: false, file: null },
-      timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 },
-      limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0 },
+      timeouts: { connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000, websocketIdleMs: 600_000 },
+      limits: { maxBodyBytes: 10 * 1024 * 1024, maxConnectionsPerBackend: 0, websocketMessageBytes: 16 * 1024 * 1024 },
       forwardedFor: true,
       stateFile: null,
       resolver: null,
@@ -526,8 +526,8 @@ describe('parseConfig accepts valid files', () => {
     expect(c.listen).toEqual([{ host: '::', port: 9000, tls: null, redirectHttps: null, acmeWebroot: null }]);
     expect(c.workers).toBe(3);
     expect(c.log).toEqual({ level: 'debug', access: true, file: null });
-    expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000 });
-    expect(c.limits).toEqual({ maxBodyBytes: 512 * 1024, maxConnectionsPerBackend: 64 });
+    expect(c.timeouts).toEqual({ connectMs: 500, responseMs: 1500, idleMs: 120_000, queueMs: 250, drainMs: 30_000, websocketIdleMs: 600_000 });
+    expect(c.limits).toEqual({ maxBodyBytes: 512 * 1024, maxConnectionsPerBackend: 64, websocketMessageBytes: 16 * 1024 * 1024 });
   });
 
   it.each([
@@ -708,6 +708,21 @@ describe('parseConfig accepts valid files', () => {
     }
   });
 
+  it('reads limits.websocket_message and timeouts.websocket_idle, and reports values uWS cannot take with their line', () => {
+    const c = config(lines('limits: { websocket_message: 1mb }', 'timeouts: { websocket_idle: 0 }') + POOL);
+    expect(c.limits.websocketMessageBytes).toBe(1024 * 1024);
+    expect(c.timeouts.websocketIdleMs).toBe(0);
+    expect(config(lines('timeouts: { websocket_idle: 90s }') + POOL).timeouts.websocketIdleMs).toBe(90_000);
+    const r = parseConfig(lines('limits: { websocket_message: 10b }', 'timeouts: { websocket_idle: 1h }') + POOL, 'test.yaml');
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => [p.path, p.line])).toEqual([
+      ['limits.websocket_message', 1],
+      ['timeouts.websocket_idle', 2],
+    ]);
+    expect(r.problems[1]!.message).toMatch(/8s to 16m/);
+  });
+
   it('turns max_body: 0 (no limit) into a limit nothing reaches', () => {
     expect(config(lines('limits: { max_body: 0 }') + POOL).limits.maxBodyBytes).toBe(Number.MAX_SAFE_INTEGER);
   });
@@ -774,7 +789,7 @@ describe('parseConfig accepts valid files', () => {
   it('config/corelb.yaml spells out every pool setting and timeout (so `corelb check` reads them)', () => {
     const r = loadConfigFile(join(root, 'config/corelb.yaml'));
     if (!r.ok) throw new Error('corelb.yaml does not load');
-    expect(r.config.timeouts).toEqual({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000 });
+    expect(r.config.timeouts).toEqual({ connectMs: 2000, responseMs: 30_000, idleMs: 60_000, queueMs: 1000, drainMs: 10_000, websocketIdleMs: 600_000 });
     const [web, api] = r.config.pools;
     expect(web).toMatchObject({ health: HEALTH, passive: POOL_SETTINGS.passive, slowStartMs: 30_000, retries: 2, retryBudget: 0.2 });
     expect(api?.health).toEqual(HEALTH);

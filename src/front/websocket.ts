@@ -1,0 +1,319 @@
+// Owns the client side of proxied WebSockets in uWebSockets.js: the `app.ws` behaviour of a
+// listener (uWS hands it only GETs with a Sec-WebSocket-Key; plain requests never reach it),
+// the handshake held open while the backend answers (routeWebSocket picks it, UpstreamWebSocket
+// speaks to it), the client's upgrade completed in a cork with the backend's subprotocol, or the
+// backend's other answer relayed as an ordinary response; then messages both ways with
+// backpressure, closes passed on with their codes, and the registry a graceful stop ends with
+// 1001. uWS terminates the framing: a message relay, not a byte tunnel. No exception may escape
+// into uWS: every callback is wrapped.
+
+import uWS from 'uWebSockets.js';
+import { statusLine, type ProxyError } from '../errors.js';
+import { FailureKind, type SharedState } from '../shared/layout.js';
+import type { Generation, WorkerContext } from '../proxy/context.js';
+import { routeWebSocket, type WebSocketRoute } from '../proxy/websocket.js';
+import { UpstreamWebSocket, type RefusalAnswer } from '../upstream/websocket.js';
+import { answerAndClose } from './refusal.js';
+import { UwsDownstream, type ListenerFacts } from './uws-downstream.js';
+
+/** Bytes queued towards a slow client above which the backend socket is paused, and below which it resumes. */
+const CLIENT_HIGH = 1024 * 1024;
+const CLIENT_LOW = 256 * 1024;
+
+interface RelayData {
+  relay: WebSocketRelay;
+}
+
+/** Every relay of this thread that reached its backend, for a graceful stop. */
+const open = new Set<WebSocketRelay>();
+
+/** Close every open WebSocket with 1001; resolves when they are gone, or after `ms`. */
+export function closeWebSockets(ms: number): Promise<void> {
+  for (const r of [...open]) r.goingAway();
+  if (open.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const check = setInterval(() => {
+      if (open.size === 0 || Date.now() - started >= ms) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 20);
+  });
+}
+
+export function openWebSockets(): number {
+  return open.size;
+}
+
+class WebSocketRelay {
+  private readonly ctx: WorkerContext;
+  private readonly route: WebSocketRoute;
+  private res: uWS.HttpResponse | null;
+  private readonly facts: ListenerFacts;
+  private readonly upstream: UpstreamWebSocket;
+  private ws: uWS.WebSocket<RelayData> | null = null;
+  private clientGone = false;
+  private released = false;
+  private backendPaused = false;
+  /** Messages from the backend before uWS's open (none in practice: open runs inside upgrade). */
+  private early: [Buffer, boolean][] | null = null;
+  private readonly maxQueued: number;
+  /** Where the metrics are counted: the current generation's buffer (found again after a reload). */
+  private countGen: Generation;
+  private countAt: number;
+
+  constructor(ctx: WorkerContext, route: WebSocketRoute, res: uWS.HttpResponse, facts: ListenerFacts, key: string, extensions: string, context: uWS.us_socket_context_t) {
+    this.ctx = ctx;
+    this.route = route;
+    this.res = res;
+    this.facts = facts;
+    const gen = route.gen;
+    const config = gen.config;
+    this.maxQueued = config.limits.websocketMessageBytes + CLIENT_HIGH;
+    this.countGen = gen;
+    this.countAt = route.backend;
+    res.onAborted(() => this.guard(() => this.clientAbortedBeforeOpen()));
+    const upstream = gen.upstreams[route.backend]!;
+    gen.state.countRequest(route.backend);
+    this.upstream = new UpstreamWebSocket(upstream, route.head, config.limits.websocketMessageBytes, config.timeouts.connectMs + config.timeouts.responseMs, {
+      onOpen: (protocol) => this.guard(() => this.backendOpened(protocol, key, extensions, context)),
+      onRefused: (answer) => this.guard(() => this.backendRefused(answer)),
+      onFailure: (why, opened) => this.guard(() => this.backendFailed(why, opened)),
+      onDrain: () => undefined, // uWS cannot pause a WebSocket's reads: see message()
+      batch: (fn) => {
+        const ws = this.ws;
+        if (ws === null || this.clientGone) fn();
+        else ws.cork(fn);
+      },
+      onMessage: (data, binary) => this.guard(() => this.fromBackend(data, binary)),
+      onPing: (data) => this.guard(() => this.ws?.ping(data)),
+      onPong: () => undefined, // uWS cannot send an unsolicited pong; the client's pings are answered by uWS
+      onClose: (code, reason) => this.guard(() => this.backendClosed(code, reason)),
+      onProtocolError: (code, why) => this.guard(() => this.backendBroke(code, why)),
+    });
+  }
+
+  private guard(fn: () => unknown): void {
+    try {
+      fn();
+    } catch (e) {
+      this.ctx.log.error({ err: e, reqId: this.route.requestId }, 'internal error in a WebSocket relay');
+    }
+  }
+
+  private backendOpened(protocol: string, key: string, extensions: string, context: uWS.us_socket_context_t): void {
+    const res = this.res;
+    if (res === null) {
+      this.upstream.close(1001, 'client went away');
+      this.release();
+      return;
+    }
+    this.res = null;
+    open.add(this);
+    this.counted().websocketOpened(this.countAt);
+    this.early = [];
+    res.cork(() => {
+      const hsts = this.facts.hsts;
+      if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
+      res.upgrade<RelayData>({ relay: this }, key, protocol, extensions, context);
+    });
+  }
+
+  /** uWS's open: the client's side of the WebSocket is up. */
+  attach(ws: uWS.WebSocket<RelayData>): void {
+    this.ws = ws;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const [data, binary] of early) this.fromBackend(data, binary);
+  }
+
+  private backendRefused(answer: RefusalAnswer): void {
+    const res = this.res;
+    this.release();
+    if (res === null) return;
+    this.res = null;
+    res.cork(() => {
+      res.writeStatus(answer.status);
+      const hsts = this.facts.hsts;
+      if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
+      for (const [name, value] of answer.fields) res.writeHeader(name, value);
+      res.end(answer.body);
+    });
+  }
+
+  private backendFailed(why: string, opened: boolean): void {
+    const gen = this.route.gen;
+    this.release();
+    if (!opened) {
+      gen.state.countFailure(this.route.backend, FailureKind.Connect);
+      this.ctx.log.warn({ reqId: this.route.requestId, code: 'CLB_ERR_CONNECT', backend: gen.backendUrls[this.route.backend], websocket: true }, why);
+      const res = this.res;
+      this.res = null;
+      if (res !== null) answerAndClose(res, statusLine('CLB_ERR_CONNECT'), this.route.requestId, false, false, this.facts.hsts);
+      return;
+    }
+    this.ctx.log.warn({ reqId: this.route.requestId, backend: gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend failed: ' + why);
+    this.endClient(1011, 'backend failed');
+  }
+
+  private backendBroke(code: number, why: string): void {
+    this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend broke the protocol: ' + why);
+    this.upstream.close(code, why);
+    this.endClient(1011, 'backend failed');
+  }
+
+  private backendClosed(code: number, reason: Buffer): void {
+    this.upstream.close(code === 1005 ? undefined : code, reason); // the close handshake's answer
+    this.endClient(code, reason);
+  }
+
+  private fromBackend(data: Buffer, binary: boolean): void {
+    const ws = this.ws;
+    if (ws === null) {
+      this.early?.push([data, binary]);
+      return;
+    }
+    if (this.clientGone) return;
+    ws.send(data, binary);
+    this.counted().countWebSocketMessage(this.countAt, true, data.length);
+    if (!this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
+      this.backendPaused = true;
+      this.upstream.pause();
+    }
+  }
+
+  // ---- uWS's events on the client side
+  message(msg: ArrayBuffer, binary: boolean): void {
+    this.upstream.send(new Uint8Array(msg), binary);
+    this.counted().countWebSocketMessage(this.countAt, false, msg.byteLength);
+    // uWS cannot pause a WebSocket's reads: a client that outpaces its backend is cut instead of
+    // queueing without bound
+    if (this.upstream.buffered > this.maxQueued) {
+      this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket client outpaces its backend: closed');
+      this.upstream.close(1001, 'proxy closing');
+      this.endClient(1013, 'backend too slow');
+    }
+  }
+  drain(ws: uWS.WebSocket<RelayData>): void {
+    if (this.backendPaused && ws.getBufferedAmount() < CLIENT_LOW) {
+      this.backendPaused = false;
+      this.upstream.resume();
+    }
+  }
+  pong(msg: ArrayBuffer): void {
+    this.upstream.pong(new Uint8Array(msg));
+  }
+  /** uWS's close: the client closed, timed out, or was closed by this relay. */
+  closed(code: number, reason: ArrayBuffer): void {
+    this.ws = null;
+    if (!this.clientGone) {
+      this.clientGone = true;
+      // 1006: the client vanished (or timed out) without a close frame
+      if (code === 1006) this.upstream.close(1001, 'client went away');
+      else this.upstream.close(code === 1005 ? undefined : code, new Uint8Array(reason.slice(0)));
+    }
+    if (open.delete(this)) this.counted().websocketClosed(this.countAt);
+    this.release();
+  }
+
+  /**
+   * The buffer to count in: the current generation's (an old one is folded away some time after
+   * a reload), at this WebSocket's pool and backend URL there; its own when the new config has
+   * no such backend.
+   */
+  private counted(): SharedState {
+    const g = this.ctx.current;
+    if (g !== this.countGen) {
+      const own = this.route.gen;
+      const name = own.config.pools[this.route.pool]!.name;
+      const url = own.backendUrls[this.route.backend];
+      const pi = g.config.pools.findIndex((p) => p.name === name);
+      const k = pi < 0 ? -1 : g.config.pools[pi]!.backends.findIndex((b) => b.url === url);
+      this.countGen = k < 0 ? own : g;
+      this.countAt = k < 0 ? this.route.backend : g.state.poolFirstBackend(pi) + k;
+      if (k < 0) return own.state; // checked again at the next count: cheap, and rare
+    }
+    return this.countGen.state;
+  }
+
+  /** A graceful stop's end. */
+  goingAway(): void {
+    this.upstream.close(1001, 'server shutting down');
+    this.endClient(1001, 'server shutting down');
+  }
+
+  private endClient(code: number, reason: string | Uint8Array): void {
+    const ws = this.ws;
+    if (this.clientGone || ws === null) return;
+    this.clientGone = true;
+    // codes a close frame may not carry (1005, 1006, 1015) end without one
+    if (code === 1005 || code === 1006 || code === 1015) ws.end();
+    else ws.end(code, reason);
+  }
+
+  private clientAbortedBeforeOpen(): void {
+    if (this.res === null) return;
+    this.res = null;
+    this.clientGone = true;
+    this.upstream.destroy();
+    this.release();
+  }
+
+  /** The backend's in-flight slot, once. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.route.gen.state.releaseInflight(this.route.backend);
+    this.ctx.slotFreed();
+  }
+}
+
+function refuse(res: uWS.HttpResponse, err: ProxyError, requestId: string, facts: ListenerFacts, ctx: WorkerContext): void {
+  ctx.log.warn({ reqId: requestId, code: err.code, websocket: true }, err.message);
+  answerAndClose(res, statusLine(err.code), requestId, false, false, facts.hsts);
+}
+
+/** The `app.ws` behaviour of one listener (made once per listener). */
+export function websocketBehavior(ctx: WorkerContext, facts: ListenerFacts): uWS.WebSocketBehavior<RelayData> {
+  const config = ctx.current.config;
+  const wrap = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => {
+    try {
+      fn(...a);
+    } catch (e) {
+      ctx.log.error({ err: e }, 'internal error in a WebSocket callback');
+    }
+  };
+  return {
+    compression: uWS.DISABLED,
+    maxPayloadLength: config.limits.websocketMessageBytes,
+    maxBackpressure: config.limits.websocketMessageBytes + 2 * CLIENT_HIGH,
+    idleTimeout: Math.round(config.timeouts.websocketIdleMs / 1000),
+    sendPingsAutomatically: true,
+    upgrade: wrap((res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => {
+      const key = req.getHeader('sec-websocket-key');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const down = new UwsDownstream(res, req, facts);
+      let route: WebSocketRoute | ProxyError;
+      try {
+        route = routeWebSocket(ctx, down);
+      } catch (e) {
+        ctx.log.error({ err: e }, 'internal error in a WebSocket handshake');
+        answerAndClose(res, '500 Internal Server Error', '', false, false, facts.hsts);
+        return;
+      } finally {
+        down.releaseRequest();
+      }
+      if ('code' in route && route instanceof Error) {
+        refuse(res, route, '', facts, ctx);
+        return;
+      }
+      new WebSocketRelay(ctx, route, res, facts, key, extensions, context);
+    }),
+    open: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.attach(ws)),
+    message: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => ws.getUserData().relay.message(msg, binary)),
+    drain: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.drain(ws)),
+    pong: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.pong(msg)),
+    close: wrap((ws: uWS.WebSocket<RelayData>, code: number, msg: ArrayBuffer) => ws.getUserData().relay.closed(code, msg)),
+  };
+}

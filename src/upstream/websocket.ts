@@ -1,0 +1,258 @@
+// Owns the backend side of a proxied WebSocket: one dedicated connection (net or TLS, never
+// pooled), the handshake (corelb's own Sec-WebSocket-Key, no extension offered, the answer's
+// Sec-WebSocket-Accept checked), then messages both ways with masked frames (websocket-frames.ts).
+// An answer other than a valid 101 is read whole (bounded) and handed back as an ordinary
+// response for the client.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
+import type { UpstreamTls } from './tls.js';
+
+/** A handshake answer head (status line and fields) larger than this is an invalid response. */
+const MAX_HEAD = 64 * 1024;
+/** A refusal's body larger than this is not relayed (the client gets 502). */
+const MAX_REFUSAL_BODY = 1024 * 1024;
+
+export interface RefusalAnswer {
+  /** "403 Forbidden" */
+  readonly status: string;
+  /** Lower-cased names; hop-by-hop and framing fields left out. */
+  readonly fields: readonly (readonly [string, string])[];
+  readonly body: Buffer;
+}
+
+export interface UpstreamWebSocketEvents extends FrameHandler {
+  /** The backend accepted: its subprotocol and extensions ('' for none). */
+  onOpen(protocol: string): void;
+  /** The backend answered something other than 101: relay it. */
+  onRefused(answer: RefusalAnswer): void;
+  /** Connection failed, closed, or broke the protocol; `opened`: after onOpen. */
+  onFailure(why: string, opened: boolean): void;
+  /** The socket's user-space queue drained. */
+  onDrain(): void;
+  /** Runs `fn`, which may deliver many messages, batched towards the client (a cork). */
+  batch(fn: () => void): void;
+}
+
+const DROPPED_FIELDS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'proxy-connection']);
+
+export interface WebSocketTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: UpstreamTls | null;
+}
+
+export class UpstreamWebSocket {
+  private readonly events: UpstreamWebSocketEvents;
+  private readonly socket: net.Socket;
+  private readonly key = newKey();
+  private readonly reader: FrameReader;
+  private head: Buffer | null = Buffer.alloc(0);
+  private opened = false;
+  private done = false;
+  private closeSent = false;
+  private connectTimer: NodeJS.Timeout | null;
+
+  /** `requestHead` ends with its blank line and carries no Sec-WebSocket-Key (added here). */
+  constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, events: UpstreamWebSocketEvents) {
+    this.events = events;
+    this.reader = new FrameReader(events, maxMessage, false);
+    const head = requestHead.slice(0, -2) + 'sec-websocket-key: ' + this.key + '\r\n\r\n';
+    const t = target.tls;
+    this.socket =
+      t === null
+        ? net.connect({ host: target.host, port: target.port, noDelay: true })
+        : tls.connect({ host: target.host, port: target.port, servername: t.servername, secureContext: t.secureContext, rejectUnauthorized: t.verify }).setNoDelay(true);
+    this.socket.write(head);
+    this.connectTimer = setTimeout(() => this.fail('connect or handshake timed out'), connectTimeoutMs);
+    this.socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk);
+      } catch (e) {
+        this.fail('internal error: ' + (e instanceof Error ? e.message : String(e)));
+      }
+    });
+    this.socket.on('drain', () => {
+      if (!this.done) events.onDrain();
+    });
+    this.socket.on('error', (err) => this.fail(err.message));
+    this.socket.on('close', () => this.fail('backend closed the connection'));
+  }
+
+  /** Bytes written and not yet taken by the kernel. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  send(data: Uint8Array, binary: boolean): void {
+    this.write(binary ? Opcode.Binary : Opcode.Text, data);
+  }
+  ping(data: Uint8Array): void {
+    this.write(Opcode.Ping, data);
+  }
+  pong(data: Uint8Array): void {
+    this.write(Opcode.Pong, data);
+  }
+
+  /**
+   * Frames written in one turn of the event loop (the messages of one client read) leave in one
+   * system call: the socket is corked until the check phase that follows.
+   */
+  private write(opcode: number, data: Uint8Array): void {
+    if (this.done || this.closeSent) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(encodeFrame(opcode, data, true));
+  }
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
+  /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
+  close(code: number | undefined, reason: Uint8Array | string): void {
+    if (this.done) return;
+    if (!this.closeSent) {
+      this.closeSent = true;
+      this.socket.end(encodeFrame(Opcode.Close, closePayload(code, reason), true));
+    }
+    // a backend that never answers the close: cut after a while
+    setTimeout(() => this.destroy(), 2000).unref();
+  }
+  /** Cut the connection; no event follows. */
+  destroy(): void {
+    this.done = true;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.socket.destroy();
+  }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+
+  private fail(why: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.socket.destroy();
+    this.events.onFailure(why, this.opened);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.done) return;
+    if (this.head === null) {
+      this.events.batch(() => this.reader.push(chunk));
+      return;
+    }
+    const buf = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    if (this.refusal !== null) {
+      this.head = buf;
+      this.readRefusalBody();
+      return;
+    }
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (buf.length > MAX_HEAD) this.fail('handshake answer head too large');
+      else this.head = buf;
+      return;
+    }
+    const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]!);
+    if (m === null) {
+      this.fail('invalid handshake answer');
+      return;
+    }
+    const fields: [string, string][] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) {
+        this.fail('invalid field in the handshake answer');
+        return;
+      }
+      fields.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+    }
+    const field = (name: string): string => fields.find((f) => f[0] === name)?.[1] ?? '';
+    const status = Number(m[1]);
+    const rest = buf.subarray(end + 4);
+    if (status === 101) {
+      if (field('upgrade').toLowerCase() !== 'websocket' || field('sec-websocket-accept') !== acceptFor(this.key)) {
+        this.fail('101 answer without a valid Sec-WebSocket-Accept');
+        return;
+      }
+      if (field('sec-websocket-extensions') !== '') {
+        this.fail('the backend agreed an extension that was not offered');
+        return;
+      }
+      this.head = null;
+      this.opened = true;
+      clearTimeout(this.connectTimer!);
+      this.connectTimer = null;
+      this.events.onOpen(field('sec-websocket-protocol'));
+      if (rest.length > 0 && !this.done) this.reader.push(rest);
+      return;
+    }
+    const length = field('content-length');
+    this.refusal = {
+      status: m[1] + ' ' + (m[2] ?? ''),
+      fields: fields.filter((f) => !DROPPED_FIELDS.has(f[0])),
+      chunked: field('transfer-encoding').toLowerCase().includes('chunked'),
+      length: length === '' ? -1 : Number(length),
+    };
+    this.head = rest;
+    this.readRefusalBody();
+  }
+
+  private refusal: { status: string; fields: [string, string][]; chunked: boolean; length: number } | null = null;
+
+  /** The refusal's body, once all of it is in `head`. */
+  private readRefusalBody(): void {
+    const r = this.refusal!;
+    const buf = this.head!;
+    let body: Buffer | null = null;
+    if (r.chunked) body = dechunk(buf);
+    else if (r.length >= 0) body = buf.length >= r.length ? buf.subarray(0, r.length) : null;
+    if (body === null && buf.length > MAX_REFUSAL_BODY) {
+      this.fail('handshake refusal body too large');
+      return;
+    }
+    if (body === null && (r.chunked || r.length >= 0)) return;
+    if (body === null) {
+      // delimited by the close: wait for it
+      this.socket.removeAllListeners('close');
+      this.socket.on('close', () => this.refused(r, this.head!));
+      return;
+    }
+    this.refused(r, body);
+  }
+
+  private refused(r: { status: string; fields: [string, string][] }, body: Buffer): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.socket.destroy();
+    this.events.onRefused({ status: r.status, fields: r.fields, body });
+  }
+}
+
+/** The body of a complete chunked encoding in `buf`, or null when it is not complete yet. */
+function dechunk(buf: Buffer): Buffer | null {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = buf.indexOf('\r\n', at);
+    if (eol < 0) return null;
+    const size = parseInt(buf.subarray(at, eol).toString('latin1'), 16);
+    if (!Number.isFinite(size)) return Buffer.alloc(0);
+    if (size === 0) return Buffer.concat(parts);
+    if (buf.length < eol + 2 + size + 2) return null;
+    parts.push(buf.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}

@@ -1,0 +1,323 @@
+// End to end: WebSockets through the real CLI, with echo backends on corelb's own framing
+// (test/helpers/ws-client.ts): 10,000 small messages and 1 MiB binary messages echoed, fragments
+// joined, the subprotocol passed on and no extension agreed, close codes both ways, a backend's
+// ping relayed, a backend refusing the handshake (the client gets its 403), a backend killed
+// mid-stream (1011), sticky and hash routing of the handshake, a client that reads nothing
+// (memory stays bounded), wss over a TLS listener, an https backend, a reload leaving open WebSockets on their
+// backend, a graceful stop closing them with 1001, and the WebSocket metrics.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, makeLeaf } from '../helpers/certs.js';
+import { stopEverything } from '../helpers/cleanup.js';
+import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
+import { freePort } from '../helpers/ports.js';
+import { metric, parseExposition, type Exposition } from '../helpers/prom.js';
+import { sleep } from '../helpers/time.js';
+import { closeAllWsBackends, startWsBackend, wsConnect, wsOpen, WsClient, type WsBackend } from '../helpers/ws-client.js';
+
+const T = 60_000;
+
+let a: WsBackend;
+let b: WsBackend;
+let refusing: WsBackend;
+let lb: Corelb;
+
+beforeAll(async () => {
+  a = await startWsBackend('a');
+  b = await startWsBackend('b');
+  refusing = await startWsBackend('refusing', { refuse: 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-why: token\r\ncontent-length: 5\r\n\r\nnope\n' });
+  lb = await startCorelb(
+    corelbConfig({
+      workers: 2,
+      pools: {
+        echo: [a.url],
+        pair: [a.url, b.url],
+        sticky: { backends: [a.url, b.url], sticky: { cookie: 'lb' } },
+        hashed: { algorithm: 'consistent-hash', hash_key: 'query:room', backends: [a.url, b.url] },
+        refusing: [refusing.url],
+      },
+      routes: [
+        { path_prefix: '/pair', pool: 'pair' },
+        { path_prefix: '/sticky', pool: 'sticky' },
+        { path_prefix: '/hashed', pool: 'hashed' },
+        { path_prefix: '/refuse', pool: 'refusing' },
+        { path_prefix: '/', pool: 'echo' },
+      ],
+    }),
+  );
+}, T);
+
+afterAll(async () => {
+  await stopEverything();
+  await closeAllWsBackends();
+});
+
+describe('WebSocket proxying', () => {
+  it('echoes 10,000 small text messages in order', async () => {
+    const c = await wsOpen(lb.port);
+    for (let i = 0; i < 10_000; i++) c.send('m' + i);
+    for (let i = 0; i < 10_000; i++) {
+      const m = await c.next();
+      expect(m.binary).toBe(false);
+      if (m.data.toString() !== 'm' + i) expect(m.data.toString()).toBe('m' + i);
+    }
+    c.close(1000, 'bye');
+    expect(await c.closed).toEqual({ code: 1000, reason: 'bye', framed: true });
+  }, T);
+
+  it('echoes 1 MiB binary messages, and a message sent in fragments comes back whole', async () => {
+    const c = await wsOpen(lb.port);
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+    for (let k = 0; k < 8; k++) c.send(big);
+    for (let k = 0; k < 8; k++) {
+      const m = await c.next();
+      expect(m.binary).toBe(true);
+      expect(m.data.equals(big)).toBe(true);
+    }
+    c.sendFragmented(big.subarray(0, 100_000), 3000);
+    const m = await c.next();
+    expect(m.data.equals(big.subarray(0, 100_000))).toBe(true);
+    c.close(1000);
+    await c.closed;
+  }, T);
+
+  it('passes the subprotocol on, agrees no extension, and forwards the handshake fields', async () => {
+    const before = a.handshakes.length;
+    const c = await wsOpen(lb.port, { protocols: ['chat.v1', 'chat.v2'], headers: { 'x-token': 'abc' } });
+    expect(c.protocol).toBe('chat.v2'); // the backend picks the last one offered
+    const h = a.handshakes[before]!;
+    expect(h['sec-websocket-protocol']).toBe('chat.v1, chat.v2');
+    expect(h['sec-websocket-extensions']).toBeUndefined();
+    expect(h['x-token']).toBe('abc');
+    expect(h['x-forwarded-for']).toBe('127.0.0.1');
+    c.close(1000);
+    await c.closed;
+  }, T);
+
+  it('passes close codes and reasons both ways', async () => {
+    const before = a.closes.length;
+    const c = await wsOpen(lb.port);
+    c.close(4001, 'client says bye');
+    expect(await c.closed).toEqual({ code: 4001, reason: 'client says bye', framed: true });
+    await eventually(() => expect(a.closes.slice(before)).toContainEqual([4001, 'client says bye']));
+    const d = await wsOpen(lb.port);
+    d.send('close 4002 backend says bye');
+    expect(await d.closed).toEqual({ code: 4002, reason: 'backend says bye', framed: true });
+  }, T);
+
+  it("relays the backend's ping to the client and the client's pong back", async () => {
+    const c = await wsOpen(lb.port);
+    c.send('ping hello');
+    const m = await c.next();
+    expect(m.data.toString()).toBe('pong hello');
+    expect(c.pings.map((p) => p.toString())).toEqual(['hello']);
+    c.close(1000);
+    await c.closed;
+  }, T);
+
+  it("relays a backend's refusal of the handshake as an ordinary response", async () => {
+    const r = await wsConnect(lb.port, { path: '/refuse' });
+    expect(r).not.toBeInstanceOf(WsClient);
+    if (r instanceof WsClient) return;
+    expect(r.status).toBe(403);
+    expect(r.head).toMatch(/\r\nx-why: token/i);
+    expect(r.body).toBe('nope\n');
+  }, T);
+
+  it('answers 502 when the backend is down, and closes the client with 1011 when its backend dies mid-stream', async () => {
+    const dead = await freePort();
+    const victim = await startWsBackend('victim');
+    const port = await freePort();
+    const lb2 = await startCorelb(corelbConfig({ port, workers: 1, pools: { down: [`http://127.0.0.1:${dead}`], victim: [victim.url] }, routes: [{ path_prefix: '/down', pool: 'down' }, { path_prefix: '/', pool: 'victim' }] }));
+    const r = await wsConnect(lb2.port, { path: '/down' });
+    expect(r instanceof WsClient ? 101 : r.status).toBe(502);
+    const c = await wsOpen(lb2.port);
+    c.send('x');
+    expect((await c.next()).data.toString()).toBe('x');
+    for (const s of victim.sockets) s.destroy();
+    const closed = await c.closed;
+    expect(closed.code).toBe(1011);
+    await lb2.stop();
+    await victim.close();
+  }, T);
+
+  it('routes the handshake by sticky cookie and by hash key', async () => {
+    const who = async (path: string, headers: Record<string, string> = {}): Promise<string> => {
+      const c = await wsOpen(lb.port, { path, headers });
+      c.send('who');
+      const name = (await c.next()).data.toString();
+      c.close(1000);
+      await c.closed;
+      return name;
+    };
+    // round-robin across both without affinity
+    const plain = new Set<string>();
+    for (let i = 0; i < 6; i++) plain.add(await who('/pair'));
+    expect(plain).toEqual(new Set(['a', 'b']));
+    // sticky: the cookie of backend b's id (read from an HTTP answer's Set-Cookie) sends every handshake to b
+    const res = await fetch(`http://127.0.0.1:${lb.port}/sticky`);
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const body = await res.text();
+    for (let i = 0; i < 6; i++) expect(await who('/sticky', { cookie })).toBe(body);
+    // hash: one room, one backend
+    const first = await who('/hashed?room=42');
+    for (let i = 0; i < 6; i++) expect(await who('/hashed?room=42')).toBe(first);
+  }, T);
+
+  it('keeps memory bounded for a client that reads nothing while its backend floods', async () => {
+    const c = await wsOpen(lb.port);
+    c.send('who');
+    expect((await c.next()).data.toString()).toBe('a');
+    const rssBefore = lb.rssBytes();
+    c.socket.pause(); // reads nothing
+    c.send('flood 400 262144'); // 100 MiB from the backend
+    await sleep(3000);
+    // the backend's own socket holds what corelb did not take: corelb paused its reads
+    const backendQueued = Math.max(...[...a.sockets].map((s) => s.writableLength));
+    expect(backendQueued).toBeGreaterThan(50 * 1024 * 1024);
+    expect(lb.rssBytes() - rssBefore).toBeLessThan(48 * 1024 * 1024);
+    c.socket.destroy();
+  }, T);
+});
+
+describe('WebSocket metrics', () => {
+  it('counts open WebSockets per pool and backend, and messages and bytes each way, across a reload', async () => {
+    const port = await freePort();
+    const adminPort = await freePort();
+    const cfg = corelbConfig({ port, workers: 2, pools: { chat: [b.url] }, admin: { port: adminPort } });
+    const lb5 = await startCorelb(cfg);
+    const scrape = async (): Promise<Exposition> => parseExposition(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text());
+    const labels = { pool: 'chat', backend: b.url };
+    const c1 = await wsOpen(port);
+    const c2 = await wsOpen(port);
+    c1.send('hello'); // 5 bytes each way
+    await c1.next();
+    c2.send(Buffer.alloc(1000));
+    await c2.next();
+    let m = await scrape();
+    expect(metric(m, 'corelb_websockets_open', labels)).toBe(2);
+    expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_backend' })).toBe(2);
+    expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_client' })).toBe(2);
+    expect(metric(m, 'corelb_websocket_bytes_total', { ...labels, direction: 'to_client' })).toBe(1005);
+    // a reload (a new buffer): the open ones still count, and so do their messages
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(lb5.configFile, toYaml({ ...cfg, pools: { chat: { algorithm: 'round-robin', backends: [b.url] }, other: { algorithm: 'round-robin', backends: [a.url] } }, routes: [{ path_prefix: '/', pool: 'chat' }] }));
+    const from = lb5.logs().length;
+    process.kill(lb5.pid, 'SIGHUP');
+    await lb5.waitForLogAfter(from, (l) => l.msg === 'reloaded', 10_000);
+    c1.send('again');
+    await c1.next();
+    c1.close(1000);
+    await c1.closed;
+    await eventually(async () => {
+      m = await scrape();
+      expect(metric(m, 'corelb_websockets_open', labels)).toBe(1);
+      expect(metric(m, 'corelb_websocket_messages_total', { ...labels, direction: 'to_backend' })).toBe(3);
+      expect(metric(m, 'corelb_websocket_bytes_total', { ...labels, direction: 'to_backend' })).toBe(1010);
+    });
+    c2.close(1000);
+    await c2.closed;
+    await lb5.stop();
+  }, T);
+});
+
+describe('WebSocket limits', () => {
+  it('cuts a client over limits.websocket_message, one that outpaces its stalled backend with 1013; h2c is not tunnelled', async () => {
+    const port = await freePort();
+    const lb4 = await startCorelb(corelbConfig({ port, workers: 1, pools: { echo: [a.url] }, limits: { websocket_message: '1mb' } }));
+    const big = await wsOpen(port);
+    big.send(Buffer.alloc(2 * 1024 * 1024));
+    // uWS cuts the connection (its 1009 frame, if any, is lost in the reset of the unread rest)
+    expect([1006, 1009]).toContain((await big.closed).code);
+    const fast = await wsOpen(port);
+    fast.send('stall');
+    const chunk = Buffer.alloc(512 * 1024);
+    for (let i = 0; i < 64 && fast.closeFrame === null; i++) {
+      fast.send(chunk);
+      await sleep(5);
+    }
+    const closed = await fast.closed;
+    expect(closed).toMatchObject({ code: 1013, framed: true });
+    // another Upgrade token: forwarded as an ordinary request, the header dropped
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.get({ port, host: '127.0.0.1', path: '/plain', headers: { upgrade: 'h2c', connection: 'upgrade', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded')));
+      req.on('error', reject);
+    });
+    expect(r).toEqual({ status: 200, body: 'a' });
+    await lb4.stop();
+  }, T);
+});
+
+describe('WebSocket over TLS, reload and stop', () => {
+  it('works as wss over a TLS listener, stays on its backend over a reload, and is closed with 1001 by a graceful stop', async () => {
+    const ca = makeCa();
+    const site = makeLeaf(ca, 'site', { names: ['site.test'] });
+    const port = await freePort();
+    const cfg = {
+      ...corelbConfig({ workers: 1, pools: { echo: [a.url] }, timeouts: { drain: '1s' } }),
+      listen: [{ port, tls: { certificates: [{ cert: site.cert, key: site.key }] } }],
+    };
+    const lb3 = await startCorelb(cfg);
+    const c = await wsOpen(port, { tls: { ca: readFileSync(ca.cert, 'utf8'), servername: 'site.test' } });
+    c.send('over tls');
+    expect((await c.next()).data.toString()).toBe('over tls');
+    // a reload that moves the pool to b: the open WebSocket stays on a
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(lb3.configFile, toYaml({ ...cfg, pools: { echo: { algorithm: 'round-robin', backends: [b.url] } } }));
+    const from = lb3.logs().length;
+    process.kill(lb3.pid, 'SIGHUP');
+    await lb3.waitForLogAfter(from, (l) => /reload/i.test(String(l.msg)) && l.level === 30, 10_000).catch(() => undefined);
+    await sleep(500);
+    c.send('who');
+    expect((await c.next()).data.toString()).toBe('a');
+    const d = await wsOpen(port, { tls: { ca: readFileSync(ca.cert, 'utf8'), servername: 'site.test' } });
+    d.send('who');
+    expect((await d.next()).data.toString()).toBe('b');
+    const before = a.closes.length;
+    const stopped = lb3.stop('SIGTERM');
+    expect(await c.closed).toEqual({ code: 1001, reason: 'server shutting down', framed: true });
+    expect((await d.closed).code).toBe(1001);
+    await stopped;
+    await eventually(() => expect(a.closes.slice(before)).toContainEqual([1001, 'server shutting down']));
+  }, T);
+
+  it('speaks to an https backend over TLS (the pool verifying it with its CA)', async () => {
+    const ca = makeCa();
+    const leaf = makeLeaf(ca, 'backend', { names: ['backend.test'] });
+    const secure = await startWsBackend('secure', { server: https.createServer({ key: readFileSync(leaf.key), cert: readFileSync(leaf.cert) }) });
+    expect(secure.url).toMatch(/^https:/);
+    const port = await freePort();
+    const cfg = corelbConfig({ port, workers: 1, pools: { echo: [secure.url] } });
+    (cfg.pools as Record<string, Record<string, unknown>>).echo!.tls = { ca: ca.cert, servername: 'backend.test' };
+    const lb6 = await startCorelb(cfg);
+    const c = await wsOpen(port);
+    c.send('who');
+    expect((await c.next()).data.toString()).toBe('secure');
+    c.send(Buffer.alloc(300_000, 7));
+    expect((await c.next()).data.length).toBe(300_000);
+    c.close(1000);
+    expect((await c.closed).code).toBe(1000);
+    await lb6.stop();
+  }, T);
+});
+
+async function eventually(check: () => void | Promise<void>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(50);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+// WebSocket framing (src/upstream/websocket-frames.ts): frames of every length form (7-bit,
+// 16-bit, 64-bit) round-trip masked and unmasked, byte by byte as well as whole; fragments are
+// joined with control frames between them; the limits and protocol errors close with 1009 / 1002;
+// the accept value is RFC 6455's example.
+import { describe, expect, it } from 'vitest';
+import { acceptFor, closePayload, encodeFrame, FrameReader, Opcode, type FrameHandler } from '../../../src/upstream/websocket-frames.js';
+
+interface Seen {
+  events: string[];
+  messages: Buffer[];
+}
+
+function reader(masked: boolean, max = 1 << 20): { r: FrameReader; seen: Seen } {
+  const seen: Seen = { events: [], messages: [] };
+  const h: FrameHandler = {
+    onMessage: (d, binary) => {
+      seen.messages.push(d);
+      seen.events.push(`${binary ? 'binary' : 'text'}:${d.length}`);
+    },
+    onPing: (d) => seen.events.push('ping:' + d.toString()),
+    onPong: (d) => seen.events.push('pong:' + d.toString()),
+    onClose: (code, reason) => seen.events.push(`close:${code}:${reason.toString()}`),
+    onProtocolError: (code) => seen.events.push('error:' + code),
+  };
+  return { r: new FrameReader(h, max, masked), seen };
+}
+
+describe('WebSocket framing', () => {
+  it("computes RFC 6455's example Sec-WebSocket-Accept", () => {
+    expect(acceptFor('dGhlIHNhbXBsZSBub25jZQ==')).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  });
+
+  it('round-trips every length form, masked and not, whole and one byte at a time', () => {
+    for (const masked of [true, false]) {
+      for (const n of [0, 1, 125, 126, 65535, 65536, 200_000]) {
+        const payload = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) payload[i] = (i * 31) & 255;
+        const frame = encodeFrame(Opcode.Binary, payload, masked);
+        for (const step of n < 70_000 ? [frame.length, 1] : [frame.length, 4093]) {
+          const { r, seen } = reader(masked);
+          for (let at = 0; at < frame.length; at += step) r.push(frame.subarray(at, at + step));
+          expect(seen.events).toEqual([`binary:${n}`]);
+          expect(seen.messages[0]!.equals(payload)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('joins fragments, with control frames passed on between them', () => {
+    const { r, seen } = reader(true);
+    r.push(Buffer.concat([
+      encodeFrame(Opcode.Text, Buffer.from('hel'), true, false),
+      encodeFrame(Opcode.Ping, Buffer.from('p'), true),
+      encodeFrame(Opcode.Continuation, Buffer.from('lo '), true, false),
+      encodeFrame(Opcode.Continuation, Buffer.from('world'), true, true),
+      encodeFrame(Opcode.Close, closePayload(4000, 'done'), true),
+    ]));
+    expect(seen.events).toEqual(['ping:p', 'text:11', 'close:4000:done']);
+    expect(seen.messages[0]!.toString()).toBe('hello world');
+  });
+
+  it('closes with 1009 over the limit (fragments counted together) and 1002 on protocol errors', () => {
+    let t = reader(false, 10);
+    t.r.push(encodeFrame(Opcode.Binary, Buffer.alloc(11), false));
+    expect(t.seen.events).toEqual(['error:1009']);
+    t = reader(false, 10);
+    t.r.push(Buffer.concat([encodeFrame(Opcode.Binary, Buffer.alloc(6), false, false), encodeFrame(Opcode.Continuation, Buffer.alloc(6), false)]));
+    expect(t.seen.events).toEqual(['error:1009']);
+    const bad: Buffer[] = [
+      encodeFrame(Opcode.Text, Buffer.from('x'), true), // masked from a server
+      encodeFrame(Opcode.Continuation, Buffer.from('x'), false), // continuation without a start
+      encodeFrame(Opcode.Ping, Buffer.alloc(126), false), // long control frame
+      encodeFrame(3, Buffer.alloc(1), false), // unknown opcode
+      Buffer.from([0xc1, 0x00]), // RSV1 without an extension
+    ];
+    for (const frame of bad) {
+      t = reader(false);
+      t.r.push(frame);
+      expect(t.seen.events).toEqual(['error:1002']);
+    }
+  });
+
+  it('reads a close frame without a code as 1005, and stops reading after a close', () => {
+    const { r, seen } = reader(false);
+    r.push(Buffer.concat([encodeFrame(Opcode.Close, closePayload(undefined), false), encodeFrame(Opcode.Text, Buffer.from('late'), false)]));
+    expect(seen.events).toEqual(['close:1005:']);
+  });
+});
