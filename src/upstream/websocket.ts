@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
 import type { UpstreamTls } from './tls.js';
+import { trimOws } from '../http-tokens.js';
 
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
 const MAX_HEAD = 64 * 1024;
@@ -41,6 +42,25 @@ export interface WebSocketTarget {
   readonly host: string;
   readonly port: number;
   readonly tls: UpstreamTls | null;
+}
+
+const TOKEN_BYTES = "!#$%&'*+-.^_`|~";
+
+function isToken(line: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alnum && !TOKEN_BYTES.includes(line[i]!)) return false;
+  }
+  return true;
+}
+
+function hasControlByte(line: string, from: number): boolean {
+  for (let i = from; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
 }
 
 export class UpstreamWebSocket {
@@ -172,11 +192,13 @@ export class UpstreamWebSocket {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
-      if (colon <= 0) {
+      // a field name is a token right up to its colon; a value holds no control byte but HTAB
+      // (the answer may be relayed to the client: nothing may split it)
+      if (colon <= 0 || !isToken(line, 0, colon) || hasControlByte(line, colon + 1)) {
         this.fail('invalid field in the handshake answer');
         return;
       }
-      fields.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+      fields.push([line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1))]);
     }
     const field = (name: string): string => fields.find((f) => f[0] === name)?.[1] ?? '';
     const status = Number(m[1]);
