@@ -17,21 +17,25 @@
 //   --rounds N       measured rounds (default 6); a warm-up of 10,000 requests each comes first
 //   --requests N     requests per side and round (default 60,000; post: N / 20)
 //   --scenario S     get (GET /, 2-byte answer, 64 connections; default) or post (1 MiB bodies, 8)
+//   --load L         autocannon (default: --requests per side) or wrk (get only: one wrk process per
+//                    side, --seconds long, at once; the load generator of run.js's main figure)
+//   --seconds N      wrk's measured seconds per side and round (default 5; warm-up 1)
 //   --help
 //
 // corelb is started through its CLI (`corelb start`, workers: 1 unless --workers, access log off) and measured with
 // its whole process tree (supervisor + data plane); nginx with master + worker. CPU: /proc/PID/stat
-// utime + stime. Load: autocannon, both sides from this process at once. Prints a Markdown table
+// utime + stime. Load: wrk, one process per side, or autocannon, both sides from this process, at once. Prints a Markdown table
 // and the median ratio B/A; nothing asserts a speed.
 
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { findWrk, runWrk } from './wrk.js';
 import { REPO_ROOT, corelbYaml, eachFlag, findExecutable, fmt, freePort, resolvePackage, spawnUntilListening, spawnUntilReady, startOrigin, stopChild, treeCpuMicros } from './lib.js';
 
 function parseArgs(argv) {
-  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get' };
+  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get', load: null, seconds: 5 };
   eachFlag(argv, (a, next, num) => {
     if (a === '--a') o.a = next();
     else if (a === '--b') o.b = next();
@@ -40,6 +44,11 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = Math.floor(num());
     else if (a === '--workers') o.workers = Math.floor(num());
     else if (a === '--requests') o.requests = Math.floor(num());
+    else if (a === '--seconds') o.seconds = num();
+    else if (a === '--load') {
+      o.load = next();
+      if (o.load !== 'wrk' && o.load !== 'autocannon') throw new Error('--load: wrk or autocannon');
+    }
     else if (a === '--scenario') {
       o.scenario = next();
       if (o.scenario !== 'get' && o.scenario !== 'post') throw new Error('--scenario: get or post');
@@ -87,21 +96,36 @@ async function startTarget(spec, yamlLine, workers) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const resolved = resolvePackage('autocannon');
-  if (!resolved) throw new Error('autocannon not found: npm ci first');
-  const autocannon = (await import(pathToFileURL(resolved).href)).default;
-  const body = opts.scenario === 'post' ? Buffer.alloc(1024 * 1024, 0x61) : null;
-  const load = (port, amount) =>
-    autocannon(
-      body
-        ? { url: `http://127.0.0.1:${port}/sink`, method: 'POST', body, connections: 8, amount: Math.max(1, Math.floor(amount / 20)) }
-        : { url: `http://127.0.0.1:${port}/`, connections: 64, amount },
-    );
+  if (opts.load === 'wrk' && opts.scenario !== 'get') throw new Error('--load wrk: the get scenario only');
+  const wrk = opts.load === 'wrk' ? findWrk() : null;
+  if (opts.load === 'wrk' && wrk === null) throw new Error('--load wrk: wrk not found (apt-get install wrk)');
+  const loadName = wrk !== null ? 'wrk' : 'autocannon';
+  /** One side's load: { requests: { total }, errors, timeouts, non2xx, rps }. `amount`: autocannon's requests; `seconds`: wrk's. */
+  let load;
+  if (wrk !== null) {
+    load = async (port, _amount, seconds = opts.seconds) => {
+      const { result } = await runWrk(wrk, { url: `http://127.0.0.1:${port}/`, connections: 64, seconds });
+      return { ...result, rps: result.requests.total / result.duration };
+    };
+  } else {
+    const resolved = resolvePackage('autocannon');
+    if (!resolved) throw new Error('autocannon not found: npm ci first');
+    const autocannon = (await import(pathToFileURL(resolved).href)).default;
+    const body = opts.scenario === 'post' ? Buffer.alloc(1024 * 1024, 0x61) : null;
+    load = async (port, amount) => {
+      const r = await autocannon(
+        body
+          ? { url: `http://127.0.0.1:${port}/sink`, method: 'POST', body, connections: 8, amount: Math.max(1, Math.floor(amount / 20)) }
+          : { url: `http://127.0.0.1:${port}/`, connections: 64, amount },
+      );
+      return { ...r, rps: r.requests.average };
+    };
+  }
   const a = await startTarget(opts.a, opts.aYaml, opts.workers);
   const b = await startTarget(opts.b, opts.bYaml, opts.workers);
   const rows = [];
   try {
-    await Promise.all([load(a.port, 10_000), load(b.port, 10_000)]);
+    await Promise.all([load(a.port, 10_000, 1), load(b.port, 10_000, 1)]);
     for (let k = 0; k < opts.rounds; k++) {
       const ca = treeCpuMicros(a.pid);
       const cb = treeCpuMicros(b.pid);
@@ -110,7 +134,7 @@ async function main() {
       if (bad > 0) throw new Error(`round ${k + 1}: ${bad} errors, timeouts or non-2xx answers`);
       const ua = (treeCpuMicros(a.pid) - ca) / ra.requests.total;
       const ub = (treeCpuMicros(b.pid) - cb) / rb.requests.total;
-      rows.push({ ua, ub, ratio: ub / ua, rpsA: ra.requests.average, rpsB: rb.requests.average });
+      rows.push({ ua, ub, ratio: ub / ua, rpsA: ra.rps, rpsB: rb.rps });
       process.stdout.write(`round ${k + 1}: A ${fmt(ua, 1)} µs/req, B ${fmt(ub, 1)} µs/req, B/A ${fmt(ub / ua, 3)}\n`);
     }
   } finally {
@@ -122,7 +146,7 @@ async function main() {
   process.stdout.write(
     [
       '',
-      `A = ${a.label}, B = ${b.label}; ${opts.scenario === 'post' ? 'POST 1 MiB, 8 connections' : 'GET 2 B, 64 connections'}; ` +
+      `A = ${a.label}, B = ${b.label}; ${opts.scenario === 'post' ? 'POST 1 MiB, 8 connections' : 'GET 2 B, 64 connections'}, load: ${loadName}; ` +
         `${os.availableParallelism()} CPUs, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`,
       '',
       '| round | A CPU µs/req | B CPU µs/req | B / A | A req/s | B req/s |',

@@ -2,6 +2,23 @@
 // optional whitespace around them is SP and HTAB only (never String.prototype.trim, which also
 // strips NBSP, VT, FF and Unicode spaces), elements lower-cased for case-insensitive tokens.
 
+/** Token characters of RFC 9110 (field names, transfer codings, chunk extensions): 1 for each. */
+export const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
+for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
+
+/** `text` [start, end) is a non-empty token. */
+export function isTokenSpan(text: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 255 || TCHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
 function isOws(c: number): boolean {
   return c === 32 || c === 9;
 }
@@ -22,11 +39,8 @@ export function listElements(value: string, into: string[] | null = null): strin
   while (start <= n) {
     let end = value.indexOf(',', start);
     if (end < 0) end = n;
-    let a = start;
-    let b = end;
-    while (a < b && isOws(value.charCodeAt(a))) a++;
-    while (b > a && isOws(value.charCodeAt(b - 1))) b--;
-    if (b > a) (into ??= []).push(value.slice(a, b).toLowerCase());
+    const element = trimOws(value.slice(start, end));
+    if (element.length > 0) (into ??= []).push(element.toLowerCase());
     start = end + 1;
   }
   return into;

@@ -32,7 +32,7 @@ function hostName(host: string): string | null {
 }
 
 /** ACME tokens are base64url: anything else is not a challenge file (and cannot leave the folder). */
-function isToken(name: string): boolean {
+function isAcmeToken(name: string): boolean {
   if (name.length === 0 || name.length > 256) return false;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -60,7 +60,7 @@ export function redirectHandler(httpsPort: number, webroot: string | null): (res
       if (challengeDir !== null && path.startsWith(CHALLENGE)) {
         const token = path.slice(CHALLENGE.length);
         let body: Buffer | null = null;
-        if (isToken(token)) {
+        if (isAcmeToken(token)) {
           try {
             body = readFileSync(join(challengeDir, token)); // a few bytes, a few times per renewal
           } catch {

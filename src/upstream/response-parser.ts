@@ -4,7 +4,7 @@
 // open to response splitting. Pure: bytes in, callbacks out; no sockets. The head is parsed on the
 // read's bytes, fields reported as offsets into them: no string is made per response.
 
-import { listElements } from '../http-tokens.js';
+import { listElements, TCHAR } from '../http-tokens.js';
 
 export const enum Framing {
   None = 0,
@@ -72,12 +72,6 @@ const MAX_CHUNK_LINE = 4096;
 const CR = 13;
 const LF = 10;
 
-/** Token characters of RFC 9110 field names. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
 /** A non-negative decimal of at most 15 digits in bytes [start, end); -1 when it is not one. */
 function parseDigits(b: Buffer, start: number, end: number): number {

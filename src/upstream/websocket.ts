@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
 import type { UpstreamTls } from './tls.js';
-import { trimOws } from '../http-tokens.js';
+import { isTokenSpan, trimOws } from '../http-tokens.js';
 
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
 const MAX_HEAD = 64 * 1024;
@@ -42,17 +42,6 @@ export interface WebSocketTarget {
   readonly host: string;
   readonly port: number;
   readonly tls: UpstreamTls | null;
-}
-
-const TOKEN_BYTES = "!#$%&'*+-.^_`|~";
-
-function isToken(line: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = line.charCodeAt(i);
-    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-    if (!alnum && !TOKEN_BYTES.includes(line[i]!)) return false;
-  }
-  return true;
 }
 
 function hasControlByte(line: string, from: number): boolean {
@@ -194,7 +183,7 @@ export class UpstreamWebSocket {
       const colon = line.indexOf(':');
       // a field name is a token right up to its colon; a value holds no control byte but HTAB
       // (the answer may be relayed to the client: nothing may split it)
-      if (colon <= 0 || !isToken(line, 0, colon) || hasControlByte(line, colon + 1)) {
+      if (colon <= 0 || !isTokenSpan(line, 0, colon) || hasControlByte(line, colon + 1)) {
         this.fail('invalid field in the handshake answer');
         return;
       }

@@ -49,6 +49,13 @@ describe('bench scripts', () => {
     expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| 2,000 \| 2,000 \|$/m);
   }, 70_000);
 
+  it('side-by-side.js --load wrk: both sides under wrk at once, one round', () => {
+    const r = bench('side-by-side.js', ['--a', 'corelb', '--b', 'corelb', '--rounds', '1', '--load', 'wrk', '--seconds', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/load: wrk;/);
+    expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| [\d,]+ \| [\d,]+ \|$/m);
+  }, 70_000);
+
   it('run.js --dry-run: the plan of a default run and of --quick, nothing measured', () => {
     const r = bench('run.js', ['--dry-run']);
     expect(r.status, r.stderr).toBe(0);
