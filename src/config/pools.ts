@@ -7,6 +7,7 @@
 import { ALGORITHM_OPTION_KEYS, ALGORITHMS, DEFAULT_ALGORITHM, type Algorithm } from '../balancer/registry.js';
 import { normaliseBackendUrl } from './backend-url.js';
 import { validateBalancingSettings } from './balancing-settings.js';
+import { validateCacheSwitch } from './cache-settings.js';
 import { validateDiscover } from './discover-settings.js';
 import { isPoolName, normaliseRouteHost } from './names.js';
 import { validatePoolSettings } from './pool-settings.js';
@@ -26,9 +27,10 @@ export const POOL_KEYS: readonly string[] = [
   'sticky',
   'discover',
   'tls',
+  'cache',
 ];
 export const BACKEND_KEYS = ['url', 'weight'] as const;
-export const ROUTE_KEYS = ['host', 'path_prefix', 'pool'] as const;
+export const ROUTE_KEYS = ['host', 'path_prefix', 'pool', 'cache'] as const;
 export const MAX_WEIGHT = 1000;
 
 export interface PoolsResult {
@@ -38,8 +40,8 @@ export interface PoolsResult {
   readonly names: readonly string[];
 }
 
-/** `missing`: the file has no `pools` key at all. */
-export function validatePools(walk: Walk, f: Field, missing: boolean): PoolsResult | undefined {
+/** `missing`: the file has no `pools` key at all; `hasCache`: the file has a `cache` section. */
+export function validatePools(walk: Walk, f: Field, missing: boolean, hasCache = false): PoolsResult | undefined {
   if (missing) {
     walk.report(f.at, f.path, 'is required: define at least one pool of backends');
     return undefined;
@@ -59,15 +61,16 @@ export function validatePools(walk: Walk, f: Field, missing: boolean): PoolsResu
     if (!isPoolName(name)) {
       walk.report(pf.key, pf.path, `pool name ${JSON.stringify(name)} may only use letters, digits, '_', '.' and '-'`);
     }
-    const pool = validatePool(walk, name, pf);
+    const pool = validatePool(walk, name, pf, hasCache);
     if (pool !== undefined) pools.push(pool);
   }
   return { pools, names: [...entries.keys()] };
 }
 
-function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefined {
+function validatePool(walk: Walk, name: string, f: Field, hasCache: boolean): PoolConfig | undefined {
   const e = walk.map(f, POOL_KEYS);
   if (e === undefined) return undefined;
+  const cache = validateCacheSwitch(walk, e.get('cache'), hasCache);
   const algorithm = validateAlgorithm(walk, e.get('algorithm'));
   // Read before the backends, whose checks end early, so that mistakes here are reported too.
   const settings = validatePoolSettings(walk, e);
@@ -87,7 +90,7 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
       walk.report(tlsField.key, tlsField.path, 'applies to https:// backends; a discover pool finds http backends');
       return undefined;
     }
-    return { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends: [], ...settings, ...balancing, discover, tls: null };
+    return { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends: [], ...settings, ...balancing, discover, tls: null, cache };
   }
   if (backendsField === undefined) {
     walk.report(f.at, `${f.path}.backends`, 'is required: list at least one backend URL (or find them by DNS with discover)');
@@ -110,7 +113,7 @@ function validatePool(walk: Walk, name: string, f: Field): PoolConfig | undefine
   const tls = validateUpstreamTls(walk, e.get('tls'), backends);
   if (tls === undefined) return undefined;
   // A wrong algorithm has been reported, so the load fails: the stand-in is never used.
-  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, discover: null, tls } : undefined;
+  return ok ? { name, algorithm: algorithm ?? DEFAULT_ALGORITHM, backends, ...settings, ...balancing, discover: null, tls, cache } : undefined;
 }
 
 /** Absent: the default (round-robin). Undefined after reporting. */
@@ -168,11 +171,12 @@ export function validateRoutes(
   f: Field | undefined,
   pools: PoolsResult | undefined,
   poolsField: (Field & { key: unknown }) | undefined,
+  hasCache = false,
 ): RouteConfig[] | undefined {
   const names = pools?.names ?? [];
   if (f === undefined || walk.isNull(f)) {
     const only = names[0];
-    if (names.length === 1 && only !== undefined) return [{ host: null, pathPrefix: '/', pool: only }];
+    if (names.length === 1 && only !== undefined) return [{ host: null, pathPrefix: '/', pool: only, cache: false }];
     if (names.length > 1) {
       walk.report(poolsField?.key ?? null, 'routes', `is required when there is more than one pool (pools: ${names.join(', ')})`);
     }
@@ -188,7 +192,7 @@ export function validateRoutes(
   const seen = new Map<string, Field>();
   let ok = true;
   for (const item of items) {
-    const r = validateRoute(walk, item, names, pools !== undefined);
+    const r = validateRoute(walk, item, names, pools !== undefined, hasCache);
     if (r === undefined) {
       ok = false;
       continue;
@@ -207,7 +211,7 @@ export function validateRoutes(
 }
 
 /** `checkPool`: false when the pools section itself was broken, so pool names are unknown. */
-function validateRoute(walk: Walk, f: Field, names: readonly string[], checkPool: boolean): RouteConfig | undefined {
+function validateRoute(walk: Walk, f: Field, names: readonly string[], checkPool: boolean, hasCache: boolean): RouteConfig | undefined {
   const e = walk.map(f, ROUTE_KEYS);
   if (e === undefined) return undefined;
   let ok = true;
@@ -250,5 +254,6 @@ function validateRoute(walk: Walk, f: Field, names: readonly string[], checkPool
       ok = false;
     }
   }
-  return ok && pool !== undefined ? { host, pathPrefix, pool } : undefined;
+  const cache = validateCacheSwitch(walk, e.get('cache'), hasCache);
+  return ok && pool !== undefined ? { host, pathPrefix, pool, cache } : undefined;
 }

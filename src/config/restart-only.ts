@@ -1,7 +1,8 @@
 // Owns which configuration fields change only on a restart, and what a reload keeps of them: the
 // listen socket and the thread count belong to the running workers; the log file is opened by
 // the supervisor, the primary and every worker, and stdout cannot be reopened as a file (nor the
-// reverse); the admin server and the state file are the primary's from its start.
+// reverse); the admin server and the state file are the primary's from its start; the cache's
+// store is made once, at start, with its size (so a reload keeps what it holds).
 
 import type { Config } from './types.js';
 
@@ -25,6 +26,8 @@ export function keepRestartOnly(next: Config, running: Config): { config: Config
   if (next.log.file !== running.log.file) kept.push('log.file');
   if (next.stateFile !== running.stateFile) kept.push('state_file');
   if (JSON.stringify(next.admin) !== JSON.stringify(running.admin)) kept.push('admin');
+  const cache = keptCache(next.cache, running.cache);
+  if (cache !== next.cache) kept.push(running.cache === null ? 'cache' : 'cache.size');
   if (kept.length === 0) return { config: next, kept };
   const config = Object.freeze({
     ...next,
@@ -33,6 +36,15 @@ export function keepRestartOnly(next: Config, running: Config): { config: Config
     admin: running.admin,
     log: Object.freeze({ ...next.log, file: running.log.file }),
     stateFile: running.stateFile,
+    cache,
   });
   return { config, kept };
+}
+
+/** The cache settings a reload may apply: all but the size, and no store where none was made. */
+function keptCache(next: Config['cache'], running: Config['cache']): Config['cache'] {
+  if (next === null) return null; // the store stays allocated, unused
+  if (running === null) return null;
+  if (next.sizeBytes === running.sizeBytes) return next;
+  return Object.freeze({ ...next, sizeBytes: running.sizeBytes });
 }

@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { validateAdmin } from './admin-settings.js';
+import { validateCache } from './cache-settings.js';
 import { validateResolver } from './discover-settings.js';
 import { DEFAULT_LISTENER, validateListeners } from './listeners.js';
 import { validatePools, validateRoutes } from './pools.js';
@@ -17,7 +18,7 @@ import { MAX_TIMEOUT_MS, type Entries, type Field, type Walk } from './walk.js';
 export { MAX_TIMEOUT_MS };
 
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'forwarded_for', 'state_file', 'resolver', 'pools', 'routes', 'admin'] as const;
+export const TOP_LEVEL_KEYS = ['listen', 'workers', 'log', 'timeouts', 'limits', 'forwarded_for', 'state_file', 'resolver', 'pools', 'routes', 'admin', 'cache'] as const;
 
 /** Values used when a section or key is absent. Durations in ms, sizes in bytes. */
 export const DEFAULTS = Object.freeze({
@@ -58,12 +59,13 @@ export function validateConfig(walk: Walk, root: Field, opts: ValidateOptions = 
   const stateFile = validateStateFile(walk, top.get('state_file'));
   const resolver = validateResolver(walk, top.get('resolver'));
 
+  const cache = validateCache(walk, top.get('cache'));
   const poolsField = top.get('pools');
-  const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined);
-  const routes = validateRoutes(walk, top.get('routes'), pools, poolsField);
+  const pools = validatePools(walk, poolsField ?? { node: null, at: null, path: 'pools' }, poolsField === undefined, cache !== null);
+  const routes = validateRoutes(walk, top.get('routes'), pools, poolsField, cache !== null);
 
   if (walk.problems.length > 0 || pools === undefined || routes === undefined) return undefined;
-  return { listen, workers, log, timeouts, limits, forwardedFor, stateFile, resolver, pools: pools.pools, routes, admin };
+  return { listen, workers, log, timeouts, limits, forwardedFor, stateFile, resolver, pools: pools.pools, routes, admin, cache };
 }
 
 /** Entries of an optional section; an empty one (`log:` with everything commented out) is absent. */

@@ -93,6 +93,20 @@ export interface PoolConfig extends AlgorithmSettings {
    * the primary fills them in from its lookups before it lays a generation out.
    */
   readonly discover: DiscoverConfig | null;
+  /** `cache: true`: answers are stored in and served from the shared cache (needs `cache:`). */
+  readonly cache: boolean;
+}
+
+/** The top-level `cache` section: one store shared by every worker, made at start. */
+export interface CacheConfig {
+  /** Bytes of entry storage (the index comes on top); restart-only. */
+  readonly sizeBytes: number;
+  /** Larger answers stream through uncached. */
+  readonly maxObjectBytes: number;
+  /** Freshness of answers without any; 0: such answers are not stored. */
+  readonly defaultTtlMs: number;
+  /** How long past its freshness an answer may stand in for an error (RFC 5861's default); 0: off. */
+  readonly staleIfErrorMs: number;
 }
 
 /** Backends found by DNS (`discover:`), looked up by the primary every `everyMs`. */
@@ -120,6 +134,8 @@ export interface RouteConfig {
   /** Starts with '/'. */
   readonly pathPrefix: string;
   readonly pool: string;
+  /** `cache: true`: requests this route matches use the shared cache (as a pool's `cache` does). */
+  readonly cache: boolean;
 }
 
 /** One certificate of a TLS listener, read and checked at load time. */
@@ -209,6 +225,8 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   /** The admin server (metrics, status, actions, dashboard); null: none (`admin:` absent). */
   readonly admin: AdminConfig | null;
+  /** The shared response cache; null: none (`cache:` absent). */
+  readonly cache: CacheConfig | null;
 }
 
 export interface AdminConfig {

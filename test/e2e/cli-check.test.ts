@@ -135,7 +135,7 @@ describe('corelb check', () => {
     expect(c.timeouts.connectMs).toBe(1500);
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9091, token: '(set, not shown)' });
     expect(c.pools[0].backends.map((b: { url: string; weight: number }) => [b.url, b.weight])).toEqual([['http://a.example:3001', 1], ['http://b:3002', 3]]);
-    expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web' }]);
+    expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web', cache: false }]);
     // the same file without the variable: the located problem, nothing printed
     const { ADMIN_TOKEN: _unset, ...without } = env;
     const bad = check(file, ['--print', '--config', file], without);

@@ -29,6 +29,7 @@ const POOL_SETTINGS = {
   sticky: null,
   discover: null,
   tls: null,
+  cache: false,
 } as const;
 /** pool() for a consistent-hash pool: the settings start at line 5, column 5. */
 const hashed = (...settings: string[]): string => pool('    algorithm: consistent-hash', ...settings);
@@ -486,10 +487,12 @@ describe('parseConfig accepts valid files', () => {
           sticky: null,
           discover: null,
           tls: null,
+          cache: false,
         },
       ],
-      routes: [{ host: null, pathPrefix: '/', pool: 'web' }],
+      routes: [{ host: null, pathPrefix: '/', pool: 'web', cache: false }],
       admin: null,
+      cache: null,
     });
   });
 
@@ -510,7 +513,7 @@ describe('parseConfig accepts valid files', () => {
     const c = config(lines('log:', '  # level: debug', 'timeouts:', 'limits:', 'routes:') + POOL);
     expect(c.log).toEqual({ level: 'info', access: false, file: null });
     expect(c.timeouts.connectMs).toBe(2000);
-    expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web' }]);
+    expect(c.routes).toEqual([{ host: null, pathPrefix: '/', pool: 'web', cache: false }]);
   });
 
   it('reads every setting', () => {
@@ -580,9 +583,9 @@ describe('parseConfig accepts valid files', () => {
     );
     expect(c.pools.map((p) => p.name)).toEqual(['web', 'api']);
     expect(c.routes).toEqual([
-      { host: 'api.example.com', pathPrefix: '/v1', pool: 'api' },
-      { host: 'api.example.com', pathPrefix: '/', pool: 'api' },
-      { host: null, pathPrefix: '/', pool: 'web' },
+      { host: 'api.example.com', pathPrefix: '/v1', pool: 'api', cache: false },
+      { host: 'api.example.com', pathPrefix: '/', pool: 'api', cache: false },
+      { host: null, pathPrefix: '/', pool: 'web', cache: false },
     ]);
   });
 
