@@ -397,7 +397,8 @@ export class CacheStore {
   // ---- fills (under the lock, briefly)
   /**
    * Start storing an answer for the key: a slot in state filling holding the key, or -1 when
-   * none could be had (the window is full of pinned or filling entries, or no block is free).
+   * none could be had (another fill of the key runs: `filling` says where; the window is full
+   * of pinned or filling entries; no block is free).
    * Ready entries for the key stay until the fill completes (they may be served stale).
    */
   beginFill(k: CacheKey, w: Cursor): number {
@@ -407,12 +408,14 @@ export class CacheStore {
     try {
       let s = this.home(k);
       let victim = -1;
+      this.filling = -1;
       for (let p = 0; p < PROBE; p++, s = (s + 1) & mask) {
         const st = this.state[s]!;
-        if (st === State.Empty) {
-          slot = s;
-          break;
+        if (st === State.Filling && this.hashLo[s] === k.lo && this.hashHi[s] === k.hi && this.keyMatches(s, k)) {
+          this.filling = s; // a fill of this key is running (begun since the lookup)
+          return -1;
         }
+        if (st === State.Empty && slot < 0) slot = s;
         if (st === State.Ready && Atomics.load(this.pins, s) === 0 && (victim < 0 || this.lastAccess[s]! < this.lastAccess[victim]!)) victim = s;
       }
       if (slot < 0 && victim >= 0) {

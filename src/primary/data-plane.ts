@@ -1,6 +1,7 @@
 // Owns the data plane seen from the primary: lays out the shared buffer for a config, starts one
 // long-lived serve task per worker thread through piscina, and stops them the only safe way (by
 // asking each to close its uWS app, then destroying the pool once every task has returned).
+// The cache's store is made here once, at start, and handed to every worker: reloads keep it.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -8,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { poolLayout } from '../balancer/registry.js';
 import { SharedState } from '../shared/layout.js';
+import { CacheStore } from '../cache/store.js';
 import type { ControlMessage, ServeTask } from '../worker/serve.js';
 
 export function layoutFor(config: Config, generation = 1): SharedState {
@@ -19,6 +21,8 @@ const RELOAD_ACK_MS = 5_000;
 
 export class DataPlane {
   state: SharedState;
+  /** The shared response store (config.cache at start), or null. */
+  readonly cache: CacheStore | null;
   private readonly config: Config;
   private readonly log: Logger;
   private readonly pool: Piscina;
@@ -37,6 +41,7 @@ export class DataPlane {
     this.config = config;
     this.log = log;
     this.state = layoutFor(config);
+    this.cache = config.cache === null ? null : CacheStore.create(config.cache.sizeBytes);
     this.pool = new Piscina({
       filename: new URL('../worker/serve.js', import.meta.url).href,
       minThreads: config.workers,
@@ -69,7 +74,7 @@ export class DataPlane {
           });
         }),
       );
-      const task: ServeTask = { workerId, config: this.config, buffer: this.state.buffer, control: port2 };
+      const task: ServeTask = { workerId, config: this.config, buffer: this.state.buffer, cache: this.cache?.buffer ?? null, control: port2 };
       const done = this.pool.run(task, { transferList: [port2] as never });
       // a task that fails before listening rejects `listening` through its control message;
       // one that fails later is logged here

@@ -10,6 +10,11 @@
 //   response head:                    responseFilter, then the body
 //   any failure:                      failToProxy, then a retry, an answer or a cut
 //   end, always once:                 logging
+//
+// A phase may answer without a backend (a cache hit: requestFilter ends the request with
+// `answered`), hold the request (`park`, then `proceed`), tee the response body (`tee`), answer
+// the client itself and let the backend's answer run into another Downstream (`redirectAnswer`),
+// or answer instead of an error (`errorFallback`).
 
 import { performance } from 'node:perf_hooks'; // a module binding: the global is an accessor, looked up per use
 import { NONE } from '../balancer/types.js';
@@ -20,6 +25,7 @@ import { Framing, type ResponseHead } from '../upstream/response-parser.js';
 import type { Expiring, Generation, Waiter, WorkerContext } from './context.js';
 import type { Downstream } from './downstream.js';
 import type { ProxyPhases } from './phases.js';
+import type { CacheRequest } from '../cache/phases.js';
 
 /** `total` once a bodiless response was ended. */
 const ENDED = -2;
@@ -36,6 +42,16 @@ export const enum Phase {
   Responding = 1, // response head written to the client, body streaming
   Done = 2,
   Queued = 3, // waiting for a free in-flight slot
+  Parked = 4, // held by a phase (a cache miss waiting for another request's fill)
+}
+
+/** Receives the response body as it passes (a cache fill), and its end. */
+export interface ResponseTee {
+  chunk(bytes: Buffer): void;
+  /** The body is whole. */
+  end(): void;
+  /** The request ended: drop whatever was not ended. */
+  drop(): void;
 }
 
 function isIdempotent(method: string): boolean {
@@ -51,7 +67,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   readonly phases: ProxyPhases;
   /** The config generation this request started in; it finishes in it. */
   readonly gen: Generation;
-  readonly down: Downstream;
+  /** The client; a phase that answered it itself points this elsewhere (redirectAnswer). */
+  down: Downstream;
   readonly method: string;
   readonly path: string;
   readonly idempotent: boolean;
@@ -71,6 +88,12 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   /** Consistent-hash key hash (-1: none) and sticky cookie value (null: none) of the request. */
   hash = -1;
   stickyCookie: string | null = null;
+  /** The cache's state for this request (cache/phases.ts); null when the cache is not involved. */
+  cache: CacheRequest | null = null;
+  /** The cache's result for the access log and metrics (cache/store.ts Result), -1: none. */
+  cacheResult = -1;
+  /** Receives the response body as it streams; null: nobody. */
+  tee: ResponseTee | null = null;
   // ---- the attempts
   phase = Phase.Sending;
   backend = NONE;
@@ -156,6 +179,13 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       this.fail(refused);
       return;
     }
+    if (this.phase !== Phase.Sending) return; // answered (a cache hit) or parked by a phase
+    this.proceed();
+  }
+
+  /** Go to a backend: now, or queued for a slot. Also ends a phase's `park`. */
+  proceed(): void {
+    this.phase = Phase.Sending;
     if (this.pickAndSend()) return;
     // every backend is at max_connections_per_backend: wait for a slot, bounded
     const gen = this.gen;
@@ -190,6 +220,32 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     gen.state.countRequest(backend);
     gen.upstreams[backend]!.acquire(this, this.method === 'HEAD');
     return true;
+  }
+
+  /** A phase holds the request (it will `proceed` or answer it); the client may still abort. */
+  park(): void {
+    this.phase = Phase.Parked;
+  }
+
+  /** A phase answered the request itself (all of it): the request is over. */
+  answered(status: number, bytesOut: number): void {
+    this.status = status;
+    this.bytesOut = bytesOut;
+    this.finish();
+  }
+
+  /**
+   * A phase is answering the client itself while a response head is being handled (a
+   * revalidated or stale-if-error answer): the backend's answer now goes to `sink`.
+   */
+  redirectAnswer(sink: Downstream): void {
+    this.down = sink;
+  }
+
+  /** A phase's own answer, under way after the request's phase (a cache hit under backpressure). */
+  answering(status: number): void {
+    this.status = status;
+    this.phase = Phase.Responding;
   }
 
   // ---- Waiter: queued for a free slot
@@ -353,6 +409,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
 
   onResponseBody(chunk: Buffer): void {
     if (this.phase !== Phase.Responding) return;
+    if (this.tee !== null) this.tee.chunk(chunk);
     this.bytesOut += chunk.length;
     this.deadline = this.ctx.now + this.gen.config.timeouts.responseMs;
     const down = this.down;
@@ -424,6 +481,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
 
   onResponseEnd(): void {
     if (this.phase !== Phase.Responding) return;
+    if (this.tee !== null) this.tee.end();
     // The connection is done with this exchange: back in the pool, or to be closed when the
     // backend answered before the request body ended. Drop it either way.
     const conn = this.detach();
@@ -494,6 +552,11 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     // Done before touching the client: close() calls onAborted synchronously, which must find
     // the request already ended
     this.phase = Phase.Done;
+    if (!started && !this.aborted && this.phases.errorFallback(this, err)) {
+      this.phases.failToProxy(this, err, false);
+      this.finish();
+      return;
+    }
     if (!this.aborted) {
       if (started) {
         this.down.close(); // a truncated response must not look complete
@@ -584,6 +647,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.queue = null;
     this.pending = null;
     this.held = null;
+    if (this.tee !== null) this.tee.drop();
     this.phases.logging(this);
     ctx.requestFinished(this.gen);
   }

@@ -31,6 +31,11 @@ export interface ProxyPhases {
   attemptFailed(x: ProxyExchange, err: ProxyError): void;
   /** The backend answered: write the client's status line and fields (the engine sends the body). */
   responseFilter(x: ProxyExchange, head: ResponseHead, down: Downstream): void;
+  /**
+   * The request failed before any answer began: may something else answer instead (a stale
+   * cache entry, RFC 5861's stale-if-error)? True when it answered the client.
+   */
+  errorFallback(x: ProxyExchange, err: ProxyError): boolean;
   /** The request failed for good; `midResponse`: the client's response was cut, not answered. */
   failToProxy(x: ProxyExchange, err: ProxyError, midResponse: boolean): void;
   /** The request is over: always called once. */
@@ -151,12 +156,24 @@ export class DefaultPhases implements ProxyPhases {
   }
 
   responseFilter(x: ProxyExchange, head: ResponseHead, down: Downstream): void {
+    this.observeResponse(x, head);
+    down.writeHead(forwardedHead(head));
+    this.closeAndStick(x, down);
+  }
+
+  /** What a backend's answer tells the balancer and the passive checks. */
+  protected observeResponse(x: ProxyExchange, head: ResponseHead): void {
     const gen = x.gen;
     const backend = x.backend;
     if (head.status >= 500) gen.state.countFailure(backend, FailureKind.Status5xx);
     gen.balancers[x.pool]!.observe(backend, x.upstreamMs);
     gen.state.recordLatency(backend, x.upstreamMs * 1000);
-    down.writeHead(forwardedHead(head));
+  }
+
+  /** The fields every answer through a backend carries after its own: Connection, the sticky cookie. */
+  protected closeAndStick(x: ProxyExchange, down: Downstream): void {
+    const gen = x.gen;
+    const backend = x.backend;
     // while draining, tell the client not to send another request on this connection; and say
     // so when the front will close it after this answer
     if (x.ctx.draining || x.clientCloses) down.writeHeader('connection', 'close');
@@ -164,6 +181,10 @@ export class DefaultPhases implements ProxyPhases {
     if (gen.sticky[x.pool] !== null && x.stickyCookie !== gen.stickyIds[backend]) {
       down.writeHeader('set-cookie', gen.stickySetCookies[backend]!);
     }
+  }
+
+  errorFallback(_x: ProxyExchange, _err: ProxyError): boolean {
+    return false;
   }
 
   failToProxy(x: ProxyExchange, err: ProxyError, midResponse: boolean): void {
@@ -186,22 +207,25 @@ export class DefaultPhases implements ProxyPhases {
     else if (x.pool >= 0) state.countPoolStatus(x.pool, x.status);
     else state.countNoPoolStatus(x.status);
     if (!ctx.accessLog) return;
-    ctx.accessLogger.info(
-      {
-        reqId: x.requestId,
-        method: x.method,
-        path: x.path,
-        status: x.status,
-        code: x.code,
-        backend: counted === NONE ? null : x.gen.backendUrls[counted],
-        bytesIn: x.bytesIn,
-        bytesOut: x.bytesOut,
-        upstreamMs: x.upstreamMs < 0 ? null : Math.round(x.upstreamMs * 1000) / 1000,
-        // null for a request that began before a reload turned the access log on: its start
-        // was not taken (no clock read per request while the access log is off)
-        durationMs: x.started === 0 ? null : Math.round((performance.now() - x.started) * 1000) / 1000,
-      },
-      'access',
-    );
+    ctx.accessLogger.info(this.accessLine(x), 'access');
+  }
+
+  /** The fields of the request's access log line. */
+  protected accessLine(x: ProxyExchange): Record<string, unknown> {
+    const counted = x.lastBackend;
+    return {
+      reqId: x.requestId,
+      method: x.method,
+      path: x.path,
+      status: x.status,
+      code: x.code,
+      backend: counted === NONE ? null : x.gen.backendUrls[counted],
+      bytesIn: x.bytesIn,
+      bytesOut: x.bytesOut,
+      upstreamMs: x.upstreamMs < 0 ? null : Math.round(x.upstreamMs * 1000) / 1000,
+      // null for a request that began before a reload turned the access log on: its start
+      // was not taken (no clock read per request while the access log is off)
+      durationMs: x.started === 0 ? null : Math.round((performance.now() - x.started) * 1000) / 1000,
+    };
   }
 }

@@ -7,7 +7,7 @@
 import { bytesEqualLower, type ResponseHead } from '../upstream/response-parser.js';
 
 /** Fields never passed on: hop-by-hop ones, and those the front writes itself. */
-function dropField(b: Buffer, start: number, end: number, tokens: string[] | null): boolean {
+export function dropField(b: Buffer, start: number, end: number, tokens: string[] | null): boolean {
   switch (end - start) {
     case 2:
       return bytesEqualLower(b, start, end, 'te');

@@ -9,11 +9,15 @@ import { createLogger } from '../log.js';
 import { FrontServer } from '../front/server.js';
 import { WorkerContext } from '../proxy/context.js';
 import { DefaultPhases } from '../proxy/phases.js';
+import { CachingPhases } from '../cache/phases.js';
+import { CacheStore } from '../cache/store.js';
 
 export interface ServeTask {
   readonly workerId: number;
   readonly config: Config;
   readonly buffer: SharedArrayBuffer;
+  /** The shared response store, made once by the primary; null: no cache section at start. */
+  readonly cache: SharedArrayBuffer | null;
   /** Receives stop / reload / reopen-logs from the primary; the worker answers on it too. */
   readonly control: MessagePort;
 }
@@ -46,7 +50,9 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
   let server: FrontServer | null = null;
   try {
-    server = new FrontServer(ctx, new DefaultPhases(), config.listen);
+    // without a cache section the default phases run: the cache costs nothing then
+    const phases = task.cache === null ? new DefaultPhases() : new CachingPhases(CacheStore.attach(task.cache));
+    server = new FrontServer(ctx, phases, config.listen);
     await server.listen();
   } catch (e) {
     ctx.close();

@@ -1,0 +1,752 @@
+// Owns the cache's place in a proxied request (CachingPhases, used only when the config has a
+// `cache` section): the lookup in requestFilter (a fresh hit is answered there, without a
+// backend; a miss waits for another request's fill of the same key, in any worker; a stale entry
+// is revalidated with its validators or served while one background request refreshes it), the
+// storing in responseFilter (RFC 9111's rules in freshness.ts, the body teed into the store as it
+// streams), a 304 that refreshes a stored answer, and stale-if-error in place of a failure.
+
+import type { ProxyError } from '../errors.js';
+import { listElements } from '../http-tokens.js';
+import { Phase, ProxyExchange, type ResponseTee } from '../proxy/exchange.js';
+import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
+import { DefaultPhases } from '../proxy/phases.js';
+import { dropField } from '../proxy/response-head.js';
+import { bytesEqualLower, type ResponseHead } from '../upstream/response-parser.js';
+import {
+  clearDirectives,
+  currentAge,
+  EntryFlag,
+  etagMatches,
+  freshnessLifetime,
+  initialAge,
+  newDirectives,
+  parseCacheControl,
+  parseHttpDate,
+  Refusal,
+  servableOnError,
+  storable,
+  usability,
+  Use,
+  type StoreFacts,
+} from './freshness.js';
+import { CacheStore, hashKey, newCursor, Result, RESULT_NAMES, State, variantOf, type CacheKey, type Cursor, type EntryTimes, type FieldSource } from './store.js';
+
+const NO_RESULT = -1;
+
+/** Atomics.waitAsync (Node 16+; typed from ES2024's lib, which this project does not use). */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
+/** Request fields read back from the upstream head (names lower-case, "name: value\r\n"). */
+class HeadFields implements FieldSource {
+  constructor(private readonly head: string) {}
+  header(lowerName: string): string {
+    const at = this.head.indexOf('\r\n' + lowerName + ': ');
+    if (at < 0) return '';
+    const start = at + lowerName.length + 4;
+    const end = this.head.indexOf('\r\n', start);
+    return this.head.slice(start, end < 0 ? this.head.length : end);
+  }
+}
+
+/**
+ * A client that is not there: a background refresh's request (the fields captured from the
+ * request that found the entry stale), and the sink of a backend answer that a stored one
+ * replaced. Writes go nowhere.
+ */
+export class DetachedDownstream implements Downstream {
+  private offset = 0;
+  constructor(
+    private readonly target: string,
+    private readonly search: string | undefined,
+    private readonly fields: readonly string[],
+    /** The stale entry a refresh is for (its refresh flag is cleared when it ends), or -1. */
+    readonly refreshOf: number,
+  ) {}
+  method(): string {
+    return 'GET';
+  }
+  url(): string {
+    return this.target;
+  }
+  query(): string | undefined {
+    return this.search;
+  }
+  queryParameter(): string | undefined {
+    return undefined;
+  }
+  header(lowerName: string): string {
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += 2) if (f[i] === lowerName) return f[i + 1]!;
+    return '';
+  }
+  forEachField(visit: FieldVisitor): void {
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += 2) visit(f[i]!, f[i + 1]!);
+  }
+  clientAddress(): string {
+    return '';
+  }
+  listenerFields(): string {
+    return '';
+  }
+  onAborted(): void {}
+  onData(): void {}
+  onWritable(): void {}
+  cork(fn: () => void): void {
+    fn();
+  }
+  writeHead(): void {}
+  writeHeader(): void {}
+  write(chunk: Uint8Array): boolean {
+    this.offset += chunk.length;
+    return true;
+  }
+  tryEnd(chunk: Uint8Array, total: number): [boolean, boolean] {
+    this.offset += chunk.length;
+    return [true, this.offset >= total];
+  }
+  end(): void {}
+  endWithoutBody(): void {}
+  writeOffset(): number {
+    return this.offset;
+  }
+  pause(): void {}
+  resume(): void {}
+  close(): void {}
+  answerAndClose(): void {}
+}
+
+const DISCARD = new DetachedDownstream('/', undefined, [], -1);
+
+/** The cache's state of one request that looked up and missed, waits, revalidates or fills. */
+export class CacheRequest implements ResponseTee {
+  readonly key: CacheKey;
+  /** A stored entry kept pinned for this request (to revalidate, or to stand in for an error). */
+  slot = -1;
+  /** The entry being filled with this request's answer, or -1. */
+  fill = -1;
+  readonly w: Cursor = newCursor();
+  /** Bytes of the fill before its body (key, Vary names, head), and its body so far. */
+  headLen = 0;
+  bodyLen = 0;
+  flags = 0;
+  times: EntryTimes = { storedAt: 0, initialAge: 0, lifetime: 0, swr: -1, sie: -1 };
+  /** When the request was sent on (for the age of its answer). */
+  readonly requestTime: number;
+  /** Conditional fields this request added to revalidate `slot` ('' when none). */
+  validators = '';
+  waited = false;
+  /** The request's own Cache-Control said no-cache (or max-age=0): stored answers are checked. */
+  noCache = false;
+  /** The stale entry a background refresh is for, or -1. */
+  refreshOf = -1;
+
+  constructor(
+    private readonly store: CacheStore,
+    readonly maxObject: number,
+    host: string,
+    target: string,
+    lo: number,
+    hi: number,
+  ) {
+    this.key = { host, target, lo, hi };
+    this.requestTime = Date.now();
+  }
+
+  chunk(bytes: Buffer): void {
+    if (this.fill < 0) return;
+    this.bodyLen += bytes.length;
+    if (this.bodyLen > this.maxObject || !this.store.append(this.fill, this.w, bytes)) this.dropFill();
+  }
+  end(): void {
+    if (this.fill < 0) return;
+    this.store.commit(this.fill, this.headLen, this.bodyLen, this.flags, this.times);
+    this.fill = -1;
+  }
+  drop(): void {
+    this.dropFill();
+  }
+  dropFill(): void {
+    if (this.fill < 0) return;
+    this.store.abandon(this.fill);
+    this.fill = -1;
+  }
+  /** The request is over: nothing of the store stays held for it. */
+  release(): void {
+    this.dropFill();
+    if (this.slot >= 0) {
+      this.store.unpin(this.slot);
+      this.slot = -1;
+    }
+    if (this.refreshOf >= 0) {
+      this.store.endRefresh(this.refreshOf);
+      this.refreshOf = -1;
+    }
+  }
+}
+
+/** Reused by every request of the thread: read synchronously, never kept. */
+const lookupKey: CacheKey = { host: '', target: '', lo: 0, hi: 0 };
+const reqCc = newDirectives();
+const resCc = newDirectives();
+const times: EntryTimes = { storedAt: 0, initialAge: 0, lifetime: 0, swr: -1, sie: -1 };
+const facts: StoreFacts = { status: 0, authorization: false, requestNoStore: false, setCookie: false, varyStar: false, hasExpires: false };
+let scratch = Buffer.allocUnsafe(16 * 1024);
+function scratchOf(n: number): Buffer {
+  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
+/** What a backend's response head says about caching, read once per cacheable response. */
+interface ResponseFacts {
+  ageSeconds: number;
+  date: string;
+  expires: string | null;
+  vary: string;
+  etag: boolean;
+  lastModified: boolean;
+  setCookie: boolean;
+}
+const seen: ResponseFacts = { ageSeconds: 0, date: '', expires: null, vary: '', etag: false, lastModified: false, setCookie: false };
+
+/** Phases with the shared response cache; only made when the config has a `cache` section. */
+export class CachingPhases extends DefaultPhases {
+  constructor(private readonly store: CacheStore) {
+    super();
+  }
+
+  override requestFilter(x: ProxyExchange, down: Downstream): ProxyError | null {
+    const refused = super.requestFilter(x, down);
+    if (refused !== null) return refused;
+    const gen = x.gen;
+    const settings = gen.config.cache;
+    if (settings === null || !(gen.config.pools[x.pool]!.cache || gen.router.matchedCache)) return null;
+    const store = this.store;
+    const method = x.method;
+    if ((method !== 'GET' && method !== 'HEAD') || x.hasBody || down.header('range').length > 0) return this.bypass(x);
+    clearDirectives(reqCc);
+    const cc = down.header('cache-control');
+    if (cc.length > 0) parseCacheControl(cc, reqCc);
+    if (reqCc.noStore) return this.bypass(x);
+    const key = lookupKey;
+    const host = down.header('host');
+    key.host = host.toLowerCase();
+    const query = down.query();
+    key.target = query === undefined ? x.path : x.path + '?' + query;
+    hashKey(key);
+    const refresh = down instanceof DetachedDownstream ? down.refreshOf : -1;
+    const noCache = reqCc.noCache || reqCc.maxAge === 0 || refresh >= 0;
+    const authorization = down.header('authorization').length > 0;
+    let s = authorization ? -1 : store.find(key, down);
+    const filling = authorization ? -1 : store.filling;
+    if (s >= 0) {
+      const now = Date.now();
+      store.times(s, times);
+      const age = currentAge(times.initialAge, times.storedAt, now);
+      const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache);
+      if (use === Use.Fresh) {
+        x.cacheResult = Result.Hit;
+        store.count(x.pool, Result.Hit);
+        this.serve(x, down, s, age, 'corelb; hit', down, true);
+        return null;
+      }
+      if (use === Use.StaleRevalidate && refresh < 0) {
+        x.cacheResult = Result.Stale;
+        store.count(x.pool, Result.Stale);
+        if (store.claimRefresh(s)) this.startRefresh(x, down, s);
+        this.serve(x, down, s, age, 'corelb; hit; detail=stale-while-revalidate', down, true);
+        return null;
+      }
+    }
+    const cr = new CacheRequest(store, settings.maxObjectBytes, key.host, key.target, key.lo, key.hi);
+    x.cache = cr;
+    x.tee = cr;
+    cr.noCache = noCache;
+    cr.refreshOf = refresh;
+    if (s >= 0) {
+      // stale: kept for revalidation, and for stale-if-error; its answer replaces it
+      cr.slot = s;
+      if (down.header('if-none-match').length === 0 && down.header('if-modified-since').length === 0) cr.validators = this.validatorsOf(s);
+      if (method === 'GET') cr.fill = store.beginFill(cr.key, cr.w);
+    } else {
+      let wait = filling;
+      if (wait < 0 && method === 'GET') {
+        cr.fill = store.beginFill(cr.key, cr.w);
+        if (cr.fill < 0) wait = store.filling; // another request began the same fill just now
+      }
+      if (wait >= 0 && refresh < 0) {
+        // another request (in any worker) is fetching this key: wait for its answer
+        cr.waited = true;
+        const pending = waitAsync(store.state, wait, State.Filling, gen.config.timeouts.responseMs);
+        if (pending.async) {
+          x.park();
+          (pending.value as Promise<string>).then(
+            () => this.afterWait(x, cr),
+            (e: unknown) => x.internalError(e),
+          );
+          return null;
+        }
+        const again = store.find(key, down);
+        if (again >= 0) {
+          cr.release();
+          x.cache = null;
+          x.tee = null;
+          if (this.serveIfFresh(x, down, again, down, true)) return null;
+        }
+      }
+    }
+    x.cacheResult = cr.slot >= 0 ? Result.Stale : Result.Miss;
+    return null;
+  }
+
+  private bypass(x: ProxyExchange): null {
+    x.cacheResult = Result.Bypass;
+    this.store.count(x.pool, Result.Bypass);
+    return null;
+  }
+
+  /** Serve pinned entry `s` when it is fresh (true); else unpin it (false). */
+  private serveIfFresh(x: ProxyExchange, down: Downstream, s: number, fields: FieldSource, inHandler: boolean): boolean {
+    const store = this.store;
+    store.times(s, times);
+    const age = currentAge(times.initialAge, times.storedAt, Date.now());
+    if (usability(age, times.lifetime, times.swr, store.flags[s]!, false) !== Use.Fresh) {
+      store.unpin(s);
+      return false;
+    }
+    x.cacheResult = Result.Hit;
+    store.count(x.pool, Result.Hit);
+    this.serve(x, down, s, age, 'corelb; hit', fields, inHandler);
+    return true;
+  }
+
+  /** The fill this request waited for is over (stored, dropped, or too slow). */
+  private afterWait(x: ProxyExchange, cr: CacheRequest): void {
+    if (x.phase !== Phase.Parked) return; // the client left meanwhile
+    try {
+      const fields = new HeadFields(x.head);
+      const s = this.store.find(cr.key, fields);
+      if (s >= 0) {
+        cr.release();
+        x.cache = null;
+        x.tee = null;
+        if (this.serveIfFresh(x, x.down, s, fields, false)) return;
+      }
+      x.cacheResult = Result.Miss; // counted when the answer comes
+      x.proceed(); // not stored (or not a match for this request's variant): to the backend
+    } catch (e) {
+      x.internalError(e);
+    }
+  }
+
+  /** If-None-Match / If-Modified-Since lines for revalidating entry `s` ('' when it has neither). */
+  private validatorsOf(s: number): string {
+    const flags = this.store.flags[s]!;
+    if ((flags & (EntryFlag.HasEtag | EntryFlag.HasLastModified)) === 0) return '';
+    const head = this.headText(s);
+    let out = '';
+    if ((flags & EntryFlag.HasEtag) !== 0) out += 'if-none-match: ' + storedField(head, 'etag') + '\r\n';
+    if ((flags & EntryFlag.HasLastModified) !== 0) out += 'if-modified-since: ' + storedField(head, 'last-modified') + '\r\n';
+    return out;
+  }
+
+  private headText(s: number): string {
+    const store = this.store;
+    return store.readText(s, store.headStart(s), store.headBytes(s));
+  }
+
+  /** One background request refreshes stale entry `s` (stale-while-revalidate). */
+  private startRefresh(x: ProxyExchange, down: Downstream, s: number): void {
+    const fields: string[] = [];
+    down.forEachField((k, v) => {
+      fields.push(k, v);
+    });
+    const refresh = new DetachedDownstream(x.path, down.query(), fields, s);
+    const ctx = x.ctx;
+    setImmediate(() => {
+      try {
+        new ProxyExchange(ctx, this, refresh).start();
+      } catch (e) {
+        this.store.endRefresh(s);
+        ctx.log.error({ err: e }, 'cache: background refresh failed to start');
+      }
+    });
+  }
+
+  override upstreamRequest(x: ProxyExchange): string {
+    const cr = x.cache;
+    if (cr === null || cr.validators.length === 0) return x.head;
+    return x.head.slice(0, x.head.length - 2) + cr.validators + '\r\n';
+  }
+
+  override responseFilter(x: ProxyExchange, head: ResponseHead, down: Downstream): void {
+    const cr = x.cache;
+    if (cr === null) {
+      super.responseFilter(x, head, down);
+      return;
+    }
+    const store = this.store;
+    const status = head.status;
+    const settings = x.gen.config.cache!;
+    readResponse(head, resCc, seen);
+    const now = Date.now();
+    if (cr.slot >= 0 && status === 304 && cr.validators.length > 0) {
+      // the stored answer is still good: refresh it, answer from it
+      this.observeResponse(x, head);
+      cr.dropFill();
+      const s = cr.slot;
+      store.times(s, times);
+      const explicit = resCc.sMaxage >= 0 || resCc.maxAge >= 0 || seen.expires !== null;
+      const dateMs = seen.date.length > 0 ? parseHttpDate(seen.date) : Number.NaN;
+      if (explicit) times.lifetime = freshnessLifetime(resCc, expiresOf(seen.expires), Number.isNaN(dateMs) ? now : dateMs, 0);
+      times.storedAt = now;
+      times.initialAge = initialAge(seen.ageSeconds, dateMs, cr.requestTime, now);
+      store.refresh(s, times);
+      x.cacheResult = Result.Revalidated;
+      store.count(x.pool, Result.Revalidated);
+      this.serve(x, down, s, times.initialAge, 'corelb; fwd=stale; fwd-status=304', new HeadFields(x.head), false);
+      x.redirectAnswer(DISCARD);
+      return;
+    }
+    if (cr.slot >= 0 && status >= 500 && this.staleWindow(cr, now)) {
+      this.observeResponse(x, head);
+      cr.dropFill();
+      this.serveStale(x, down, cr, now, status);
+      x.redirectAnswer(DISCARD);
+      return;
+    }
+    let stored = false;
+    if (cr.fill >= 0) {
+      stored = this.beginStore(x, cr, head, settings.defaultTtlMs, settings.staleIfErrorMs, now);
+      if (!stored) cr.dropFill();
+    }
+    if ((x.cacheResult === Result.Miss || x.cacheResult === Result.Stale) && cr.refreshOf < 0) {
+      // counted once the answer is known: a stale entry that had to be fetched again is a miss too
+      x.cacheResult = Result.Miss;
+      store.count(x.pool, Result.Miss);
+    }
+    super.responseFilter(x, head, down);
+    down.writeHeader('cache-status', cr.slot >= 0 ? (stored ? 'corelb; fwd=stale; stored' : 'corelb; fwd=stale') : stored ? 'corelb; fwd=miss; stored' : 'corelb; fwd=miss');
+  }
+
+  private serveStale(x: ProxyExchange, down: Downstream, cr: CacheRequest, now: number, status: number): void {
+    const s = cr.slot;
+    x.cacheResult = Result.Stale;
+    this.store.count(x.pool, Result.Stale);
+    const age = currentAge(times.initialAge, times.storedAt, now);
+    this.serve(x, down, s, age, status > 0 ? `corelb; fwd=stale; fwd-status=${status}; detail=stale-if-error` : 'corelb; fwd=stale; detail=stale-if-error', new HeadFields(x.head), false);
+  }
+
+  override errorFallback(x: ProxyExchange, _err: ProxyError): boolean {
+    const cr = x.cache;
+    if (cr === null || cr.slot < 0 || cr.refreshOf >= 0) return false;
+    const now = Date.now();
+    if (!this.staleWindow(cr, now)) return false;
+    cr.dropFill();
+    this.serveStale(x, x.down, cr, now, 0);
+    return true;
+  }
+
+  /** Is the pinned stale entry of `cr` within its stale-if-error window (`times` is left set)? */
+  private staleWindow(cr: CacheRequest, now: number): boolean {
+    const store = this.store;
+    store.times(cr.slot, times);
+    return servableOnError(currentAge(times.initialAge, times.storedAt, now), times.lifetime, times.sie, store.flags[cr.slot]!);
+  }
+
+  /**
+   * Decide whether the answer is stored; when it is, write its Vary names and head into the
+   * fill (the body follows through the tee). False: not storable.
+   */
+  private beginStore(x: ProxyExchange, cr: CacheRequest, head: ResponseHead, defaultTtlMs: number, staleIfErrorMs: number, now: number): boolean {
+    const status = head.status;
+    facts.status = status;
+    facts.authorization = x.head.indexOf('\r\nauthorization: ') >= 0;
+    facts.requestNoStore = false;
+    facts.setCookie = seen.setCookie;
+    let vary = '';
+    facts.varyStar = false;
+    if (seen.vary.length > 0) {
+      const names = listElements(seen.vary);
+      if (names !== null) {
+        facts.varyStar = names.includes('*');
+        vary = names.join(',');
+      }
+    }
+    facts.hasExpires = seen.expires !== null;
+    if (storable(facts, resCc, defaultTtlMs) !== Refusal.Storable) return false;
+    if (head.length > cr.maxObject) return false;
+    const dateMs = seen.date.length > 0 ? parseHttpDate(seen.date) : Number.NaN;
+    const t = cr.times;
+    t.storedAt = now;
+    t.initialAge = initialAge(seen.ageSeconds, dateMs, cr.requestTime, now);
+    t.lifetime = freshnessLifetime(resCc, expiresOf(seen.expires), Number.isNaN(dateMs) ? now : dateMs, defaultTtlMs);
+    t.swr = resCc.staleWhileRevalidate >= 0 ? resCc.staleWhileRevalidate * 1000 : -1;
+    t.sie = resCc.staleIfError >= 0 ? resCc.staleIfError * 1000 : staleIfErrorMs;
+    cr.flags =
+      (resCc.noCache ? EntryFlag.NoCache : 0) |
+      (resCc.mustRevalidate || resCc.proxyRevalidate || resCc.sMaxage >= 0 ? EntryFlag.MustRevalidate : 0) |
+      (seen.etag ? EntryFlag.HasEtag : 0) |
+      (seen.lastModified ? EntryFlag.HasLastModified : 0);
+    const store = this.store;
+    if (!store.setVary(cr.fill, cr.w, vary, vary.length === 0 ? 0 : variantOf(vary, new HeadFields(x.head)))) return false;
+    const bytes = storedHead(head);
+    if (!store.append(cr.fill, cr.w, bytes)) return false;
+    cr.headLen = bytes.length;
+    return true;
+  }
+
+  /**
+   * Answer from pinned entry `s`: its status and fields, Age and Cache-Status, and its body (none
+   * for HEAD, 304 to a conditional request it satisfies). Ends the request when the answer is
+   * written; under backpressure the rest follows as the client takes it. The pin is released
+   * when the request ends (logging), or here when the request had no CacheRequest.
+   */
+  private serve(x: ProxyExchange, down: Downstream, s: number, ageMs: number, cacheStatus: string, fields: FieldSource, inHandler: boolean): void {
+    // a hit owns its pin and streams (x.tee releases it if the request ends first); an answer
+    // made while a backend exchange runs on copies its body whole, as the exchange ends soon
+    const writer = new HitWriter(this.store, x, down, s, x.cache === null);
+    if (inHandler) writer.start(ageMs, cacheStatus, fields);
+    else down.cork(() => writer.start(ageMs, cacheStatus, fields));
+  }
+
+  override logging(x: ProxyExchange): void {
+    super.logging(x);
+    x.cache?.release();
+  }
+
+  protected override accessLine(x: ProxyExchange): Record<string, unknown> {
+    const line = super.accessLine(x);
+    line.cache = x.cacheResult === NO_RESULT ? null : RESULT_NAMES[x.cacheResult];
+    return line;
+  }
+}
+
+/**
+ * Writes one stored answer to a client. A hit (`streams`) owns the lookup's pin and sends the
+ * body from shared memory as the client takes it, the pin released when it is written or the
+ * request ends (it is the request's tee then). Otherwise the pin is the CacheRequest's, and the
+ * body is copied and handed to the front whole.
+ */
+class HitWriter implements ResponseTee {
+  private pinned = true;
+  private bodyStart = 0;
+  private total = 0;
+  private status = 0;
+  private readonly cursor = newCursor();
+
+  constructor(
+    private readonly store: CacheStore,
+    private readonly x: ProxyExchange,
+    private readonly down: Downstream,
+    private readonly s: number,
+    private readonly streams: boolean,
+  ) {}
+
+  chunk(): void {}
+  end(): void {}
+  drop(): void {
+    this.release();
+  }
+  private release(): void {
+    if (!this.streams || !this.pinned) return;
+    this.pinned = false;
+    this.store.unpin(this.s);
+  }
+
+  start(ageMs: number, cacheStatus: string, fields: FieldSource): void {
+    const store = this.store;
+    const s = this.s;
+    const x = this.x;
+    const down = this.down;
+    const headLen = store.headBytes(s);
+    const head = scratchOf(headLen);
+    const c = this.cursor;
+    store.seek(s, store.headStart(s), c);
+    for (let n = 0; n < headLen; ) {
+      const v = store.view(c, headLen - n);
+      head.set(v, n);
+      n += v.length;
+    }
+    const status = (head[0]! - 48) * 100 + (head[1]! - 48) * 10 + (head[2]! - 48);
+    this.bodyStart = store.headStart(s) + headLen;
+    this.total = store.bodyBytes(s);
+    let notModified = false;
+    if (status === 200) {
+      const inm = fields.header('if-none-match');
+      const flags = store.flags[s]!;
+      if (inm.length > 0) notModified = (flags & EntryFlag.HasEtag) !== 0 && etagMatches(inm, storedField(head.toString('latin1', 0, headLen), 'etag'));
+      else if ((flags & EntryFlag.HasLastModified) !== 0) {
+        const ims = fields.header('if-modified-since');
+        if (ims.length > 0) {
+          const since = parseHttpDate(ims);
+          const lm = parseHttpDate(storedField(head.toString('latin1', 0, headLen), 'last-modified'));
+          notModified = !Number.isNaN(since) && !Number.isNaN(lm) && lm <= since;
+        }
+      }
+    }
+    if (notModified) {
+      const eol = head.indexOf(13);
+      down.writeHead('304 Not Modified' + (eol < 0 || eol >= headLen ? '' : head.toString('latin1', eol, headLen)));
+    } else {
+      down.writeHead(head.subarray(0, headLen));
+    }
+    down.writeHeader('age', String(Math.floor(ageMs / 1000)));
+    down.writeHeader('cache-status', cacheStatus);
+    if (x.ctx.draining || x.clientCloses) down.writeHeader('connection', 'close');
+    if (notModified || x.method === 'HEAD' || status === 204 || status === 304) {
+      this.status = notModified ? 304 : status;
+      if (notModified || status === 204 || status === 304) down.endWithoutBody();
+      else down.endWithoutBody(this.total);
+      this.done(0);
+      return;
+    }
+    this.status = status;
+    if (this.total === 0) {
+      down.end();
+      this.done(0);
+      return;
+    }
+    store.seek(s, this.bodyStart, c);
+    if (!this.streams) {
+      const body = Buffer.allocUnsafe(this.total);
+      for (let n = 0; n < this.total; ) {
+        const v = store.view(c, this.total - n);
+        body.set(v, n);
+        n += v.length;
+      }
+      down.end(body);
+      this.done(this.total);
+      return;
+    }
+    if (this.send()) return;
+    x.answering(status);
+    x.tee = this;
+    down.onWritable((offset) => {
+      try {
+        store.seek(s, this.bodyStart + offset, c);
+        return this.send();
+      } catch (e) {
+        x.internalError(e);
+        return true;
+      }
+    });
+  }
+
+  /** Write body bytes from the cursor; true when the answer is complete. */
+  private send(): boolean {
+    const down = this.down;
+    const store = this.store;
+    const c = this.cursor;
+    for (;;) {
+      const at = c.base + c.at - this.bodyStart;
+      if (at >= this.total) return true;
+      const v = store.view(c, this.total - at);
+      const [ok, done] = down.tryEnd(v, this.total);
+      if (done) {
+        this.done(this.total);
+        return true;
+      }
+      if (!ok) return false;
+    }
+  }
+
+  private done(bytes: number): void {
+    this.release();
+    const x = this.x;
+    if (this.streams) x.answered(this.status, bytes);
+    else {
+      // the backend exchange ends the request
+      x.status = this.status;
+      x.bytesOut = bytes;
+    }
+  }
+}
+
+/** The value of field `name` (lower-case) in a stored head ("...\r\nname: value\r\n..."), or ''. */
+function storedField(head: string, name: string): string {
+  const at = head.indexOf('\r\n' + name + ': ');
+  if (at < 0) return '';
+  const start = at + name.length + 4;
+  const end = head.indexOf('\r\n', start);
+  return head.slice(start, end < 0 ? head.length : end);
+}
+
+/** Expires as freshness.ts takes it: NaN absent, -Infinity invalid ("already expired"). */
+function expiresOf(v: string | null): number {
+  if (v === null) return Number.NaN;
+  const ms = parseHttpDate(v);
+  return Number.isNaN(ms) ? -Infinity : ms;
+}
+
+/** Read the caching fields of a response head into `d` and `out`. */
+function readResponse(head: ResponseHead, d: typeof resCc, out: ResponseFacts): void {
+  clearDirectives(d);
+  out.ageSeconds = 0;
+  out.date = '';
+  out.expires = null;
+  out.vary = '';
+  out.etag = false;
+  out.lastModified = false;
+  out.setCookie = false;
+  const b = head.bytes;
+  const f = head.fields;
+  for (let i = 0; i < head.count; i++) {
+    const ns = f[4 * i]!;
+    const ne = f[4 * i + 1]!;
+    const vs = f[4 * i + 2]!;
+    const ve = f[4 * i + 3]!;
+    switch (ne - ns) {
+      case 3:
+        if (bytesEqualLower(b, ns, ne, 'age')) {
+          const n = Number(b.toString('latin1', vs, ve));
+          out.ageSeconds = Number.isInteger(n) && n >= 0 ? n : 0;
+        }
+        break;
+      case 4:
+        if (bytesEqualLower(b, ns, ne, 'date')) out.date = b.toString('latin1', vs, ve);
+        else if (bytesEqualLower(b, ns, ne, 'vary')) out.vary = out.vary.length === 0 ? b.toString('latin1', vs, ve) : out.vary + ',' + b.toString('latin1', vs, ve);
+        else if (bytesEqualLower(b, ns, ne, 'etag')) out.etag = true;
+        break;
+      case 7:
+        if (bytesEqualLower(b, ns, ne, 'expires')) out.expires = b.toString('latin1', vs, ve);
+        break;
+      case 10:
+        if (bytesEqualLower(b, ns, ne, 'set-cookie')) out.setCookie = true;
+        break;
+      case 13:
+        if (bytesEqualLower(b, ns, ne, 'cache-control')) parseCacheControl(b.toString('latin1', vs, ve), d);
+        else if (bytesEqualLower(b, ns, ne, 'last-modified')) out.lastModified = true;
+        break;
+    }
+  }
+}
+
+/**
+ * The head as stored: the status text ("200 OK") and the fields a client is given (as the
+ * front passes them on, names lower-cased), without Age (a hit writes its own).
+ */
+function storedHead(head: ResponseHead): Buffer {
+  const b = head.bytes;
+  const f = head.fields;
+  let n = head.statusEnd - (head.start + 9);
+  for (let i = 0; i < head.count; i++) n += f[4 * i + 3]! - f[4 * i]! + 4;
+  const out = scratchOf(n);
+  let at = b.copy(out, 0, head.start + 9, head.statusEnd);
+  for (let i = 0; i < head.count; i++) {
+    const ns = f[4 * i]!;
+    const ne = f[4 * i + 1]!;
+    if (dropField(b, ns, ne, head.connectionTokens) || bytesEqualLower(b, ns, ne, 'age')) continue;
+    out[at++] = 13;
+    out[at++] = 10;
+    for (let k = ns; k < ne; k++) {
+      const c = b[k]!;
+      out[at++] = c >= 65 && c <= 90 ? c | 32 : c;
+    }
+    out[at++] = 58;
+    out[at++] = 32;
+    at += b.copy(out, at, f[4 * i + 2]!, f[4 * i + 3]!);
+  }
+  return out.subarray(0, at);
+}
+

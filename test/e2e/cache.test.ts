@@ -1,0 +1,307 @@
+// The shared response cache end to end: the real CLI with `workers: 2`, a counting origin on
+// 127.0.0.1, every request on a new connection (so both workers serve, and a hit in one worker
+// is an answer another stored). Fresh hits without a backend request; the storability rules
+// (no-store, private, Set-Cookie, Authorization); Vary; Age; HEAD from a stored GET; 50
+// concurrent misses giving one backend request; an answer over max_object served whole and not
+// stored; conditional revalidation and 304 to a conditional client; stale-while-revalidate with
+// one refresh; stale-if-error on 5xx and on a refused connection; eviction order under a small
+// size; a reload keeping the cache.
+import { writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopEverything } from '../helpers/cleanup.js';
+import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
+import { request, type Reply } from '../helpers/http.js';
+import { startOrigin, type Origin } from '../helpers/origins.js';
+import { sleep } from '../helpers/time.js';
+
+afterAll(stopEverything);
+
+/** Origin behaviour by path; every request is counted by path (query included). */
+const hits = new Map<string, number>();
+const count = (url: string): number => hits.get(url) ?? 0;
+let failing = false;
+let version = 1;
+
+function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '';
+  hits.set(url, count(url) + 1);
+  const full = url.split('?')[0]!;
+  const path = full.startsWith('/down/') ? full.slice(5) : full;
+  const send = (headers: Record<string, string | string[]>, body: string | Buffer, status = 200) => {
+    res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+    res.end(body);
+  };
+  if (path.startsWith('/fresh/')) return send({ 'cache-control': 'max-age=60' }, `fresh ${url}`);
+  if (path === '/nostore') return send({ 'cache-control': 'no-store' }, 'nostore');
+  if (path === '/private') return send({ 'cache-control': 'private, max-age=60' }, 'private');
+  if (path === '/cookie') return send({ 'cache-control': 'max-age=60', 'set-cookie': 'a=1' }, 'cookie');
+  if (path === '/nofreshness') return send({}, 'nofreshness');
+  if (path === '/auth') return send({ 'cache-control': 'max-age=60' }, 'auth');
+  if (path === '/auth-public') return send({ 'cache-control': 'public, max-age=60' }, 'auth-public');
+  if (path === '/vary') return send({ 'cache-control': 'max-age=60', vary: 'Accept-Language' }, `lang=${req.headers['accept-language'] ?? ''}`);
+  if (path === '/varystar') return send({ 'cache-control': 'max-age=60', vary: '*' }, 'varystar');
+  if (path === '/aged') return send({ 'cache-control': 'max-age=600', age: '100' }, 'aged');
+  if (path === '/slow') {
+    setTimeout(() => send({ 'cache-control': 'max-age=60' }, 'slow'), 400);
+    return;
+  }
+  if (path === '/big') return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(300 * 1024, 98));
+  if (path === '/range') return send({ 'cache-control': 'max-age=60' }, 'range');
+  if (path === '/etag') {
+    if (req.headers['if-none-match'] === '"v1"') {
+      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=1' });
+      res.end();
+      return;
+    }
+    return send({ etag: '"v1"', 'cache-control': 'max-age=1' }, 'etag body');
+  }
+  if (path === '/lm') return send({ 'last-modified': 'Sun, 06 Nov 1994 08:49:37 GMT', 'cache-control': 'max-age=60' }, 'lm');
+  if (path === '/swr') {
+    setTimeout(() => send({ 'cache-control': 'max-age=1, stale-while-revalidate=30' }, `swr v${version}`), 100);
+    return;
+  }
+  if (path === '/sie') {
+    if (failing) return send({}, 'backend failure', 500);
+    return send({ 'cache-control': 'max-age=1, stale-if-error=60' }, 'sie good');
+  }
+  if (path === '/mustrev') {
+    if (failing) return send({}, 'backend failure', 500);
+    return send({ 'cache-control': 'max-age=1, must-revalidate, stale-if-error=60' }, 'mustrev');
+  }
+  if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
+  send({}, 'other');
+}
+
+/** A cache config on top of the test defaults. */
+function cacheConfig(pools: Record<string, string[]>, cache: Record<string, unknown>, routes?: { path_prefix: string; pool: string }[]): Record<string, unknown> {
+  const cfg = corelbConfig({ workers: 2, pools, routes, timeouts: { connect: '500ms' } });
+  cfg.cache = cache;
+  for (const p of Object.values(cfg.pools as Record<string, Record<string, unknown>>)) p.cache = true;
+  return cfg;
+}
+
+const get = (lb: Corelb, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => request(`${lb.url}${path}`, { headers, method });
+
+describe('cache', () => {
+  let origin: Origin;
+  let downOrigin: Origin;
+  let lb: Corelb;
+
+  beforeAll(async () => {
+    origin = await startOrigin(answer);
+    downOrigin = await startOrigin(answer);
+    lb = await startCorelb(
+      cacheConfig({ web: [origin.url], down: [downOrigin.url] }, { size: '8mb', max_object: '256kb', stale_if_error: '0' }, [
+        { path_prefix: '/down/', pool: 'down' },
+        { path_prefix: '/', pool: 'web' },
+      ]),
+    );
+  });
+
+  it('200 GETs of a fresh object, each on a new connection to either worker, make one backend request', async () => {
+    const first = await get(lb, '/fresh/a?x=1');
+    expect(first.headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    for (let i = 0; i < 199; i += 20) {
+      const replies = await Promise.all(Array.from({ length: 20 }, () => get(lb, '/fresh/a?x=1')));
+      for (const r of replies) {
+        expect(r.status).toBe(200);
+        expect(r.text).toBe('fresh /fresh/a?x=1');
+        expect(r.headers['cache-status']).toBe('corelb; hit');
+        expect(r.headers['content-type']).toBe('text/plain');
+        expect(Number(r.headers.age)).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(count('/fresh/a?x=1')).toBe(1);
+    // another query is another key
+    await get(lb, '/fresh/a?x=2');
+    expect(count('/fresh/a?x=2')).toBe(1);
+  });
+
+  it.each([
+    ['/nostore', {}],
+    ['/private', {}],
+    ['/cookie', {}],
+    ['/nofreshness', {}],
+    ['/varystar', {}],
+    ['/auth', { authorization: 'Bearer x' }],
+  ])('%s is not stored', async (path, headers) => {
+    const a = await get(lb, path, headers);
+    const b = await get(lb, path, headers);
+    expect(a.status).toBe(200);
+    expect(b.headers['cache-status']).toBe('corelb; fwd=miss');
+    expect(count(path)).toBe(2);
+  });
+
+  it('an answer to a request with Authorization is stored when it says public', async () => {
+    await get(lb, '/auth-public', { authorization: 'Bearer x' });
+    const b = await get(lb, '/auth-public');
+    expect(b.headers['cache-status']).toBe('corelb; hit');
+    expect(count('/auth-public')).toBe(1);
+  });
+
+  it('a request with no-store or a Range goes to the backend', async () => {
+    await get(lb, '/range');
+    const r = await get(lb, '/range', { range: 'bytes=0-1' });
+    expect(r.headers['cache-status']).toBeUndefined();
+    const n = await get(lb, '/range', { 'cache-control': 'no-store' });
+    expect(n.headers['cache-status']).toBeUndefined();
+    expect(count('/range')).toBe(3);
+    expect((await get(lb, '/range')).headers['cache-status']).toBe('corelb; hit');
+  });
+
+  it('Vary keeps the variants apart', async () => {
+    const en = await get(lb, '/vary', { 'accept-language': 'en' });
+    const fr = await get(lb, '/vary', { 'accept-language': 'fr' });
+    expect(en.text).toBe('lang=en');
+    expect(fr.text).toBe('lang=fr');
+    for (let i = 0; i < 4; i++) {
+      expect((await get(lb, '/vary', { 'accept-language': 'en' })).text).toBe('lang=en');
+      expect((await get(lb, '/vary', { 'accept-language': 'fr' })).text).toBe('lang=fr');
+    }
+    expect(count('/vary')).toBe(2);
+  });
+
+  it('Age counts the backend Age and the time stored; HEAD is answered from the stored GET', async () => {
+    await get(lb, '/aged');
+    await sleep(1100);
+    const r = await get(lb, '/aged');
+    expect(r.headers['cache-status']).toBe('corelb; hit');
+    expect(Number(r.headers.age)).toBeGreaterThanOrEqual(101);
+    const head = await get(lb, '/aged', {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('4');
+    expect(head.body.length).toBe(0);
+    expect(head.headers['cache-status']).toBe('corelb; hit');
+    expect(count('/aged')).toBe(1);
+  });
+
+  it('50 concurrent misses for one key make one backend request', async () => {
+    const replies = await Promise.all(Array.from({ length: 50 }, () => get(lb, '/slow')));
+    for (const r of replies) expect(r.text).toBe('slow');
+    expect(count('/slow')).toBe(1);
+    expect(replies.filter((r) => r.headers['cache-status'] === 'corelb; hit').length).toBe(49);
+  });
+
+  it('an answer over max_object is served whole and not stored', async () => {
+    const a = await get(lb, '/big');
+    expect(a.body.length).toBe(300 * 1024);
+    expect(a.body.every((c) => c === 98)).toBe(true);
+    const b = await get(lb, '/big');
+    expect(b.body.length).toBe(300 * 1024);
+    expect(count('/big')).toBe(2);
+  });
+
+  it('a stale entry with an ETag is revalidated; a 304 refreshes it; a conditional client gets 304', async () => {
+    const a = await get(lb, '/etag');
+    expect(a.text).toBe('etag body');
+    const c = await get(lb, '/etag', { 'if-none-match': '"v1"' });
+    expect(c.status).toBe(304);
+    expect(c.headers.etag).toBe('"v1"');
+    expect(c.headers['cache-status']).toBe('corelb; hit');
+    await sleep(1100);
+    const before = origin.requests.length;
+    const b = await get(lb, '/etag');
+    expect(b.status).toBe(200);
+    expect(b.text).toBe('etag body');
+    expect(b.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=304');
+    const sent = origin.requests.slice(before).filter((r) => r.url === '/etag');
+    expect(sent.map((r) => r.headers['if-none-match'])).toEqual(['"v1"']);
+    // fresh again
+    expect((await get(lb, '/etag')).headers['cache-status']).toBe('corelb; hit');
+  });
+
+  it('If-Modified-Since is answered 304 from a fresh entry with Last-Modified', async () => {
+    await get(lb, '/lm');
+    const r = await get(lb, '/lm', { 'if-modified-since': 'Mon, 07 Nov 1994 08:49:37 GMT' });
+    expect(r.status).toBe(304);
+    const older = await get(lb, '/lm', { 'if-modified-since': 'Sat, 05 Nov 1994 08:49:37 GMT' });
+    expect(older.status).toBe(200);
+    expect(older.text).toBe('lm');
+    expect(count('/lm')).toBe(1);
+  });
+
+  it('stale-while-revalidate: stale hits are answered at once and one request refreshes the entry', async () => {
+    await get(lb, '/swr');
+    await sleep(1100);
+    version = 2;
+    const replies = await Promise.all(Array.from({ length: 20 }, () => get(lb, '/swr')));
+    for (const r of replies) {
+      expect(r.text).toBe('swr v1');
+      expect(r.headers['cache-status']).toBe('corelb; hit; detail=stale-while-revalidate');
+    }
+    await origin.waitForRequests(0);
+    for (let i = 0; i < 50 && (await get(lb, '/swr')).text !== 'swr v2'; i++) await sleep(50);
+    expect((await get(lb, '/swr')).text).toBe('swr v2');
+    expect(count('/swr')).toBe(2);
+  });
+
+  it('stale-if-error: a 5xx is replaced by the stale entry; must-revalidate is not', async () => {
+    await get(lb, '/sie');
+    await get(lb, '/mustrev');
+    await sleep(1100);
+    failing = true;
+    try {
+      const r = await get(lb, '/sie');
+      expect(r.status).toBe(200);
+      expect(r.text).toBe('sie good');
+      expect(r.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=500; detail=stale-if-error');
+      const m = await get(lb, '/mustrev');
+      expect(m.status).toBe(500);
+    } finally {
+      failing = false;
+    }
+  });
+
+  it('stale-if-error: a backend that refuses connections is replaced by the stale entry', async () => {
+    const a = await get(lb, '/down/sie');
+    expect(a.text).toBe('sie good');
+    await downOrigin.close();
+    await sleep(1100);
+    const r = await get(lb, '/down/sie');
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('sie good');
+    expect(r.headers['cache-status']).toBe('corelb; fwd=stale; detail=stale-if-error');
+    const other = await get(lb, '/down/fresh/never-stored');
+    expect(other.status).toBe(502);
+  });
+
+  it('a reload keeps the cache', async () => {
+    await get(lb, '/fresh/reload');
+    const from = lb.logs().length;
+    writeFileSync(
+      lb.configFile,
+      toYaml({
+        ...cacheConfig({ web: [origin.url], down: [origin.url] }, { size: '8mb', max_object: '256kb' }, [
+          { path_prefix: '/down/', pool: 'down' },
+          { path_prefix: '/', pool: 'web' },
+        ]),
+        listen: { host: '127.0.0.1', port: lb.port },
+      }),
+    );
+    process.kill(lb.pid, 'SIGHUP');
+    await lb.waitForLogAfter(from, (l) => l.msg === 'reloaded', 10_000);
+    const r = await get(lb, '/fresh/reload');
+    expect(r.headers['cache-status']).toBe('corelb; hit');
+    expect(count('/fresh/reload')).toBe(1);
+  });
+});
+
+describe('cache eviction', () => {
+  it('evicts the least recently used answer when the store is full', async () => {
+    const origin = await startOrigin(answer);
+    // 256kb: four 60 KiB answers (16 blocks each) fill it
+    const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '256kb', max_object: '100kb' }));
+    for (const k of ['a', 'b', 'c', 'd']) {
+      expect((await get(lb, `/evict/${k}`)).headers['cache-status']).toBe('corelb; fwd=miss; stored');
+      await sleep(10);
+    }
+    expect((await get(lb, '/evict/a')).headers['cache-status']).toBe('corelb; hit');
+    await sleep(10);
+    await get(lb, '/evict/e'); // evicts b, the least recently used
+    for (const k of ['a', 'c', 'd', 'e']) expect((await get(lb, `/evict/${k}`)).headers['cache-status'], k).toBe('corelb; hit');
+    expect((await get(lb, '/evict/b')).headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    expect(count('/evict/b')).toBe(2);
+    expect(count('/evict/a')).toBe(1);
+  });
+});
