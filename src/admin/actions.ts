@@ -2,6 +2,7 @@
 // effect, the counters, readiness, and the operator's actions (drain, enable, weight, reload).
 // The primary's control plane implements it; admin/ imports nothing from primary/.
 
+import type { CacheFigures } from './cache.js';
 import type { Config } from '../config/types.js';
 import type { Snapshot } from './counters.js';
 
@@ -32,4 +33,9 @@ export interface AdminActions {
   setWeight(pool: string | null, url: string, weight: number): Promise<WeightResult>;
   /** Re-read the config file and apply it, or keep the running one and report why not. */
   reload(): Promise<ReloadResult>;
+  /** The shared response cache's figures, or null when there is no cache. */
+  cacheFigures(): CacheFigures | null;
+  /** Remove the cached answers for `target` (every host and variant; `prefix`: every target that
+   * starts with it); how many, or null when there is no cache. */
+  purgeCache(target: string, prefix: boolean): number | null;
 }

@@ -63,6 +63,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   <span class="fact">CPU <b id="cpu">-</b></span>
   <span class="fact">RSS <b id="rss">-</b></span>
   <span class="fact">last reload <b id="reload">-</b></span>
+  <span class="fact" id="cache-fact" hidden>cache hit ratio <b id="cache-hit">-</b> <small id="cache-size"></small></span>
   <span id="conn" class="lost">connecting</span>
 </header>
 <main>
@@ -181,6 +182,12 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
     $("cpu").textContent = prev && dt > 0 ? ((s.process.cpuSeconds - prev.process.cpuSeconds) / dt * 100).toFixed(0) + " %" : "-";
     var r = s.lastReload;
     $("reload").textContent = r === null ? "none" : (r.ok ? "ok" : "rejected") + " at " + new Date(r.at).toLocaleTimeString();
+    var c = s.cache;
+    $("cache-fact").hidden = !c;
+    if (c) {
+      $("cache-hit").textContent = c.hitRatio === null ? "-" : (c.hitRatio * 100).toFixed(1) + " %";
+      $("cache-size").textContent = c.entries + " entries, " + fmtBytes(c.bytes) + " of " + fmtBytes(c.sizeBytes);
+    }
     renderPools(s, rows);
     renderChart(s.time);
   }

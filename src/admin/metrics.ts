@@ -4,6 +4,7 @@
 
 import { stateName } from '../health/backend-health.js';
 import { BackendState, LATENCY_BUCKETS_US } from '../shared/layout.js';
+import type { CacheFigures } from './cache.js';
 import type { BackendCounters, Snapshot } from './counters.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -65,7 +66,7 @@ interface Series {
   readonly c: BackendCounters;
 }
 
-export function renderMetrics(s: Snapshot, proc: ProcessFigures): string {
+export function renderMetrics(s: Snapshot, proc: ProcessFigures, cache: CacheFigures | null = null): string {
   const x = new Exposition();
   const counted: Series[] = [];
   for (const p of s.pools) for (const b of p.backends) counted.push({ pool: p.name, backend: b.url, c: b });
@@ -150,5 +151,15 @@ export function renderMetrics(s: Snapshot, proc: ProcessFigures): string {
   x.sample('corelb_config_last_reload_success', {}, s.lastReload === null || s.lastReload.ok ? 1 : 0);
   x.family('corelb_config_last_reload_timestamp_seconds', 'gauge', 'When the last reload was tried (the start time before any), seconds since the Unix epoch.');
   x.sample('corelb_config_last_reload_timestamp_seconds', {}, (s.lastReload?.at ?? s.startedAt) / 1000);
+  if (cache !== null) {
+    x.family('corelb_cache_requests_total', 'counter', 'Requests to pools and routes with cache: true, by result: hit, miss, stale (a stale answer served), revalidated (a 304 refreshed it), bypass (not cacheable: method, Range, no-store, a body).');
+    for (const r of cache.requests) x.sample('corelb_cache_requests_total', { pool: r.pool, result: r.result }, r.count);
+    x.family('corelb_cache_bytes', 'gauge', 'Bytes of the answers stored in the shared cache (keys and heads included).');
+    x.sample('corelb_cache_bytes', {}, cache.bytes);
+    x.family('corelb_cache_entries', 'gauge', 'Answers stored in the shared cache.');
+    x.sample('corelb_cache_entries', {}, cache.entries);
+    x.family('corelb_cache_evictions_total', 'counter', 'Answers evicted from the shared cache to make room (least recently used first).');
+    x.sample('corelb_cache_evictions_total', {}, cache.evictions);
+  }
   return x.text();
 }

@@ -13,6 +13,7 @@ import { MAX_WEIGHT } from '../config/pools.js';
 import { printableConfig } from '../config/print.js';
 import type { AdminConfig } from '../config/types.js';
 import type { AdminActions } from './actions.js';
+import { purgeRequest } from './cache.js';
 import { DASHBOARD_HTML } from './dashboard.js';
 import { readiness, readinessText } from './health.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type ProcessFigures } from './metrics.js';
@@ -109,6 +110,8 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/backends/enable': { method: 'POST', queryToken: false, handle: enableBackend },
   '/backends/weight': { method: 'POST', queryToken: false, handle: setBackendWeight },
   '/reload': { method: 'POST', queryToken: false, handle: reloadConfig },
+  '/cache': { method: 'GET', queryToken: false, handle: serveCache },
+  '/cache/purge': { method: 'POST', queryToken: false, handle: purgeCache },
 };
 
 export class AdminServer {
@@ -231,7 +234,7 @@ export class AdminServer {
   }
 
   sendStatus(res: http.ServerResponse): void {
-    sendJson(res, 200, statusJson(this.proxy.snapshot(), processFigures()));
+    sendJson(res, 200, statusJson(this.proxy.snapshot(), processFigures(), this.proxy.cacheFigures()));
   }
 
   /** Start an event stream: one status snapshot now, then one every EVENTS_INTERVAL_MS. */
@@ -252,7 +255,7 @@ export class AdminServer {
   }
 
   private event(): string {
-    return `data: ${JSON.stringify(statusJson(this.proxy.snapshot(), processFigures()))}\n\n`;
+    return `data: ${JSON.stringify(statusJson(this.proxy.snapshot(), processFigures(), this.proxy.cacheFigures()))}\n\n`;
   }
 
   private broadcast(): void {
@@ -320,9 +323,24 @@ function serveEvents(server: AdminServer, ex: Exchange): void {
 }
 
 function serveMetrics(server: AdminServer, ex: Exchange): void {
-  const text = renderMetrics(server.proxy.snapshot(), processFigures());
+  const text = renderMetrics(server.proxy.snapshot(), processFigures(), server.proxy.cacheFigures());
   ex.res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   ex.res.end(text);
+}
+
+function serveCache(server: AdminServer, ex: Exchange): void {
+  const figures = server.proxy.cacheFigures();
+  if (figures === null) throw new BadRequest(404, 'no cache: the config has no cache section');
+  sendJson(ex.res, 200, figures);
+}
+
+async function purgeCache(server: AdminServer, ex: Exchange): Promise<void> {
+  const asked = purgeRequest(await actionParams(ex));
+  if (typeof asked === 'string') throw new BadRequest(400, asked);
+  const purged = server.proxy.purgeCache(asked.target, asked.prefix);
+  if (purged === null) throw new BadRequest(404, 'no cache: the config has no cache section');
+  server.log.info({ [asked.prefix ? 'prefix' : 'url']: asked.target, purged }, 'cache purged');
+  sendJson(ex.res, 200, { ok: true, purged });
 }
 
 function serveStatus(server: AdminServer, ex: Exchange): void {

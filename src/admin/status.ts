@@ -5,6 +5,7 @@
 import { stateName } from '../health/backend-health.js';
 import { LATENCY_BUCKETS_US } from '../shared/layout.js';
 import type { BackendCounters, PoolCounters, Snapshot } from './counters.js';
+import type { CacheFigures } from './cache.js';
 import { FAILURE_LABELS, POOL_EVENT_LABELS, STATUS_LABELS, type ProcessFigures } from './metrics.js';
 
 function named(labels: readonly string[], values: readonly number[]): Record<string, number> {
@@ -29,7 +30,7 @@ function poolCounters(p: PoolCounters): Record<string, unknown> {
   return { requestsWithoutBackend: named(STATUS_LABELS, p.status), events: named(POOL_EVENT_LABELS, p.events) };
 }
 
-export function statusJson(s: Snapshot, proc: ProcessFigures): Record<string, unknown> {
+export function statusJson(s: Snapshot, proc: ProcessFigures, cache: CacheFigures | null = null): Record<string, unknown> {
   return {
     time: s.time,
     startedAt: s.startedAt,
@@ -58,5 +59,6 @@ export function statusJson(s: Snapshot, proc: ProcessFigures): Record<string, un
       pools: s.removedPools.map((p) => ({ name: p.name, ...poolCounters(p) })),
       backends: s.removedBackends.map((b) => ({ pool: b.pool, url: b.url, ...counters(b) })),
     },
+    cache,
   };
 }

@@ -4,6 +4,7 @@
 // overrides and the backends DNS discovery finds (src/health/discovery.ts) as new generations, one
 // at a time, and implements what the admin server may do (admin/actions.ts). Signals: signals.ts.
 
+import { cacheFigures } from '../admin/cache.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdminActions, ReloadResult, WeightResult } from '../admin/actions.js';
@@ -190,6 +191,12 @@ export async function startProxy(fileConfig: Config, log: Logger, file: string, 
     },
     poolHasAvailable(k) {
       return dataPlane.state.poolHasAvailable(k);
+    },
+    cacheFigures() {
+      return dataPlane.cache === null ? null : cacheFigures(dataPlane.cache, current);
+    },
+    purgeCache(target, prefix) {
+      return dataPlane.cache === null ? null : dataPlane.cache.purge(target, prefix);
     },
     setDraining(url, on, pool) {
       return publisher.setDraining(url, on, pool);

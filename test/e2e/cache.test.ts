@@ -9,7 +9,10 @@
 import { writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClient, type AdminClient } from '../helpers/admin.js';
 import { stopEverything } from '../helpers/cleanup.js';
+import { freePort } from '../helpers/ports.js';
+import { metric } from '../helpers/prom.js';
 import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
 import { request, type Reply } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origins.js';
@@ -74,8 +77,8 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
 }
 
 /** A cache config on top of the test defaults. */
-function cacheConfig(pools: Record<string, string[]>, cache: Record<string, unknown>, routes?: { path_prefix: string; pool: string }[]): Record<string, unknown> {
-  const cfg = corelbConfig({ workers: 2, pools, routes, timeouts: { connect: '500ms' } });
+function cacheConfig(pools: Record<string, string[]>, cache: Record<string, unknown>, routes?: { path_prefix: string; pool: string }[], adminPort?: number): Record<string, unknown> {
+  const cfg = corelbConfig({ workers: 2, pools, routes, timeouts: { connect: '500ms' }, log: { access: true }, ...(adminPort === undefined ? {} : { admin: { port: adminPort } }) });
   cfg.cache = cache;
   for (const p of Object.values(cfg.pools as Record<string, Record<string, unknown>>)) p.cache = true;
   return cfg;
@@ -87,16 +90,25 @@ describe('cache', () => {
   let origin: Origin;
   let downOrigin: Origin;
   let lb: Corelb;
+  let admin: AdminClient;
+  let adminPort: number;
 
   beforeAll(async () => {
     origin = await startOrigin(answer);
     downOrigin = await startOrigin(answer);
+    adminPort = await freePort();
     lb = await startCorelb(
-      cacheConfig({ web: [origin.url], down: [downOrigin.url] }, { size: '8mb', max_object: '256kb', stale_if_error: '0' }, [
-        { path_prefix: '/down/', pool: 'down' },
-        { path_prefix: '/', pool: 'web' },
-      ]),
+      cacheConfig(
+        { web: [origin.url], down: [downOrigin.url] },
+        { size: '8mb', max_object: '256kb', stale_if_error: '0' },
+        [
+          { path_prefix: '/down/', pool: 'down' },
+          { path_prefix: '/', pool: 'web' },
+        ],
+        adminPort,
+      ),
     );
+    admin = adminClient(`http://127.0.0.1:${adminPort}`);
   });
 
   it('200 GETs of a fresh object, each on a new connection to either worker, make one backend request', async () => {
@@ -266,6 +278,50 @@ describe('cache', () => {
     expect(other.status).toBe(502);
   });
 
+  it('purges by url (every variant) and by prefix through the admin API', async () => {
+    await get(lb, '/fresh/p/one');
+    await get(lb, '/fresh/p/two?q=1');
+    await get(lb, '/vary', { 'accept-language': 'de' });
+    const byUrl = await admin.post('/cache/purge?url=' + encodeURIComponent('/vary'));
+    expect(byUrl.status).toBe(200);
+    expect(byUrl.json).toEqual({ ok: true, purged: 3 }); // en, fr, de
+    expect((await get(lb, '/vary', { 'accept-language': 'en' })).headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    const byPrefix = await admin.post('/cache/purge', { prefix: '/fresh/p/' });
+    expect(byPrefix.json).toEqual({ ok: true, purged: 2 });
+    expect((await get(lb, '/fresh/p/two?q=1')).headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    expect((await get(lb, '/fresh/a?x=1')).headers['cache-status']).toBe('corelb; hit');
+    const bad = await admin.post('/cache/purge', { url: '/a', prefix: '/b' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('exactly one of url');
+  });
+
+  it('GET /cache, the metrics, /status (the dashboard) and the access log show the cache', async () => {
+    const c = await admin.get('/cache');
+    expect(c.status).toBe(200);
+    const figures = JSON.parse(c.text) as { entries: number; bytes: number; sizeBytes: number; hitRatio: number; requests: { pool: string; result: string; count: number }[] };
+    expect(figures.entries).toBeGreaterThan(10);
+    expect(figures.bytes).toBeGreaterThan(0);
+    expect(figures.sizeBytes).toBe(8 * 1024 * 1024);
+    expect(figures.hitRatio).toBeGreaterThan(0.5);
+    const webHits = figures.requests.find((r) => r.pool === 'web' && r.result === 'hit')!.count;
+    expect(webHits).toBeGreaterThan(200);
+    const m = await admin.metrics();
+    expect(metric(m, 'corelb_cache_requests_total', { pool: 'web', result: 'hit' })).toBe(webHits);
+    expect(metric(m, 'corelb_cache_requests_total', { pool: 'web', result: 'revalidated' })).toBeGreaterThanOrEqual(1);
+    expect(metric(m, 'corelb_cache_requests_total', { pool: 'web', result: 'bypass' })).toBeGreaterThanOrEqual(2);
+    expect(metric(m, 'corelb_cache_entries', {})).toBe(figures.entries);
+    expect(metric(m, 'corelb_cache_bytes', {})).toBe(figures.bytes);
+    expect(metric(m, 'corelb_cache_evictions_total', {})).toBe(0);
+    const status = JSON.parse((await admin.get('/status')).text) as { cache: { hitRatio: number } };
+    expect(status.cache.hitRatio).toBe(figures.hitRatio);
+    expect((await admin.get('/')).text).toContain('id="cache-hit"');
+    await get(lb, '/fresh/logged');
+    await get(lb, '/fresh/logged');
+    const lines = await lb.waitForLog((l) => l.msg === 'access' && l.path === '/fresh/logged' && l.cache === 'hit');
+    expect(lines.status).toBe(200);
+    expect(lb.logs().some((l) => l.msg === 'access' && l.path === '/fresh/logged' && l.cache === 'miss')).toBe(true);
+  });
+
   it('a reload keeps the cache', async () => {
     await get(lb, '/fresh/reload');
     const from = lb.logs().length;
@@ -275,7 +331,7 @@ describe('cache', () => {
         ...cacheConfig({ web: [origin.url], down: [origin.url] }, { size: '8mb', max_object: '256kb' }, [
           { path_prefix: '/down/', pool: 'down' },
           { path_prefix: '/', pool: 'web' },
-        ]),
+        ], adminPort),
         listen: { host: '127.0.0.1', port: lb.port },
       }),
     );
