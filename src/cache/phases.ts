@@ -11,6 +11,7 @@ import { Phase, ProxyExchange, type ResponseTee } from '../proxy/exchange.js';
 import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
 import { DefaultPhases } from '../proxy/phases.js';
 import { dropField } from '../proxy/response-head.js';
+import { normaliseHost } from '../proxy/router.js';
 import { bytesEqualLower, type ResponseHead } from '../upstream/response-parser.js';
 import {
   clearDirectives,
@@ -185,6 +186,9 @@ export class CacheRequest implements ResponseTee {
   }
 }
 
+/** A hit writer that finished its answer, for the next hit of the thread. */
+let spareWriter: HitWriter | null = null;
+
 /** Reused by every request of the thread: read synchronously, never kept. */
 const lookupKey: CacheKey = { host: '', target: '', lo: 0, hi: 0 };
 const reqCc = newDirectives();
@@ -216,18 +220,23 @@ export class CachingPhases extends DefaultPhases {
   }
 
   override requestFilter(x: ProxyExchange, down: Downstream): ProxyError | null {
-    const refused = super.requestFilter(x, down);
-    if (refused !== null) return refused;
     const gen = x.gen;
     const settings = gen.config.cache;
-    if (settings === null || !(gen.config.pools[x.pool]!.cache || gen.router.matchedCache)) return null;
+    if (settings === null) return super.requestFilter(x, down);
+    // the route first (the match the default filter makes too): a hit needs nothing else of the
+    // request, not even the upstream head
+    const router = gen.router;
+    const pool = router.match(router.needsHost ? normaliseHost(down.header('host')) : '', x.path);
+    if (pool < 0 || !(gen.config.pools[pool]!.cache || router.matchedCache)) return super.requestFilter(x, down);
     const store = this.store;
     const method = x.method;
-    if ((method !== 'GET' && method !== 'HEAD') || x.hasBody || down.header('range').length > 0) return this.bypass(x);
+    if ((method !== 'GET' && method !== 'HEAD') || down.header('content-length').length > 0 || down.header('transfer-encoding').length > 0 || down.header('range').length > 0) {
+      return super.requestFilter(x, down) ?? this.bypass(x);
+    }
     clearDirectives(reqCc);
     const cc = down.header('cache-control');
     if (cc.length > 0) parseCacheControl(cc, reqCc);
-    if (reqCc.noStore) return this.bypass(x);
+    if (reqCc.noStore) return super.requestFilter(x, down) ?? this.bypass(x);
     const key = lookupKey;
     const host = down.header('host');
     key.host = host.toLowerCase();
@@ -245,18 +254,25 @@ export class CachingPhases extends DefaultPhases {
       const age = currentAge(times.initialAge, times.storedAt, now);
       const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache);
       if (use === Use.Fresh) {
+        x.pool = pool;
         x.cacheResult = Result.Hit;
         store.count(x.pool, Result.Hit);
         this.serve(x, down, s, age, 'corelb; hit', down, true);
         return null;
       }
       if (use === Use.StaleRevalidate && refresh < 0) {
+        x.pool = pool;
         x.cacheResult = Result.Stale;
         store.count(x.pool, Result.Stale);
         if (store.claimRefresh(s)) this.startRefresh(x, down, s);
         this.serve(x, down, s, age, 'corelb; hit; detail=stale-while-revalidate', down, true);
         return null;
       }
+    }
+    const refused = super.requestFilter(x, down);
+    if (refused !== null) {
+      if (s >= 0) store.unpin(s);
+      return refused;
     }
     const cr = new CacheRequest(store, settings.maxObjectBytes, key.host, key.target, key.lo, key.hi);
     x.cache = cr;
@@ -505,9 +521,13 @@ export class CachingPhases extends DefaultPhases {
   private serve(x: ProxyExchange, down: Downstream, s: number, ageMs: number, cacheStatus: string, fields: FieldSource, inHandler: boolean): void {
     // a hit owns its pin and streams (x.tee releases it if the request ends first); an answer
     // made while a backend exchange runs on copies its body whole, as the exchange ends soon
-    const writer = new HitWriter(this.store, x, down, s, x.cache === null);
+    const writer = spareWriter ?? new HitWriter(this.store);
+    spareWriter = null;
+    writer.reset(x, down, s, x.cache === null);
     if (inHandler) writer.start(ageMs, cacheStatus, fields);
     else down.cork(() => writer.start(ageMs, cacheStatus, fields));
+    // written whole (the usual case): the next hit reuses it
+    if (writer.finished) spareWriter = writer;
   }
 
   override logging(x: ProxyExchange): void {
@@ -529,19 +549,28 @@ export class CachingPhases extends DefaultPhases {
  * body is copied and handed to the front whole.
  */
 class HitWriter implements ResponseTee {
-  private pinned = true;
+  private pinned = false;
   private bodyStart = 0;
   private total = 0;
   private status = 0;
   private readonly cursor = newCursor();
+  private x!: ProxyExchange;
+  private down!: Downstream;
+  private s = -1;
+  private streams = false;
+  /** The answer is written and the writer holds nothing: it may serve another request. */
+  finished = false;
 
-  constructor(
-    private readonly store: CacheStore,
-    private readonly x: ProxyExchange,
-    private readonly down: Downstream,
-    private readonly s: number,
-    private readonly streams: boolean,
-  ) {}
+  constructor(private readonly store: CacheStore) {}
+
+  reset(x: ProxyExchange, down: Downstream, s: number, streams: boolean): void {
+    this.x = x;
+    this.down = down;
+    this.s = s;
+    this.streams = streams;
+    this.pinned = true;
+    this.finished = false;
+  }
 
   chunk(): void {}
   end(): void {}
@@ -653,6 +682,7 @@ class HitWriter implements ResponseTee {
 
   private done(bytes: number): void {
     this.release();
+    this.finished = true;
     const x = this.x;
     if (this.streams) x.answered(this.status, bytes);
     else {

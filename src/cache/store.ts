@@ -338,17 +338,28 @@ export class CacheStore {
     c.base = base;
   }
 
-  /** A view of up to `max` entry bytes at `c`, advancing it (never across a block). */
+  /**
+   * A view of up to `max` entry bytes at `c`, advancing it: over as many blocks as follow each
+   * other in memory (a fresh store hands out consecutive blocks), so a body is usually one view.
+   */
   view(c: Cursor, max: number): Uint8Array {
     if (c.at === BLOCK) {
       c.block = this.next[c.block]!;
       c.base += BLOCK;
       c.at = 0;
     }
-    const take = Math.min(max, BLOCK - c.at);
-    const v = this.data.subarray(c.block * BLOCK + c.at, c.block * BLOCK + c.at + take);
+    const start = c.block * BLOCK + c.at;
+    let take = Math.min(max, BLOCK - c.at);
     c.at += take;
-    return v;
+    const next = this.next;
+    while (take < max && c.at === BLOCK && next[c.block] === c.block + 1) {
+      c.block++;
+      c.base += BLOCK;
+      const more = Math.min(max - take, BLOCK);
+      c.at = more;
+      take += more;
+    }
+    return this.data.subarray(start, start + take);
   }
 
   // ---- what readers ask of a pinned entry
