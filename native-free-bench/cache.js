@@ -131,6 +131,18 @@ async function startNginx(origin, size) {
   };
 }
 
+/** The Cache-Status field of a GET (to check that the measured answers are hits). */
+function cacheStatus(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.headers['cache-status'] ?? '')));
+      })
+      .on('error', reject);
+  });
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(wrk, target, p) {
@@ -167,7 +179,13 @@ async function main() {
   if (!skipNginx) targets.push(await startNginx(origin, sizeMb));
   const rows = new Map();
   try {
-    for (const t of targets) for (const p of ['/small', '/large']) for (let i = 0; i < 3; i++) await probe(t.url + p);
+    for (const t of targets) {
+      for (const p of ['/small', '/large']) {
+        for (let i = 0; i < 3; i++) await probe(t.url + p);
+        const st = await cacheStatus(t.url + p);
+        if (st !== 'corelb; hit' && st !== 'HIT') throw new Error(`${t.label} ${p}: not a cache hit after warming up (Cache-Status: ${st})`);
+      }
+    }
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
         for (const p of ['/small', '/large']) {

@@ -35,6 +35,15 @@ describe('bench scripts', () => {
     for (const c of result.clients) expect(c, c.client).toMatchObject({ requests: 2000, errors: 0 });
   }, 70_000);
 
+  it('cache.js: corelb and nginx answering cache hits, one round, and the RSS after a fill', () => {
+    // the script throws (exit 1) on any error or non-2xx answer, and when a warmed-up answer is not a hit
+    const r = bench('cache.js', ['--seconds', '1', '--rounds', '1', '--size', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\| corelb \(workers: 1\) \| 2 B \| [\d,]+ \| [\d.]+ \|$/m);
+    expect(r.stdout).toMatch(/^\| nginx proxy_cache \(1 worker, \/dev\/shm\) \| 64 KiB \| [\d,]+ \| [\d.]+ \|$/m);
+    expect(r.stdout).toMatch(/^RSS .* growth [\d.]+ MiB/m);
+  }, 70_000);
+
   it('counters.js: threads count every request into the shared state', () => {
     // the script exits 1 when the counters do not add up to threads x iterations
     const r = bench('counters.js', ['--threads', '2', '--iterations', '20000', '--rounds', '1']);
