@@ -255,6 +255,7 @@ export class CachingPhases extends DefaultPhases {
       const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache);
       if (use === Use.Fresh) {
         x.pool = pool;
+        x.clientCloses = down.header('connection').length === 5; // uWS's own test for `close`
         x.cacheResult = Result.Hit;
         store.count(x.pool, Result.Hit);
         this.serve(x, down, s, age, 'corelb; hit', down, true);
@@ -262,6 +263,7 @@ export class CachingPhases extends DefaultPhases {
       }
       if (use === Use.StaleRevalidate && refresh < 0) {
         x.pool = pool;
+        x.clientCloses = down.header('connection').length === 5;
         x.cacheResult = Result.Stale;
         store.count(x.pool, Result.Stale);
         if (store.claimRefresh(s)) this.startRefresh(x, down, s);

@@ -24,6 +24,9 @@ afterAll(stopEverything);
 const hits = new Map<string, number>();
 const count = (url: string): number => hits.get(url) ?? 0;
 let failing = false;
+/** More than loopback's socket buffers hold (tcp_rmem and tcp_wmem at most 6 + 4 MiB): a paused reader backs the proxy up. */
+const hugeBody = Buffer.alloc(16 * 1024 * 1024);
+for (let i = 0; i < hugeBody.length; i++) hugeBody[i] = (i * 7 + (i >> 12)) & 255;
 let version = 1;
 
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -72,6 +75,15 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (failing) return send({}, 'backend failure', 500);
     return send({ 'cache-control': 'max-age=1, must-revalidate, stale-if-error=60' }, 'mustrev');
   }
+  if (path === '/etag2') {
+    if (req.headers['if-none-match'] === `"v${version}"`) {
+      res.writeHead(304, { etag: `"v${version}"` });
+      res.end();
+      return;
+    }
+    return send({ etag: `"v${version}"`, 'cache-control': 'max-age=1' }, `etag2 v${version}`);
+  }
+  if (path === '/huge') return send({ 'cache-control': 'max-age=60' }, hugeBody);
   if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
   send({}, 'other');
 }
@@ -204,6 +216,27 @@ describe('cache', () => {
     expect(count('/big')).toBe(2);
   });
 
+  it('a hit to a client that asked to close says Connection: close', async () => {
+    await get(lb, '/fresh/close');
+    const r = await get(lb, '/fresh/close', { connection: 'close' });
+    expect(r.headers['cache-status']).toBe('corelb; hit');
+    expect(r.headers.connection).toBe('close');
+  });
+
+  it('a stale entry whose backend answers with a new version is replaced', async () => {
+    version = 1;
+    expect((await get(lb, '/etag2')).text).toBe('etag2 v1');
+    await sleep(1100);
+    version = 3;
+    const r = await get(lb, '/etag2');
+    expect(r.text).toBe('etag2 v3');
+    expect(r.headers['cache-status']).toBe('corelb; fwd=stale; stored');
+    const again = await get(lb, '/etag2');
+    expect(again.text).toBe('etag2 v3');
+    expect(again.headers['cache-status']).toBe('corelb; hit');
+    expect(count('/etag2')).toBe(2);
+  });
+
   it('a stale entry with an ETag is revalidated; a 304 refreshes it; a conditional client gets 304', async () => {
     const a = await get(lb, '/etag');
     expect(a.text).toBe('etag body');
@@ -234,6 +267,7 @@ describe('cache', () => {
   });
 
   it('stale-while-revalidate: stale hits are answered at once and one request refreshes the entry', async () => {
+    version = 1;
     await get(lb, '/swr');
     await sleep(1100);
     version = 2;
@@ -340,6 +374,44 @@ describe('cache', () => {
     const r = await get(lb, '/fresh/reload');
     expect(r.headers['cache-status']).toBe('corelb; hit');
     expect(count('/fresh/reload')).toBe(1);
+  });
+});
+
+describe('cache and a slow client', () => {
+  it('a hit larger than the socket buffers is sent whole to a slow client, from shared memory', async () => {
+    const origin = await startOrigin(answer);
+    const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '64mb', max_object: '32mb' }));
+    const first = await get(lb, '/huge');
+    expect(first.headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    const slow = await request(`${lb.url}/huge`, {
+      timeoutMs: 30_000,
+      onResponse: (res) => {
+        res.pause();
+        setTimeout(() => res.resume(), 500);
+      },
+    });
+    expect(slow.headers['cache-status']).toBe('corelb; hit');
+    expect(slow.body.length).toBe(hugeBody.length);
+    expect(slow.body.equals(hugeBody)).toBe(true);
+    expect(count('/huge')).toBe(1);
+  });
+});
+
+describe('cache on a route', () => {
+  it('cache: true on a route caches that route only', async () => {
+    const origin = await startOrigin(answer);
+    const cfg = corelbConfig({ workers: 2, pools: { web: [origin.url] }, routes: [{ path_prefix: '/fresh/cached', pool: 'web' }, { path_prefix: '/', pool: 'web' }] });
+    cfg.cache = { size: '1mb' };
+    (cfg.routes as Record<string, unknown>[])[0]!.cache = true;
+    const lb = await startCorelb(cfg);
+    for (let i = 0; i < 3; i++) {
+      await get(lb, '/fresh/cached/x');
+      const other = await get(lb, '/fresh/other');
+      expect(other.headers['cache-status']).toBeUndefined();
+    }
+    expect((await get(lb, '/fresh/cached/x')).headers['cache-status']).toBe('corelb; hit');
+    expect(count('/fresh/cached/x')).toBe(1);
+    expect(count('/fresh/other')).toBe(3);
   });
 });
 
