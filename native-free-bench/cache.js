@@ -14,6 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { eachFlag, findExecutable, fmt, freePort, probe, REPO_ROOT, sleep, spawnUntilListening, spawnUntilReady, stopChild, treeCpuMicros, treeRssBytes } from './lib.js';
+import { nginxPreamble } from './static-origin.js';
 import { findWrk, runWrk } from './wrk.js';
 
 let seconds = 5;
@@ -86,20 +87,11 @@ async function startNginx(origin, size) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-nginx-cache-'));
   const cacheDir = mkdtempSync(path.join('/dev/shm', 'corelb-bench-nginx-cache-'));
   const port = await freePort();
-  const user = process.getuid?.() === 0 ? [`user ${os.userInfo().username};`] : [];
+  const user = process.getuid?.() === 0 ? os.userInfo().username : null;
   writeFileSync(
     path.join(dir, 'nginx.conf'),
     [
-      ...user,
-      'worker_processes 1;',
-      `pid ${dir}/nginx.pid;`,
-      `error_log ${dir}/error.log warn;`,
-      'events { worker_connections 30000; }',
-      'http {',
-      '    access_log off;',
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${dir}/${t}_temp;`),
-      '    keepalive_timeout 60s;',
-      '    keepalive_requests 100000000;',
+      ...nginxPreamble({ dir, user }),
       `    proxy_cache_path ${cacheDir} levels=1:2 keys_zone=bench:16m max_size=${size}m inactive=1h use_temp_path=off;`,
       `    upstream origin { server ${origin.url.slice(7)}; keepalive 64; }`,
       '    server {',

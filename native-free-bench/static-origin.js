@@ -11,8 +11,12 @@ import { findExecutable, freePort, spawnUntilListening, stopChild } from './lib.
 
 export const findNginx = () => findExecutable('nginx');
 
-/** The origin's nginx.conf. `user` is set when running as root (nginx would switch to nobody). */
-export function staticOriginConf({ dir, port, user = null, workers = 1 }) {
+/**
+ * The lines every bench nginx.conf starts with, up to inside `http {`: `workers` processes, pid,
+ * logs and temp paths in `dir`, access log off, keep-alive without a request cap. `user` is set
+ * when running as root (nginx would switch to nobody).
+ */
+export function nginxPreamble({ dir, user = null, workers = 1 }) {
   return [
     ...(user ? [`user ${user};`] : []),
     `worker_processes ${workers};`,
@@ -24,6 +28,13 @@ export function staticOriginConf({ dir, port, user = null, workers = 1 }) {
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${dir}/${t}_temp;`),
     '    keepalive_timeout 60s;',
     '    keepalive_requests 100000000;',
+  ];
+}
+
+/** The origin's nginx.conf. `user` is set when running as root (nginx would switch to nobody). */
+export function staticOriginConf({ dir, port, user = null, workers = 1 }) {
+  return [
+    ...nginxPreamble({ dir, user, workers }),
     '    server {',
     `        listen 127.0.0.1:${port};`,
     '        location / { default_type text/plain; return 200 "ok"; }',

@@ -41,11 +41,7 @@ const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, index: numbe
 class HeadFields implements FieldSource {
   constructor(private readonly head: string) {}
   header(lowerName: string): string {
-    const at = this.head.indexOf('\r\n' + lowerName + ': ');
-    if (at < 0) return '';
-    const start = at + lowerName.length + 4;
-    const end = this.head.indexOf('\r\n', start);
-    return this.head.slice(start, end < 0 ? this.head.length : end);
+    return storedField(this.head, lowerName);
   }
 }
 
@@ -695,7 +691,7 @@ class HitWriter implements ResponseTee {
   }
 }
 
-/** The value of field `name` (lower-case) in a stored head ("...\r\nname: value\r\n..."), or ''. */
+/** The value of field `name` (lower-case) in a head whose names are lower-case ("...\r\nname: value\r\n..."), or ''. */
 function storedField(head: string, name: string): string {
   const at = head.indexOf('\r\n' + name + ': ');
   if (at < 0) return '';
