@@ -113,7 +113,10 @@ export class DetachedDownstream implements Downstream {
   answerAndClose(): void {}
 }
 
-const DISCARD = new DetachedDownstream('/', undefined, [], -1);
+/** Where a backend's answer goes once the client was answered from the store. */
+function discard(): DetachedDownstream {
+  return new DetachedDownstream('/', undefined, [], -1);
+}
 
 /** The cache's state of one request that looked up and missed, waits, revalidates or fills. */
 export class CacheRequest implements ResponseTee {
@@ -419,14 +422,14 @@ export class CachingPhases extends DefaultPhases {
       x.cacheResult = Result.Revalidated;
       store.count(x.pool, Result.Revalidated);
       this.serve(x, down, s, times.initialAge, 'corelb; fwd=stale; fwd-status=304', new HeadFields(x.head), false);
-      x.redirectAnswer(DISCARD);
+      x.redirectAnswer(discard());
       return;
     }
     if (cr.slot >= 0 && status >= 500 && this.staleWindow(cr, now)) {
       this.observeResponse(x, head);
       cr.dropFill();
       this.serveStale(x, down, cr, now, status);
-      x.redirectAnswer(DISCARD);
+      x.redirectAnswer(discard());
       return;
     }
     let stored = false;

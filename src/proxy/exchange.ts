@@ -393,8 +393,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.phase = Phase.Responding;
     this.status = head.status;
     this.upstreamMs = performance.now() - this.sentAt;
-    const down = this.down;
-    this.phases.responseFilter(this, head, down);
+    this.phases.responseFilter(this, head, this.down);
+    const down = this.down; // a phase that answered the client itself has pointed it elsewhere
     const length = head.length;
     if (head.framing === Framing.None) {
       const status = head.status;

@@ -7,7 +7,7 @@
 // one refresh; stale-if-error on 5xx and on a refused connection; eviction order under a small
 // size; a reload keeping the cache.
 import { writeFileSync } from 'node:fs';
-import type http from 'node:http';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin.js';
 import { stopEverything } from '../helpers/cleanup.js';
@@ -254,6 +254,32 @@ describe('cache', () => {
     expect(sent.map((r) => r.headers['if-none-match'])).toEqual(['"v1"']);
     // fresh again
     expect((await get(lb, '/etag')).headers['cache-status']).toBe('corelb; hit');
+  });
+
+  it('answers from the store (revalidated, stale-if-error) leave a kept-alive client connection in order', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const on = (path: string) => request(`${lb.url}${path}`, { agent });
+      expect((await on('/etag')).text).toBe('etag body');
+      await get(lb, '/sie');
+      await sleep(1100);
+      const revalidated = await on('/etag');
+      expect(revalidated.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=304');
+      expect(revalidated.text).toBe('etag body');
+      failing = true;
+      const stale = await on('/sie');
+      failing = false;
+      expect(stale.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=500; detail=stale-if-error');
+      for (const p of ['/fresh/ka1', '/fresh/ka1', '/etag']) {
+        const r = await on(p);
+        expect(r.status, p).toBe(200);
+        expect(r.complete, p).toBe(true);
+      }
+      expect((await on('/fresh/ka1')).text).toBe('fresh /fresh/ka1');
+    } finally {
+      failing = false;
+      agent.destroy();
+    }
   });
 
   it('If-Modified-Since is answered 304 from a fresh entry with Last-Modified', async () => {
