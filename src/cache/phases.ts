@@ -209,8 +209,9 @@ interface ResponseFacts {
   etag: boolean;
   lastModified: boolean;
   setCookie: boolean;
+  cacheControl: boolean;
 }
-const seen: ResponseFacts = { ageSeconds: 0, date: '', expires: null, vary: '', etag: false, lastModified: false, setCookie: false };
+const seen: ResponseFacts = { ageSeconds: 0, date: '', expires: null, vary: '', etag: false, lastModified: false, setCookie: false, cacheControl: false };
 
 /** Phases with the shared response cache; only made when the config has a `cache` section. */
 export class CachingPhases extends DefaultPhases {
@@ -408,20 +409,26 @@ export class CachingPhases extends DefaultPhases {
     readResponse(head, resCc, seen);
     const now = Date.now();
     if (cr.slot >= 0 && status === 304 && cr.validators.length > 0) {
-      // the stored answer is still good: refresh it, answer from it
+      // the stored answer is still good: stored again with the 304's fields (RFC 9111 §4.3.4),
+      // or, when no fill could be had, made fresh in place; the client gets it
       this.observeResponse(x, head);
-      cr.dropFill();
-      const s = cr.slot;
+      let s = cr.slot;
       store.times(s, times);
       const explicit = resCc.sMaxage >= 0 || resCc.maxAge >= 0 || seen.expires !== null;
       const dateMs = seen.date.length > 0 ? parseHttpDate(seen.date) : Number.NaN;
       if (explicit) times.lifetime = freshnessLifetime(resCc, expiresOf(seen.expires), Number.isNaN(dateMs) ? now : dateMs, 0);
       times.storedAt = now;
       times.initialAge = initialAge(seen.ageSeconds, dateMs, cr.requestTime, now);
-      store.refresh(s, times);
+      const renewed = cr.fill >= 0 ? this.storeRenewed(cr, head, settings.staleIfErrorMs) : -1;
+      if (renewed >= 0) s = renewed;
+      else {
+        cr.dropFill();
+        store.refresh(s, times);
+      }
       x.cacheResult = Result.Revalidated;
       store.count(x.pool, Result.Revalidated);
       this.serve(x, down, s, times.initialAge, 'corelb; fwd=stale; fwd-status=304', new HeadFields(x.head), false);
+      if (renewed >= 0) store.unpin(renewed); // the copy was made in serve
       x.redirectAnswer(discard());
       return;
     }
@@ -461,6 +468,58 @@ export class CachingPhases extends DefaultPhases {
     if (!this.staleWindow(cr, now)) return false;
     cr.dropFill();
     this.serveStale(x, x.down, cr, now, 0);
+    return true;
+  }
+
+  /**
+   * Store the stale entry of `cr` again, into its fill: the stored head with the fields of the
+   * 304 `head` in place of its own, the stored body, `times` (set by the caller). Returns the new
+   * entry, ready and pinned, or -1 (the fill is dropped).
+   */
+  private storeRenewed(cr: CacheRequest, head: ResponseHead, staleIfErrorMs: number): number {
+    const store = this.store;
+    const old = cr.slot;
+    const fill = cr.fill;
+    const merged = Buffer.from(mergeFields(this.headText(old), storedHead(head).toString('latin1')), 'latin1');
+    let flags = store.flags[old]! & (EntryFlag.HasEtag | EntryFlag.HasLastModified | EntryFlag.NoCache | EntryFlag.MustRevalidate);
+    if (seen.etag) flags |= EntryFlag.HasEtag;
+    if (seen.lastModified) flags |= EntryFlag.HasLastModified;
+    if (seen.cacheControl) {
+      // the 304's Cache-Control replaces the stored one
+      flags &= EntryFlag.HasEtag | EntryFlag.HasLastModified;
+      if (resCc.noCache) flags |= EntryFlag.NoCache;
+      if (resCc.mustRevalidate || resCc.proxyRevalidate || resCc.sMaxage >= 0) flags |= EntryFlag.MustRevalidate;
+      times.swr = resCc.staleWhileRevalidate >= 0 ? resCc.staleWhileRevalidate * 1000 : -1;
+      times.sie = resCc.staleIfError >= 0 ? resCc.staleIfError * 1000 : staleIfErrorMs;
+    }
+    const varyLen = store.varyBytes(old);
+    const ok =
+      store.setVary(fill, cr.w, varyLen === 0 ? '' : store.readText(old, store.keyBytes(old), varyLen), store.variantAt(old)) &&
+      store.append(fill, cr.w, merged) &&
+      this.copyBody(old, fill, cr.w);
+    cr.fill = -1;
+    if (!ok) {
+      store.abandon(fill);
+      return -1;
+    }
+    store.pin(fill);
+    if (!store.commit(fill, merged.length, store.bodyBytes(old), flags, times)) {
+      store.unpin(fill);
+      return -1;
+    }
+    return fill;
+  }
+
+  /** Append the body of entry `from` to the fill `to` at `w`. */
+  private copyBody(from: number, to: number, w: Cursor): boolean {
+    const store = this.store;
+    const c = newCursor();
+    store.seek(from, store.headStart(from) + store.headBytes(from), c);
+    for (let left = store.bodyBytes(from); left > 0; ) {
+      const v = store.view(c, left);
+      if (!store.append(to, w, v)) return false;
+      left -= v.length;
+    }
     return true;
   }
 
@@ -703,6 +762,18 @@ function storedField(head: string, name: string): string {
   return head.slice(start, end < 0 ? head.length : end);
 }
 
+/**
+ * A stored head ("200 OK\r\nname: value...", names lower-case) with the field lines of `update`
+ * (a 304's head in the same form) in place of the stored lines of the same names.
+ */
+export function mergeFields(stored: string, update: string): string {
+  const fresh = update.split('\r\n').slice(1);
+  const names = new Set(fresh.map((l) => l.slice(0, l.indexOf(':'))));
+  const lines = stored.split('\r\n');
+  const kept = lines.slice(1).filter((l) => !names.has(l.slice(0, l.indexOf(':'))));
+  return [lines[0], ...kept, ...fresh].join('\r\n');
+}
+
 /** Expires as freshness.ts takes it: NaN absent, -Infinity invalid ("already expired"). */
 function expiresOf(v: string | null): number {
   if (v === null) return Number.NaN;
@@ -720,6 +791,7 @@ function readResponse(head: ResponseHead, d: typeof resCc, out: ResponseFacts): 
   out.etag = false;
   out.lastModified = false;
   out.setCookie = false;
+  out.cacheControl = false;
   const b = head.bytes;
   const f = head.fields;
   for (let i = 0; i < head.count; i++) {
@@ -746,7 +818,10 @@ function readResponse(head: ResponseHead, d: typeof resCc, out: ResponseFacts): 
         if (bytesEqualLower(b, ns, ne, 'set-cookie')) out.setCookie = true;
         break;
       case 13:
-        if (bytesEqualLower(b, ns, ne, 'cache-control')) parseCacheControl(b.toString('latin1', vs, ve), d);
+        if (bytesEqualLower(b, ns, ne, 'cache-control')) {
+          out.cacheControl = true;
+          parseCacheControl(b.toString('latin1', vs, ve), d);
+        }
         else if (bytesEqualLower(b, ns, ne, 'last-modified')) out.lastModified = true;
         break;
     }

@@ -375,6 +375,10 @@ export class CacheStore {
   bodyBytes(s: number): number {
     return this.bodyLen[s]!;
   }
+  /** The hash of the Vary'd request fields the entry was stored for (0 without Vary). */
+  variantAt(s: number): number {
+    return this.variant[s]!;
+  }
   /** Where the head starts in the entry's bytes. */
   headStart(s: number): number {
     return this.keyLen[s]! + this.varyLen[s]!;

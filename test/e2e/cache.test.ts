@@ -56,7 +56,7 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (path === '/range') return send({ 'cache-control': 'max-age=60' }, 'range');
   if (path === '/etag') {
     if (req.headers['if-none-match'] === '"v1"') {
-      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=1' });
+      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=1', 'x-refreshed': String(count(url)) });
       res.end();
       return;
     }
@@ -252,8 +252,13 @@ describe('cache', () => {
     expect(b.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=304');
     const sent = origin.requests.slice(before).filter((r) => r.url === '/etag');
     expect(sent.map((r) => r.headers['if-none-match'])).toEqual(['"v1"']);
-    // fresh again
-    expect((await get(lb, '/etag')).headers['cache-status']).toBe('corelb; hit');
+    // the 304's fields are stored with the answer (RFC 9111 §4.3.4), which is fresh again
+    expect(b.headers['x-refreshed']).toBe('2');
+    expect(b.headers['content-type']).toBe('text/plain');
+    const hit = await get(lb, '/etag');
+    expect(hit.headers['cache-status']).toBe('corelb; hit');
+    expect(hit.headers['x-refreshed']).toBe('2');
+    expect(hit.text).toBe('etag body');
   });
 
   it('answers from the store (revalidated, stale-if-error) leave a kept-alive client connection in order', async () => {
