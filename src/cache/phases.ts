@@ -281,57 +281,58 @@ export class CachingPhases extends DefaultPhases {
     x.tee = cr;
     cr.noCache = noCache;
     cr.refreshOf = refresh;
+    x.cacheResult = s >= 0 ? Result.Stale : Result.Miss;
     if (s >= 0) {
       // stale: kept for revalidation, and for stale-if-error; its answer replaces it
       cr.slot = s;
       if (down.header('if-none-match').length === 0 && down.header('if-modified-since').length === 0) cr.validators = this.validatorsOf(s);
-      if (method === 'GET') cr.fill = store.beginFill(cr.key, cr.w);
-    } else {
-      let wait = filling;
-      if (wait < 0 && method === 'GET') {
+      if (method === 'GET') {
         cr.fill = store.beginFill(cr.key, cr.w);
-        if (cr.fill < 0) wait = store.filling; // another request began the same fill just now
+        // another request is revalidating it already: its answer will do
+        if (cr.fill < 0 && store.filling >= 0 && refresh < 0 && this.waitForFill(x, cr, store.filling, down)) return null;
       }
-      if (wait >= 0 && refresh < 0) {
-        // another request (in any worker) is fetching this key: wait for its answer
-        cr.waited = true;
-        const pending = waitAsync(store.state, wait, State.Filling, gen.config.timeouts.responseMs);
-        if (pending.async) {
-          x.park();
-          (pending.value as Promise<string>).then(
-            () => this.afterWait(x, cr),
-            (e: unknown) => x.internalError(e),
-          );
-          return null;
-        }
-        const again = store.find(key, down);
-        if (again >= 0) {
-          cr.release();
-          x.cache = null;
-          x.tee = null;
-          if (this.serveIfFresh(x, down, again, down, true)) return null;
-        }
-      }
+      return null;
     }
-    x.cacheResult = cr.slot >= 0 ? Result.Stale : Result.Miss;
+    let wait = filling;
+    if (wait < 0 && method === 'GET') {
+      cr.fill = store.beginFill(cr.key, cr.w);
+      if (cr.fill < 0) wait = store.filling; // another request began the same fill just now
+    }
+    // another request (in any worker) is fetching this key: wait for its answer
+    if (wait >= 0 && refresh < 0) this.waitForFill(x, cr, wait, down);
     return null;
   }
 
-  private bypass(x: ProxyExchange): null {
-    x.cacheResult = Result.Bypass;
-    this.store.count(x.pool, Result.Bypass);
-    return null;
+  /**
+   * Wait for the fill in `slot` (another request's, in any worker), at most timeouts.response.
+   * True when the request was parked, or answered from the filled entry at once.
+   */
+  private waitForFill(x: ProxyExchange, cr: CacheRequest, slot: number, down: Downstream): boolean {
+    cr.waited = true;
+    const pending = waitAsync(this.store.state, slot, State.Filling, x.gen.config.timeouts.responseMs);
+    if (!pending.async) return this.serveFilled(x, cr, down, down, true);
+    x.park();
+    (pending.value as Promise<string>).then(
+      () => this.afterWait(x, cr),
+      (e: unknown) => x.internalError(e),
+    );
+    return true;
   }
 
-  /** Serve pinned entry `s` when it is fresh (true); else unpin it (false). */
-  private serveIfFresh(x: ProxyExchange, down: Downstream, s: number, fields: FieldSource, inHandler: boolean): boolean {
+  /** Answer from the entry a fill just made, when there is one for this request and it is fresh. */
+  private serveFilled(x: ProxyExchange, cr: CacheRequest, fields: FieldSource, down: Downstream, inHandler: boolean): boolean {
     const store = this.store;
+    const s = store.find(cr.key, fields);
+    if (s < 0) return false;
     store.times(s, times);
     const age = currentAge(times.initialAge, times.storedAt, Date.now());
-    if (usability(age, times.lifetime, times.swr, store.flags[s]!, false) !== Use.Fresh) {
+    if (usability(age, times.lifetime, times.swr, store.flags[s]!, cr.noCache) !== Use.Fresh) {
       store.unpin(s);
       return false;
     }
+    cr.release();
+    x.cache = null;
+    x.tee = null;
     x.cacheResult = Result.Hit;
     store.count(x.pool, Result.Hit);
     this.serve(x, down, s, age, 'corelb; hit', fields, inHandler);
@@ -342,19 +343,17 @@ export class CachingPhases extends DefaultPhases {
   private afterWait(x: ProxyExchange, cr: CacheRequest): void {
     if (x.phase !== Phase.Parked) return; // the client left meanwhile
     try {
-      const fields = new HeadFields(x.head);
-      const s = this.store.find(cr.key, fields);
-      if (s >= 0) {
-        cr.release();
-        x.cache = null;
-        x.tee = null;
-        if (this.serveIfFresh(x, x.down, s, fields, false)) return;
-      }
-      x.cacheResult = Result.Miss; // counted when the answer comes
+      if (this.serveFilled(x, cr, new HeadFields(x.head), x.down, false)) return;
       x.proceed(); // not stored (or not a match for this request's variant): to the backend
     } catch (e) {
       x.internalError(e);
     }
+  }
+
+  private bypass(x: ProxyExchange): null {
+    x.cacheResult = Result.Bypass;
+    this.store.count(x.pool, Result.Bypass);
+    return null;
   }
 
   /** If-None-Match / If-Modified-Since lines for revalidating entry `s` ('' when it has neither). */

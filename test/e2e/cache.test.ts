@@ -83,6 +83,14 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     }
     return send({ etag: `"v${version}"`, 'cache-control': 'max-age=1' }, `etag2 v${version}`);
   }
+  if (path === '/etagslow') {
+    const h = { etag: '"s1"', 'cache-control': 'max-age=1' };
+    if (req.headers['if-none-match'] === '"s1"') {
+      setTimeout(() => (res.writeHead(304, h), res.end()), 300);
+      return;
+    }
+    return send(h, 'etagslow body');
+  }
   if (path === '/huge') return send({ 'cache-control': 'max-age=60' }, hugeBody);
   if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
   send({}, 'other');
@@ -285,6 +293,19 @@ describe('cache', () => {
       failing = false;
       agent.destroy();
     }
+  });
+
+  it('concurrent requests for a stale entry make one revalidation', async () => {
+    await get(lb, '/etagslow');
+    await sleep(1100);
+    const replies = await Promise.all(Array.from({ length: 20 }, () => get(lb, '/etagslow')));
+    for (const r of replies) {
+      expect(r.status).toBe(200);
+      expect(r.text).toBe('etagslow body');
+    }
+    expect(count('/etagslow')).toBe(2);
+    expect(replies.filter((r) => r.headers['cache-status'] === 'corelb; fwd=stale; fwd-status=304').length).toBe(1);
+    expect(replies.filter((r) => r.headers['cache-status'] === 'corelb; hit').length).toBe(19);
   });
 
   it('If-Modified-Since is answered 304 from a fresh entry with Last-Modified', async () => {
