@@ -126,6 +126,24 @@ describe('CacheStore', () => {
     }
   });
 
+  it('reads a body whose blocks are scattered (freed out of order and reused) whole', () => {
+    const store = CacheStore.create(16 * BLOCK);
+    const small = pattern(10, 4);
+    for (const t of ['/s1', '/s2', '/s3', '/s4', '/s5', '/s6']) put(store, t, small);
+    for (const t of ['/s2', '/s5', '/s3']) expect(store.purge(t, false)).toBe(1); // holes, freed in another order
+    const body = pattern(5 * BLOCK + 123, 5);
+    const s = put(store, '/scattered', body);
+    expect(bodyOf(store, s).equals(body)).toBe(true);
+    const found = store.find(key('/scattered'), noFields);
+    expect(bodyOf(store, found).equals(body)).toBe(true);
+    store.unpin(found);
+    for (const t of ['/s1', '/s4', '/s6']) {
+      const f = store.find(key(t), noFields);
+      expect(bodyOf(store, f).equals(small), t).toBe(true);
+      store.unpin(f);
+    }
+  });
+
   it('an object larger than the store is refused and every block comes back', () => {
     const store = CacheStore.create(8 * BLOCK);
     expect(put(store, '/big', pattern(9 * BLOCK, 3))).toBe(-1);
