@@ -20,6 +20,9 @@ import { sleep } from '../helpers/time.js';
 
 afterAll(stopEverything);
 
+// Short freshness lifetimes are 2 s, not 1: the origin's Date has whole seconds, and the apparent
+// age it gives (RFC 9111 §4.2.3) may already be most of a second when the answer is stored.
+
 /** Origin behaviour by path; every request is counted by path (query included). */
 const hits = new Map<string, number>();
 const count = (url: string): number => hits.get(url) ?? 0;
@@ -56,24 +59,24 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (path === '/range') return send({ 'cache-control': 'max-age=60' }, 'range');
   if (path === '/etag') {
     if (req.headers['if-none-match'] === '"v1"') {
-      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=1', 'x-refreshed': String(count(url)) });
+      res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=2', 'x-refreshed': String(count(url)) });
       res.end();
       return;
     }
-    return send({ etag: '"v1"', 'cache-control': 'max-age=1' }, 'etag body');
+    return send({ etag: '"v1"', 'cache-control': 'max-age=2' }, 'etag body');
   }
   if (path === '/lm') return send({ 'last-modified': 'Sun, 06 Nov 1994 08:49:37 GMT', 'cache-control': 'max-age=60' }, 'lm');
   if (path === '/swr') {
-    setTimeout(() => send({ 'cache-control': 'max-age=1, stale-while-revalidate=30' }, `swr v${version}`), 100);
+    setTimeout(() => send({ 'cache-control': 'max-age=2, stale-while-revalidate=30' }, `swr v${version}`), 100);
     return;
   }
   if (path === '/sie') {
     if (failing) return send({}, 'backend failure', 500);
-    return send({ 'cache-control': 'max-age=1, stale-if-error=60' }, 'sie good');
+    return send({ 'cache-control': 'max-age=2, stale-if-error=60' }, 'sie good');
   }
   if (path === '/mustrev') {
     if (failing) return send({}, 'backend failure', 500);
-    return send({ 'cache-control': 'max-age=1, must-revalidate, stale-if-error=60' }, 'mustrev');
+    return send({ 'cache-control': 'max-age=2, must-revalidate, stale-if-error=60' }, 'mustrev');
   }
   if (path === '/etag2') {
     if (req.headers['if-none-match'] === `"v${version}"`) {
@@ -81,10 +84,10 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
       res.end();
       return;
     }
-    return send({ etag: `"v${version}"`, 'cache-control': 'max-age=1' }, `etag2 v${version}`);
+    return send({ etag: `"v${version}"`, 'cache-control': 'max-age=2' }, `etag2 v${version}`);
   }
   if (path === '/etagslow') {
-    const h = { etag: '"s1"', 'cache-control': 'max-age=1' };
+    const h = { etag: '"s1"', 'cache-control': 'max-age=2' };
     if (req.headers['if-none-match'] === '"s1"') {
       setTimeout(() => (res.writeHead(304, h), res.end()), 300);
       return;
@@ -196,7 +199,7 @@ describe('cache', () => {
 
   it('Age counts the backend Age and the time stored; HEAD is answered from the stored GET', async () => {
     await get(lb, '/aged');
-    await sleep(1100);
+    await sleep(2100);
     const r = await get(lb, '/aged');
     expect(r.headers['cache-status']).toBe('corelb; hit');
     expect(Number(r.headers.age)).toBeGreaterThanOrEqual(101);
@@ -234,7 +237,7 @@ describe('cache', () => {
   it('a stale entry whose backend answers with a new version is replaced', async () => {
     version = 1;
     expect((await get(lb, '/etag2')).text).toBe('etag2 v1');
-    await sleep(1100);
+    await sleep(2100);
     version = 3;
     const r = await get(lb, '/etag2');
     expect(r.text).toBe('etag2 v3');
@@ -252,7 +255,7 @@ describe('cache', () => {
     expect(c.status).toBe(304);
     expect(c.headers.etag).toBe('"v1"');
     expect(c.headers['cache-status']).toBe('corelb; hit');
-    await sleep(1100);
+    await sleep(2100);
     const before = origin.requests.length;
     const b = await get(lb, '/etag');
     expect(b.status).toBe(200);
@@ -275,7 +278,7 @@ describe('cache', () => {
       const on = (path: string) => request(`${lb.url}${path}`, { agent });
       expect((await on('/etag')).text).toBe('etag body');
       await get(lb, '/sie');
-      await sleep(1100);
+      await sleep(2100);
       const revalidated = await on('/etag');
       expect(revalidated.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=304');
       expect(revalidated.text).toBe('etag body');
@@ -297,7 +300,7 @@ describe('cache', () => {
 
   it('concurrent requests for a stale entry make one revalidation', async () => {
     await get(lb, '/etagslow');
-    await sleep(1100);
+    await sleep(2100);
     const replies = await Promise.all(Array.from({ length: 20 }, () => get(lb, '/etagslow')));
     for (const r of replies) {
       expect(r.status).toBe(200);
@@ -321,7 +324,7 @@ describe('cache', () => {
   it('stale-while-revalidate: stale hits are answered at once and one request refreshes the entry', async () => {
     version = 1;
     await get(lb, '/swr');
-    await sleep(1100);
+    await sleep(2100);
     version = 2;
     const replies = await Promise.all(Array.from({ length: 20 }, () => get(lb, '/swr')));
     for (const r of replies) {
@@ -337,7 +340,7 @@ describe('cache', () => {
   it('stale-if-error: a 5xx is replaced by the stale entry; must-revalidate is not', async () => {
     await get(lb, '/sie');
     await get(lb, '/mustrev');
-    await sleep(1100);
+    await sleep(2100);
     failing = true;
     try {
       const r = await get(lb, '/sie');
@@ -355,7 +358,7 @@ describe('cache', () => {
     const a = await get(lb, '/down/sie');
     expect(a.text).toBe('sie good');
     await downOrigin.close();
-    await sleep(1100);
+    await sleep(2100);
     const r = await get(lb, '/down/sie');
     expect(r.status).toBe(200);
     expect(r.text).toBe('sie good');
