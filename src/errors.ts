@@ -63,6 +63,8 @@ export const ERRORS = Object.freeze({
   /** Every backend stayed at max_connections_per_backend for timeouts.queue. */
   CLB_ERR_QUEUE_TIMEOUT: spec(503, 'Service Unavailable', 'internal', 'never', -1, 'keep'),
   CLB_ERR_NO_ROUTE: spec(404, 'Not Found', 'internal', 'never', -1, 'keep'),
+  /** `Cache-Control: only-if-cached` and no fresh stored answer (RFC 9111 §5.2.1.7). */
+  CLB_ERR_NOT_CACHED: spec(504, 'Gateway Timeout', 'internal', 'never', -1, 'keep'),
   CLB_ERR_BODY_TOO_LARGE: spec(413, 'Content Too Large', 'downstream', 'never', -1, 'keep'),
   /** The request's framing was refused (Content-Length, Transfer-Encoding). */
   CLB_ERR_BAD_REQUEST: spec(400, 'Bad Request', 'downstream', 'never', -1, 'refuse'),

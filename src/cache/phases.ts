@@ -5,7 +5,7 @@
 // storing in responseFilter (RFC 9111's rules in freshness.ts, the body teed into the store as it
 // streams), a 304 that refreshes a stored answer, and stale-if-error in place of a failure.
 
-import type { ProxyError } from '../errors.js';
+import { ProxyError } from '../errors.js';
 import { listElements } from '../http-tokens.js';
 import { Phase, ProxyExchange, type ResponseTee } from '../proxy/exchange.js';
 import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
@@ -271,7 +271,7 @@ export class CachingPhases extends DefaultPhases {
         return null;
       }
     }
-    const refused = super.requestFilter(x, down);
+    const refused = super.requestFilter(x, down) ?? (reqCc.onlyIfCached ? new ProxyError('CLB_ERR_NOT_CACHED', 'only-if-cached, and no fresh stored answer') : null);
     if (refused !== null) {
       if (s >= 0) store.unpin(s);
       return refused;

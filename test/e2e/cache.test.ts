@@ -185,6 +185,17 @@ describe('cache', () => {
     expect((await get(lb, '/range')).headers['cache-status']).toBe('corelb; hit');
   });
 
+  it('only-if-cached: 504 without a fresh stored answer, the answer with one', async () => {
+    const none = await get(lb, '/fresh/oic', { 'cache-control': 'only-if-cached' });
+    expect(none.status).toBe(504);
+    expect(count('/fresh/oic')).toBe(0);
+    await get(lb, '/fresh/oic');
+    const r = await get(lb, '/fresh/oic', { 'cache-control': 'only-if-cached' });
+    expect(r.status).toBe(200);
+    expect(r.headers['cache-status']).toBe('corelb; hit');
+    expect(count('/fresh/oic')).toBe(1);
+  });
+
   it('Vary keeps the variants apart', async () => {
     const en = await get(lb, '/vary', { 'accept-language': 'en' });
     const fr = await get(lb, '/vary', { 'accept-language': 'fr' });
