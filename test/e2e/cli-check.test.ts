@@ -75,7 +75,7 @@ describe('corelb check', () => {
       `${file}:16:47 pools.web.backends[4].weight: expected an integer from 1 to 1000, got number 2.5`,
       `${file}:17:9 pools.web.backends[5]: not a valid URL: "not a url" (write it like "http://127.0.0.1:3001")`,
       `${file}:19:29 routes[0].pool: unknown pool "missing"; pools: web`,
-      `${file}:20:1 colour: unknown key "colour"; allowed keys: listen, workers, log, timeouts, limits, forwarded_for, state_file, resolver, pools, routes, admin`,
+      `${file}:20:1 colour: unknown key "colour"; allowed keys: listen, workers, log, timeouts, limits, forwarded_for, state_file, resolver, pools, routes, admin, cache`,
       '',
     ]);
   });
