@@ -298,8 +298,9 @@ export class CachingPhases extends DefaultPhases {
       cr.fill = store.beginFill(cr.key, cr.w);
       if (cr.fill < 0) wait = store.filling; // another request began the same fill just now
     }
-    // another request (in any worker) is fetching this key: wait for its answer
-    if (wait >= 0 && refresh < 0) this.waitForFill(x, cr, wait, down);
+    // another request (in any worker) is fetching this key: wait for its answer (not with
+    // Authorization: such a request is never answered from the store)
+    if (wait >= 0 && refresh < 0 && !authorization) this.waitForFill(x, cr, wait, down);
     return null;
   }
 
