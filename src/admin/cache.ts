@@ -20,12 +20,15 @@ export function cacheFigures(store: CacheStore, config: Config): CacheFigures {
   const requests: { pool: string; result: string; count: number }[] = [];
   let served = 0;
   let looked = 0;
-  const pools = Math.min(config.pools.length, COUNTED_POOLS);
-  for (let p = 0; p < pools; p++) {
-    // pools past the counted ones share the last pool's counters
-    const name = p === COUNTED_POOLS - 1 && config.pools.length > COUNTED_POOLS ? '(others)' : config.pools[p]!.name;
+  const seen = new Set<number>();
+  for (const pool of config.pools) {
+    const row = store.counterRow(pool.name, false);
+    // past COUNTED_POOLS pools, rows are shared: listed once
+    if (row >= 0 && seen.has(row)) continue;
+    seen.add(row);
+    const name = row === COUNTED_POOLS - 1 && config.pools.length > COUNTED_POOLS ? '(others)' : pool.name;
     RESULT_NAMES.forEach((result, r) => {
-      const count = store.counted(p, r);
+      const count = row < 0 ? 0 : store.counted(row, r); // no row yet: nothing counted
       requests.push({ pool: name, result, count });
       if (r === Result.Hit || r === Result.Stale || r === Result.Revalidated) served += count;
       if (r !== Result.Bypass) looked += count;

@@ -8,6 +8,7 @@
 import { ProxyError } from '../errors.js';
 import { listElements } from '../http-tokens.js';
 import { Phase, ProxyExchange, type ResponseTee } from '../proxy/exchange.js';
+import type { Generation } from '../proxy/generation.js';
 import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
 import { DefaultPhases } from '../proxy/phases.js';
 import { dropField } from '../proxy/response-head.js';
@@ -215,8 +216,31 @@ const seen: ResponseFacts = { ageSeconds: 0, date: '', expires: null, vary: '', 
 
 /** Phases with the shared response cache; only made when the config has a `cache` section. */
 export class CachingPhases extends DefaultPhases {
+  /** Counter rows of the pools of a generation, by pool index (claimed by name in the store). */
+  private readonly rows = new WeakMap<Generation, Int32Array>();
+  private lastGen: Generation | null = null;
+  private lastRows: Int32Array = new Int32Array(0);
+
   constructor(private readonly store: CacheStore) {
     super();
+  }
+
+  /** Count a result of request `x` on its pool's row. */
+  private count(x: ProxyExchange, r: Result): void {
+    const gen = x.gen;
+    let rows = this.lastRows;
+    if (gen !== this.lastGen) {
+      rows = this.rows.get(gen) ?? this.rowsOf(gen);
+      this.lastGen = gen;
+      this.lastRows = rows;
+    }
+    this.store.count(rows[x.pool]!, r);
+  }
+
+  private rowsOf(gen: Generation): Int32Array {
+    const rows = Int32Array.from(gen.config.pools, (p) => this.store.counterRow(p.name));
+    this.rows.set(gen, rows);
+    return rows;
   }
 
   override requestFilter(x: ProxyExchange, down: Downstream): ProxyError | null {
@@ -257,7 +281,7 @@ export class CachingPhases extends DefaultPhases {
         x.pool = pool;
         x.clientCloses = down.header('connection').length === 5; // uWS's own test for `close`
         x.cacheResult = Result.Hit;
-        store.count(x.pool, Result.Hit);
+        this.count(x, Result.Hit);
         this.serve(x, down, s, age, 'corelb; hit', down, true);
         return null;
       }
@@ -265,7 +289,7 @@ export class CachingPhases extends DefaultPhases {
         x.pool = pool;
         x.clientCloses = down.header('connection').length === 5;
         x.cacheResult = Result.Stale;
-        store.count(x.pool, Result.Stale);
+        this.count(x, Result.Stale);
         if (store.claimRefresh(s)) this.startRefresh(x, down, s);
         this.serve(x, down, s, age, 'corelb; hit; detail=stale-while-revalidate', down, true);
         return null;
@@ -335,7 +359,7 @@ export class CachingPhases extends DefaultPhases {
     x.cache = null;
     x.tee = null;
     x.cacheResult = Result.Hit;
-    store.count(x.pool, Result.Hit);
+    this.count(x, Result.Hit);
     this.serve(x, down, s, age, 'corelb; hit', fields, inHandler);
     return true;
   }
@@ -353,7 +377,7 @@ export class CachingPhases extends DefaultPhases {
 
   private bypass(x: ProxyExchange): null {
     x.cacheResult = Result.Bypass;
-    this.store.count(x.pool, Result.Bypass);
+    this.count(x, Result.Bypass);
     return null;
   }
 
@@ -426,7 +450,7 @@ export class CachingPhases extends DefaultPhases {
         store.refresh(s, times);
       }
       x.cacheResult = Result.Revalidated;
-      store.count(x.pool, Result.Revalidated);
+      this.count(x, Result.Revalidated);
       this.serve(x, down, s, times.initialAge, 'corelb; fwd=stale; fwd-status=304', new HeadFields(x.head), false);
       if (renewed >= 0) store.unpin(renewed); // the copy was made in serve
       x.redirectAnswer(discard());
@@ -447,7 +471,7 @@ export class CachingPhases extends DefaultPhases {
     if ((x.cacheResult === Result.Miss || x.cacheResult === Result.Stale) && cr.refreshOf < 0) {
       // counted once the answer is known: a stale entry that had to be fetched again is a miss too
       x.cacheResult = Result.Miss;
-      store.count(x.pool, Result.Miss);
+      this.count(x, Result.Miss);
     }
     super.responseFilter(x, head, down);
     down.writeHeader('cache-status', cr.slot >= 0 ? (stored ? 'corelb; fwd=stale; stored' : 'corelb; fwd=stale') : stored ? 'corelb; fwd=miss; stored' : 'corelb; fwd=miss');
@@ -456,7 +480,7 @@ export class CachingPhases extends DefaultPhases {
   private serveStale(x: ProxyExchange, down: Downstream, cr: CacheRequest, now: number, status: number): void {
     const s = cr.slot;
     x.cacheResult = Result.Stale;
-    this.store.count(x.pool, Result.Stale);
+    this.count(x, Result.Stale);
     const age = currentAge(times.initialAge, times.storedAt, now);
     this.serve(x, down, s, age, status > 0 ? `corelb; fwd=stale; fwd-status=${status}; detail=stale-if-error` : 'corelb; fwd=stale; detail=stale-if-error', new HeadFields(x.head), false);
   }

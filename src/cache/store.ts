@@ -14,7 +14,7 @@ export const BLOCK = 4096;
 const PROBE = 16;
 /** Index slots looked at for the least recently used entry when space is needed. */
 const SAMPLE = 1024;
-/** Pools with their own result counters (a pool's index in the config; later ones share the last). */
+/** Pools with their own result counters (rows claimed by pool name; later ones share the last). */
 export const COUNTED_POOLS = 64;
 
 export const enum State {
@@ -43,7 +43,7 @@ const H_ENTRIES = 4;
 const H_BYTES = 5;
 const H_EVICTIONS = 6;
 const H_HAND = 7;
-const H_COUNTERS = 16; // COUNTED_POOLS x 8 words
+const H_COUNTERS = 16; // COUNTED_POOLS x 8 words: the pool name's hash, then the results
 const HEADER_BYTES = (H_COUNTERS + COUNTED_POOLS * 8) * 4;
 
 /** Int32 arrays per slot, in this order. */
@@ -638,12 +638,38 @@ export class CacheStore {
     return Atomics.load(this.header, H_FREE);
   }
 
-  count(pool: number, r: Result): void {
-    Atomics.add(this.header, H_COUNTERS + Math.min(pool, COUNTED_POOLS - 1) * 8 + r, 1);
+  /**
+   * The counter row of the pool named `name` (its counts survive reloads that add, remove or
+   * reorder pools), claimed on first use; -1 from `find`-only callers when it has none.
+   */
+  counterRow(name: string, claim = true): number {
+    const hash = nameHash(name);
+    const h = this.header;
+    for (let row = 0; row < COUNTED_POOLS; row++) {
+      const at = H_COUNTERS + row * 8;
+      const v = Atomics.load(h, at);
+      if (v === hash) return row;
+      if (v === 0) {
+        if (!claim) return -1;
+        const was = Atomics.compareExchange(h, at, 0, hash);
+        if (was === 0 || was === hash) return row;
+      }
+    }
+    return claim ? COUNTED_POOLS - 1 : -1;
   }
-  counted(pool: number, r: Result): number {
-    return Atomics.load(this.header, H_COUNTERS + pool * 8 + r);
+  count(row: number, r: Result): void {
+    Atomics.add(this.header, H_COUNTERS + row * 8 + 1 + r, 1);
   }
+  counted(row: number, r: Result): number {
+    return Atomics.load(this.header, H_COUNTERS + row * 8 + 1 + r);
+  }
+}
+
+/** FNV-1a of a pool name, never 0 (0 marks a free counter row). */
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h | 0 || 1;
 }
 
 /** The flags bit of an entry whose background refresh is running. */

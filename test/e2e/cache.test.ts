@@ -424,13 +424,14 @@ describe('cache', () => {
     expect(miss.backend).toBe(origin.url);
   });
 
-  it('a reload keeps the cache', async () => {
+  it('a reload keeps the cache, and the result counters of each pool (pools reordered)', async () => {
     await get(lb, '/fresh/reload');
+    const hitsBefore = metric(await admin.metrics(), 'corelb_cache_requests_total', { pool: 'web', result: 'hit' });
     const from = lb.logs().length;
     writeFileSync(
       lb.configFile,
       toYaml({
-        ...cacheConfig({ web: [origin.url], down: [origin.url] }, { size: '8mb', max_object: '256kb' }, [
+        ...cacheConfig({ down: [origin.url], web: [origin.url] }, { size: '8mb', max_object: '256kb' }, [
           { path_prefix: '/down/', pool: 'down' },
           { path_prefix: '/', pool: 'web' },
         ], adminPort),
@@ -442,6 +443,9 @@ describe('cache', () => {
     const r = await get(lb, '/fresh/reload');
     expect(r.headers['cache-status']).toBe('corelb; hit');
     expect(count('/fresh/reload')).toBe(1);
+    const m = await admin.metrics();
+    expect(metric(m, 'corelb_cache_requests_total', { pool: 'web', result: 'hit' })).toBe(hitsBefore + 1);
+    expect(metric(m, 'corelb_cache_requests_total', { pool: 'down', result: 'hit' })).toBe(0);
   });
 });
 

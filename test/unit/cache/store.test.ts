@@ -183,14 +183,19 @@ describe('CacheStore', () => {
     expect(store.freeBlocks).toBe(store.blocks);
   });
 
-  it('counts results per pool', () => {
+  it('counts results per pool, on a row found by the pool name', () => {
     const store = CacheStore.create(64 * 1024);
-    store.count(1, Result.Hit);
-    store.count(1, Result.Hit);
-    store.count(1, Result.Miss);
-    expect(store.counted(1, Result.Hit)).toBe(2);
-    expect(store.counted(1, Result.Miss)).toBe(1);
-    expect(store.counted(0, Result.Hit)).toBe(0);
+    expect(store.counterRow('web', false)).toBe(-1);
+    const web = store.counterRow('web');
+    const api = store.counterRow('api');
+    expect(api).not.toBe(web);
+    expect(store.counterRow('web')).toBe(web);
+    store.count(web, Result.Hit);
+    store.count(web, Result.Hit);
+    store.count(web, Result.Miss);
+    expect(store.counted(store.counterRow('web', false), Result.Hit)).toBe(2);
+    expect(store.counted(web, Result.Miss)).toBe(1);
+    expect(store.counted(api, Result.Hit)).toBe(0);
   });
 
   it('another thread finds what this one stored, and wakes when a fill commits', async () => {
