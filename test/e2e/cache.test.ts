@@ -94,14 +94,24 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     }
     return send(h, 'etagslow body');
   }
+  if (path === '/hangs') {
+    if (failing) return; // never answers: the proxy's response timeout
+    return send({ 'cache-control': 'max-age=2' }, 'hangs good');
+  }
   if (path === '/huge') return send({ 'cache-control': 'max-age=60' }, hugeBody);
   if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
   send({}, 'other');
 }
 
 /** A cache config on top of the test defaults. */
-function cacheConfig(pools: Record<string, string[]>, cache: Record<string, unknown>, routes?: { path_prefix: string; pool: string }[], adminPort?: number): Record<string, unknown> {
-  const cfg = corelbConfig({ workers: 2, pools, routes, timeouts: { connect: '500ms' }, log: { access: true }, ...(adminPort === undefined ? {} : { admin: { port: adminPort } }) });
+function cacheConfig(
+  pools: Record<string, string[]>,
+  cache: Record<string, unknown>,
+  routes?: { path_prefix: string; pool: string }[],
+  adminPort?: number,
+  response = '30s',
+): Record<string, unknown> {
+  const cfg = corelbConfig({ workers: 2, pools, routes, timeouts: { connect: '500ms', response }, log: { access: true }, ...(adminPort === undefined ? {} : { admin: { port: adminPort } }) });
   cfg.cache = cache;
   for (const p of Object.values(cfg.pools as Record<string, Record<string, unknown>>)) p.cache = true;
   return cfg;
@@ -466,6 +476,26 @@ describe('cache and a slow client', () => {
     expect(slow.body.length).toBe(hugeBody.length);
     expect(slow.body.equals(hugeBody)).toBe(true);
     expect(count('/huge')).toBe(1);
+  });
+});
+
+describe('cache and a backend that stops answering', () => {
+  it('stale-if-error (cache.stale_if_error): a response timeout is replaced by the stale entry', async () => {
+    const origin = await startOrigin(answer);
+    const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '1mb', stale_if_error: '1m' }, undefined, undefined, '600ms'));
+    expect((await get(lb, '/hangs')).text).toBe('hangs good');
+    await sleep(2100);
+    failing = true;
+    try {
+      const r = await get(lb, '/hangs');
+      expect(r.status).toBe(200);
+      expect(r.text).toBe('hangs good');
+      expect(r.headers['cache-status']).toBe('corelb; fwd=stale; detail=stale-if-error');
+      const none = await get(lb, '/hangs?never=stored');
+      expect(none.status).toBe(504);
+    } finally {
+      failing = false;
+    }
   });
 });
 
