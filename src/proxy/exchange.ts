@@ -180,12 +180,17 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
       return;
     }
     if (this.phase !== Phase.Sending) return; // answered (a cache hit) or parked by a phase
-    this.proceed();
+    this.sendOrQueue();
   }
 
-  /** Go to a backend: now, or queued for a slot. Also ends a phase's `park`. */
+  /** A phase's `park` is over: go to a backend. */
   proceed(): void {
     this.phase = Phase.Sending;
+    this.sendOrQueue();
+  }
+
+  /** Go to a backend: now, or queued for a slot. */
+  private sendOrQueue(): void {
     if (this.pickAndSend()) return;
     // every backend is at max_connections_per_backend: wait for a slot, bounded
     const gen = this.gen;

@@ -8,9 +8,7 @@ import { SharedState } from '../shared/layout.js';
 import { createLogger } from '../log.js';
 import { FrontServer } from '../front/server.js';
 import { WorkerContext } from '../proxy/context.js';
-import { DefaultPhases } from '../proxy/phases.js';
-import { CachingPhases } from '../cache/phases.js';
-import { CacheStore } from '../cache/store.js';
+import { DefaultPhases, type ProxyPhases } from '../proxy/phases.js';
 
 export interface ServeTask {
   readonly workerId: number;
@@ -32,6 +30,12 @@ export type ControlMessage =
   | { type: 'reloaded'; generation: number }
   | { type: 'error'; message: string };
 
+/** The phases with the shared response cache over `buffer` (the primary's store). */
+async function cachingPhases(buffer: SharedArrayBuffer): Promise<ProxyPhases> {
+  const [{ CachingPhases }, { CacheStore }] = await Promise.all([import('../cache/phases.js'), import('../cache/store.js')]);
+  return new CachingPhases(CacheStore.attach(buffer));
+}
+
 export default async function serve(task: ServeTask): Promise<{ workerId: number }> {
   const { workerId, config, control } = task;
   // log.file is fixed for the life of the process (a reload keeps it), so this thread's
@@ -50,8 +54,8 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   const ctx = new WorkerContext(config, state, log, workerId, accessLog);
   let server: FrontServer | null = null;
   try {
-    // without a cache section the default phases run: the cache costs nothing then
-    const phases = task.cache === null ? new DefaultPhases() : new CachingPhases(CacheStore.attach(task.cache));
+    // without a cache section the default phases run, and the cache's code is not even loaded
+    const phases = task.cache === null ? new DefaultPhases() : await cachingPhases(task.cache);
     server = new FrontServer(ctx, phases, config.listen);
     await server.listen();
   } catch (e) {
