@@ -296,6 +296,7 @@ export class CacheStore {
       if (at === BLOCK) {
         block = this.next[block]!;
         at = 0;
+        if (block < 0) return false; // a long key's tail not written yet
       }
       const c = i < k.host.length ? k.host.charCodeAt(i) : i === k.host.length ? 32 : k.target.charCodeAt(i - k.host.length - 1);
       if (data[block * BLOCK + at] !== (c & 255)) return false;
@@ -419,6 +420,14 @@ export class CacheStore {
   beginFill(k: CacheKey, w: Cursor): number {
     const mask = this.slots - 1;
     let slot = -1;
+    // the key is in the entry before its state says filling: another worker's beginFill (under
+    // the lock) must recognise the fill by it, or the misses would not collapse
+    const len = k.host.length + 1 + k.target.length;
+    const scratch = keyScratch(len);
+    scratch.write(k.host, 0, 'latin1');
+    scratch[k.host.length] = 32;
+    scratch.write(k.target, k.host.length + 1, 'latin1');
+    const head = Math.min(len, BLOCK);
     this.lock();
     try {
       let s = this.home(k);
@@ -443,9 +452,11 @@ export class CacheStore {
       if (block < 0) return -1;
       this.first[slot] = block;
       this.next[block] = -1;
+      this.data.set(scratch.subarray(0, head), block * BLOCK);
       this.hashLo[slot] = k.lo;
       this.hashHi[slot] = k.hi;
-      this.keyLen[slot] = this.varyLen[slot] = this.headLen[slot] = this.bodyLen[slot] = 0;
+      this.keyLen[slot] = len;
+      this.varyLen[slot] = this.headLen[slot] = this.bodyLen[slot] = 0;
       this.variant[slot] = 0;
       this.flags[slot] = 0;
       this.lastAccess[slot] = Date.now();
@@ -454,18 +465,13 @@ export class CacheStore {
       this.unlock();
     }
     w.block = this.first[slot]!;
-    w.at = 0;
+    w.at = head;
     w.base = 0;
-    const len = k.host.length + 1 + k.target.length;
-    const scratch = keyScratch(len);
-    scratch.write(k.host, 0, 'latin1');
-    scratch[k.host.length] = 32;
-    scratch.write(k.target, k.host.length + 1, 'latin1');
-    if (!this.append(slot, w, scratch.subarray(0, len))) {
+    // a key longer than a block (rare): the rest after the lock
+    if (len > head && !this.append(slot, w, scratch.subarray(head, len))) {
       this.abandon(slot);
       return -1;
     }
-    this.keyLen[slot] = len;
     return slot;
   }
 

@@ -66,6 +66,27 @@ describe('CacheStore', () => {
     expect(store.bytes).toBe('example.com /a?x=1'.length + 14 + body.length);
   });
 
+  it('a key longer than a block is stored and matched whole', () => {
+    const store = CacheStore.create(1024 * 1024);
+    const long = '/long?' + 'q'.repeat(6000);
+    put(store, long, Buffer.from('long'));
+    const s = store.find(key(long), noFields);
+    expect(bodyOf(store, s).toString()).toBe('long');
+    store.unpin(s);
+    expect(store.find(key(long.slice(0, -1) + 'x'), noFields)).toBe(-1);
+    expect(store.purge(long, false)).toBe(1);
+  });
+
+  it('a second fill of a key is refused while the first runs, and names it', () => {
+    const store = CacheStore.create(1024 * 1024);
+    const w = newCursor();
+    const first = store.beginFill(key('/once'), w);
+    expect(store.beginFill(key('/once'), newCursor())).toBe(-1);
+    expect(store.filling).toBe(first);
+    store.abandon(first);
+    expect(store.beginFill(key('/once'), newCursor())).toBeGreaterThanOrEqual(0);
+  });
+
   it('keeps Vary variants apart', () => {
     const store = CacheStore.create(1024 * 1024);
     put(store, '/v', Buffer.from('gzip'), '200 OK', 'accept-encoding', fields({ 'accept-encoding': 'gzip' }));
