@@ -2,11 +2,13 @@
 // bytes, evictions, results per pool, the hit ratio) for GET /cache, /status, /metrics and the
 // dashboard, and the purge's request (POST /cache/purge?url=PATH or ?prefix=PATH).
 
-import { CacheStore, COUNTED_POOLS, RESULT_NAMES, Result } from '../cache/store.js';
+import { BLOCK, CacheStore, COUNTED_POOLS, RESULT_NAMES, Result } from '../cache/store.js';
 import type { Config } from '../config/types.js';
 
 export interface CacheFigures {
   readonly sizeBytes: number;
+  /** Shared memory the index takes on top of sizeBytes. */
+  readonly indexBytes: number;
   readonly entries: number;
   readonly bytes: number;
   readonly evictions: number;
@@ -36,6 +38,7 @@ export function cacheFigures(store: CacheStore, config: Config): CacheFigures {
   }
   return {
     sizeBytes: config.cache?.sizeBytes ?? store.blocks * 4096,
+    indexBytes: store.buffer.byteLength - store.blocks * BLOCK,
     entries: store.entries,
     bytes: store.bytes,
     evictions: store.evictions,

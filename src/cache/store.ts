@@ -51,11 +51,6 @@ const I_FIELDS = 11;
 /** Float64 arrays per slot. */
 const F_FIELDS = 6;
 
-/** The bytes the index takes for a store of `size` bytes (README: memory is size plus this). */
-export function indexBytes(size: number): number {
-  const slots = slotCount(size);
-  return HEADER_BYTES + slots * (I_FIELDS * 4 + F_FIELDS * 8) + blockCount(size) * 8;
-}
 function blockCount(size: number): number {
   return Math.max(4, Math.floor(size / BLOCK));
 }
@@ -475,12 +470,16 @@ export class CacheStore {
     return slot;
   }
 
-  /** Append bytes to a filling entry at `w`; false when no more blocks could be had. */
+  /**
+   * Append bytes to a filling entry at `w`; false when no more blocks could be had, or the entry
+   * was purged meanwhile (it takes no more memory: the caller abandons it).
+   */
   append(s: number, w: Cursor, bytes: Uint8Array): boolean {
     let off = 0;
     const n = bytes.length;
     while (off < n) {
       if (w.at === BLOCK) {
+        if (Atomics.load(this.state, s) !== State.Filling) return false;
         this.lock();
         let block: number;
         try {

@@ -408,10 +408,12 @@ describe('cache', () => {
   it('GET /cache, the metrics, /status (the dashboard) and the access log show the cache', async () => {
     const c = await admin.get('/cache');
     expect(c.status).toBe(200);
-    const figures = JSON.parse(c.text) as { entries: number; bytes: number; sizeBytes: number; hitRatio: number; requests: { pool: string; result: string; count: number }[] };
+    const figures = JSON.parse(c.text) as { entries: number; bytes: number; sizeBytes: number; indexBytes: number; hitRatio: number; requests: { pool: string; result: string; count: number }[] };
     expect(figures.entries).toBeGreaterThan(10);
     expect(figures.bytes).toBeGreaterThan(0);
     expect(figures.sizeBytes).toBe(8 * 1024 * 1024);
+    expect(figures.indexBytes).toBeGreaterThan(0);
+    expect(figures.indexBytes).toBeLessThan(figures.sizeBytes * 0.06);
     expect(figures.hitRatio).toBeGreaterThan(0.5);
     const webHits = figures.requests.find((r) => r.pool === 'web' && r.result === 'hit')!.count;
     expect(webHits).toBeGreaterThan(200);
