@@ -425,6 +425,7 @@ export class CachingPhases extends DefaultPhases {
     const cr = x.cache;
     if (cr === null) {
       super.responseFilter(x, head, down);
+      if (x.cacheResult === Result.Bypass) down.writeHeader('cache-status', 'corelb; fwd=bypass');
       return;
     }
     const store = this.store;
