@@ -27,6 +27,16 @@ afterAll(stopEverything);
 const hits = new Map<string, number>();
 const count = (url: string): number => hits.get(url) ?? 0;
 let failing = false;
+
+/** Run `fn` while the origin fails: 500 for /sie and /mustrev, no answer at all for /hangs. */
+async function whileFailing<T>(fn: () => Promise<T>): Promise<T> {
+  failing = true;
+  try {
+    return await fn();
+  } finally {
+    failing = false;
+  }
+}
 /** More than loopback's socket buffers hold (tcp_rmem and tcp_wmem at most 6 + 4 MiB): a paused reader backs the proxy up. */
 const hugeBody = Buffer.alloc(16 * 1024 * 1024);
 for (let i = 0; i < hugeBody.length; i++) hugeBody[i] = (i * 7 + (i >> 12)) & 255;
@@ -303,9 +313,7 @@ describe('cache', () => {
       const revalidated = await on('/etag');
       expect(revalidated.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=304');
       expect(revalidated.text).toBe('etag body');
-      failing = true;
-      const stale = await on('/sie');
-      failing = false;
+      const stale = await whileFailing(() => on('/sie'));
       expect(stale.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=500; detail=stale-if-error');
       for (const p of ['/fresh/ka1', '/fresh/ka1', '/etag']) {
         const r = await on(p);
@@ -314,7 +322,6 @@ describe('cache', () => {
       }
       expect((await on('/fresh/ka1')).text).toBe('fresh /fresh/ka1');
     } finally {
-      failing = false;
       agent.destroy();
     }
   });
@@ -362,17 +369,14 @@ describe('cache', () => {
     await get(lb, '/sie');
     await get(lb, '/mustrev');
     await sleep(2100);
-    failing = true;
-    try {
+    await whileFailing(async () => {
       const r = await get(lb, '/sie');
       expect(r.status).toBe(200);
       expect(r.text).toBe('sie good');
       expect(r.headers['cache-status']).toBe('corelb; fwd=stale; fwd-status=500; detail=stale-if-error');
       const m = await get(lb, '/mustrev');
       expect(m.status).toBe(500);
-    } finally {
-      failing = false;
-    }
+    });
   });
 
   it('stale-if-error: a backend that refuses connections is replaced by the stale entry', async () => {
@@ -487,17 +491,14 @@ describe('cache and a backend that stops answering', () => {
     const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '1mb', stale_if_error: '1m' }, undefined, undefined, '600ms'));
     expect((await get(lb, '/hangs')).text).toBe('hangs good');
     await sleep(2100);
-    failing = true;
-    try {
+    await whileFailing(async () => {
       const r = await get(lb, '/hangs');
       expect(r.status).toBe(200);
       expect(r.text).toBe('hangs good');
       expect(r.headers['cache-status']).toBe('corelb; fwd=stale; detail=stale-if-error');
       const none = await get(lb, '/hangs?never=stored');
       expect(none.status).toBe(504);
-    } finally {
-      failing = false;
-    }
+    });
   });
 });
 
