@@ -23,15 +23,19 @@ export interface Directives {
   staleIfError: number;
   /** Request only: `only-if-cached`. */
   onlyIfCached: boolean;
+  /** Request only: `max-stale[=N]` (bare: any staleness, 2^31 s); -1 absent. */
+  maxStale: number;
+  /** Request only: `min-fresh=N`; -1 absent. */
+  minFresh: number;
 }
 
 export function newDirectives(): Directives {
-  return { noStore: false, noCache: false, private: false, public: false, mustRevalidate: false, proxyRevalidate: false, maxAge: -1, sMaxage: -1, staleWhileRevalidate: -1, staleIfError: -1, onlyIfCached: false };
+  return { noStore: false, noCache: false, private: false, public: false, mustRevalidate: false, proxyRevalidate: false, maxAge: -1, sMaxage: -1, staleWhileRevalidate: -1, staleIfError: -1, onlyIfCached: false, maxStale: -1, minFresh: -1 };
 }
 
 export function clearDirectives(d: Directives): Directives {
   d.noStore = d.noCache = d.private = d.public = d.mustRevalidate = d.proxyRevalidate = d.onlyIfCached = false;
-  d.maxAge = d.sMaxage = d.staleWhileRevalidate = d.staleIfError = -1;
+  d.maxAge = d.sMaxage = d.staleWhileRevalidate = d.staleIfError = d.maxStale = d.minFresh = -1;
   return d;
 }
 
@@ -73,6 +77,10 @@ function apply(d: Directives, v: string, ns: number, ne: number, vs: number, ve:
       if (nameIs(v, ns, ne, 'no-store')) d.noStore = true;
       else if (nameIs(v, ns, ne, 'no-cache')) d.noCache = true;
       else if (nameIs(v, ns, ne, 's-maxage')) d.sMaxage = vs < 0 ? -1 : deltaSeconds(v, vs, ve);
+      return;
+    case 9:
+      if (nameIs(v, ns, ne, 'max-stale')) d.maxStale = vs < 0 ? 2147483648 : deltaSeconds(v, vs, ve);
+      else if (nameIs(v, ns, ne, 'min-fresh')) d.minFresh = vs < 0 ? -1 : deltaSeconds(v, vs, ve);
       return;
     case 14:
       if (nameIs(v, ns, ne, 'only-if-cached')) d.onlyIfCached = true;
@@ -256,13 +264,27 @@ export const enum EntryFlag {
   HasLastModified = 8,
 }
 
+/** What the request's own directives allow (RFC 9111 §5.2.1): ms, -1 when absent. */
+export interface Tolerance {
+  /** `min-fresh`: the answer must stay fresh this much longer. */
+  minFreshMs: number;
+  /** `max-stale`: a stale answer this much past its freshness will do. */
+  maxStaleMs: number;
+}
+
+/** No min-fresh, no max-stale. */
+export const STRICT: Tolerance = Object.freeze({ minFreshMs: -1, maxStaleMs: -1 });
+
 /**
  * `ageMs` of an entry with `lifetimeMs`, `swrMs` (-1: none), `flags`; `requestNoCache`: the
- * client asked for a check with the backend (no-cache, or max-age=0).
+ * client asked for a check with the backend (no-cache, or max-age=0); `t`: its min-fresh and
+ * max-stale.
  */
-export function usability(ageMs: number, lifetimeMs: number, swrMs: number, flags: number, requestNoCache: boolean): Use {
+export function usability(ageMs: number, lifetimeMs: number, swrMs: number, flags: number, requestNoCache: boolean, t: Tolerance = STRICT): Use {
   if (requestNoCache || (flags & EntryFlag.NoCache) !== 0) return Use.Stale;
-  if (ageMs < lifetimeMs) return Use.Fresh;
+  if (ageMs + Math.max(0, t.minFreshMs) < lifetimeMs) return Use.Fresh;
+  // max-stale: the client takes it stale, unless the answer said must-revalidate
+  if (t.maxStaleMs >= 0 && t.minFreshMs < 0 && (flags & EntryFlag.MustRevalidate) === 0 && ageMs < lifetimeMs + t.maxStaleMs) return Use.Fresh;
   if ((flags & EntryFlag.MustRevalidate) === 0 && swrMs > 0 && ageMs < lifetimeMs + swrMs) return Use.StaleRevalidate;
   return Use.Stale;
 }

@@ -26,10 +26,12 @@ import {
   parseHttpDate,
   Refusal,
   servableOnError,
+  STRICT,
   storable,
   usability,
   Use,
   type StoreFacts,
+  type Tolerance,
 } from './freshness.js';
 import { CacheStore, hashKey, newCursor, Result, RESULT_NAMES, State, variantOf, type CacheKey, type Cursor, type EntryTimes, type FieldSource } from './store.js';
 
@@ -276,7 +278,7 @@ export class CachingPhases extends DefaultPhases {
       const now = Date.now();
       store.times(s, times);
       const age = currentAge(times.initialAge, times.storedAt, now);
-      const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache);
+      const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache, toleranceOf(reqCc));
       if (use === Use.Fresh) {
         x.pool = pool;
         x.clientCloses = down.header('connection').length === 5; // uWS's own test for `close`
@@ -797,6 +799,15 @@ export function mergeFields(stored: string, update: string): string {
   const lines = stored.split('\r\n');
   const kept = lines.slice(1).filter((l) => !names.has(l.slice(0, l.indexOf(':'))));
   return [lines[0], ...kept, ...fresh].join('\r\n');
+}
+
+const tolerance: Tolerance = { minFreshMs: -1, maxStaleMs: -1 };
+/** The request's min-fresh and max-stale in ms (STRICT without either: no object filled). */
+function toleranceOf(d: typeof reqCc): Tolerance {
+  if (d.minFresh < 0 && d.maxStale < 0) return STRICT;
+  tolerance.minFreshMs = d.minFresh < 0 ? -1 : d.minFresh * 1000;
+  tolerance.maxStaleMs = d.maxStale < 0 ? -1 : d.maxStale * 1000;
+  return tolerance;
 }
 
 /** Expires as freshness.ts takes it: NaN absent, -Infinity invalid ("already expired"). */

@@ -108,6 +108,7 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (failing) return; // never answers: the proxy's response timeout
     return send({ 'cache-control': 'max-age=2' }, 'hangs good');
   }
+  if (path === '/short') return send({ 'cache-control': 'max-age=2' }, 'short');
   if (path === '/huge') return send({ 'cache-control': 'max-age=60' }, hugeBody);
   if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
   send({}, 'other');
@@ -214,6 +215,18 @@ describe('cache', () => {
     expect(r.status).toBe(200);
     expect(r.headers['cache-status']).toBe('corelb; hit');
     expect(count('/fresh/oic')).toBe(1);
+  });
+
+  it('max-stale and min-fresh in a request are honoured', async () => {
+    await get(lb, '/short');
+    expect((await get(lb, '/short', { 'cache-control': 'min-fresh=60' })).headers['cache-status']).toBe('corelb; fwd=stale; stored');
+    await sleep(2100);
+    const tolerant = await get(lb, '/short', { 'cache-control': 'max-stale=60' });
+    expect(tolerant.headers['cache-status']).toBe('corelb; hit');
+    expect(Number(tolerant.headers.age)).toBeGreaterThanOrEqual(2);
+    expect(count('/short')).toBe(2);
+    expect((await get(lb, '/short')).headers['cache-status']).toBe('corelb; fwd=stale; stored');
+    expect(count('/short')).toBe(3);
   });
 
   it('Vary keeps the variants apart', async () => {

@@ -42,6 +42,8 @@ describe('parseCacheControl', () => {
     ['proxy-revalidate', { proxyRevalidate: true }],
     ['max-age=60, stale-while-revalidate=30, stale-if-error=600', { maxAge: 60, staleWhileRevalidate: 30, staleIfError: 600 }],
     ['only-if-cached', { onlyIfCached: true }],
+    ['max-stale', { maxStale: 2147483648 }],
+    ['max-stale=30, min-fresh=10', { maxStale: 30, minFresh: 10 }],
     ['max-age=abc', { maxAge: -1 }],
     ['max-age=', { maxAge: -1 }],
     ['max-age', { maxAge: -1 }],
@@ -136,6 +138,17 @@ describe('usability and stale windows (RFC 9111 §4.2, RFC 5861)', () => {
     ['request no-cache', 0, 60_000, -1, 0, true, Use.Stale],
   ])('%s', (_n, age, life, swr, flags, reqNoCache, expected) => {
     expect(usability(age, life, swr, flags, reqNoCache)).toBe(expected);
+  });
+
+  it.each<[string, number, number, number, number, number, Use]>([
+    ['min-fresh: fresh for long enough', 1000, 60_000, 0, 30_000, -1, Use.Fresh],
+    ['min-fresh: not fresh for long enough', 40_000, 60_000, 0, 30_000, -1, Use.Stale],
+    ['max-stale=30s: 10 s stale will do', 70_000, 60_000, 0, -1, 30_000, Use.Fresh],
+    ['max-stale=30s: 40 s stale will not', 100_000, 60_000, 0, -1, 30_000, Use.Stale],
+    ['max-stale, but must-revalidate', 70_000, 60_000, EntryFlag.MustRevalidate, -1, 30_000, Use.Stale],
+    ['max-stale, but no-cache', 0, 60_000, EntryFlag.NoCache, -1, 30_000, Use.Stale],
+  ])('the request\'s tolerance: %s', (_n, age, life, flags, minFresh, maxStale, expected) => {
+    expect(usability(age, life, -1, flags, false, { minFreshMs: minFresh, maxStaleMs: maxStale })).toBe(expected);
   });
 
   it.each<[string, number, number, number, number, boolean]>([
