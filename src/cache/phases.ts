@@ -5,6 +5,7 @@
 // storing in responseFilter (RFC 9111's rules in freshness.ts, the body teed into the store as it
 // streams), a 304 that refreshes a stored answer, and stale-if-error in place of a failure.
 
+import type { CacheConfig } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { listElements } from '../http-tokens.js';
 import { Phase, ProxyExchange, type ResponseTee } from '../proxy/exchange.js';
@@ -446,7 +447,7 @@ export class CachingPhases extends DefaultPhases {
       if (explicit) times.lifetime = freshnessLifetime(resCc, expiresOf(seen.expires), Number.isNaN(dateMs) ? now : dateMs, 0);
       times.storedAt = now;
       times.initialAge = initialAge(seen.ageSeconds, dateMs, cr.requestTime, now);
-      const renewed = cr.fill >= 0 ? this.storeRenewed(cr, head, settings.staleIfErrorMs) : -1;
+      const renewed = cr.fill >= 0 ? this.storeRenewed(cr, head, settings) : -1;
       if (renewed >= 0) s = renewed;
       else {
         cr.dropFill();
@@ -468,7 +469,7 @@ export class CachingPhases extends DefaultPhases {
     }
     let stored = false;
     if (cr.fill >= 0) {
-      stored = this.beginStore(x, cr, head, settings.defaultTtlMs, settings.staleIfErrorMs, now);
+      stored = this.beginStore(x, cr, head, settings, now);
       if (!stored) cr.dropFill();
     }
     if ((x.cacheResult === Result.Miss || x.cacheResult === Result.Stale) && cr.refreshOf < 0) {
@@ -503,7 +504,7 @@ export class CachingPhases extends DefaultPhases {
    * 304 `head` in place of its own, the stored body, `times` (set by the caller). Returns the new
    * entry, ready and pinned, or -1 (the fill is dropped).
    */
-  private storeRenewed(cr: CacheRequest, head: ResponseHead, staleIfErrorMs: number): number {
+  private storeRenewed(cr: CacheRequest, head: ResponseHead, settings: CacheConfig): number {
     const store = this.store;
     const old = cr.slot;
     const fill = cr.fill;
@@ -516,8 +517,7 @@ export class CachingPhases extends DefaultPhases {
       flags &= EntryFlag.HasEtag | EntryFlag.HasLastModified;
       if (resCc.noCache) flags |= EntryFlag.NoCache;
       if (resCc.mustRevalidate || resCc.proxyRevalidate || resCc.sMaxage >= 0) flags |= EntryFlag.MustRevalidate;
-      times.swr = resCc.staleWhileRevalidate >= 0 ? resCc.staleWhileRevalidate * 1000 : -1;
-      times.sie = resCc.staleIfError >= 0 ? resCc.staleIfError * 1000 : staleIfErrorMs;
+      staleWindows(times, settings);
     }
     const varyLen = store.varyBytes(old);
     const ok =
@@ -561,7 +561,8 @@ export class CachingPhases extends DefaultPhases {
    * Decide whether the answer is stored; when it is, write its Vary names and head into the
    * fill (the body follows through the tee). False: not storable.
    */
-  private beginStore(x: ProxyExchange, cr: CacheRequest, head: ResponseHead, defaultTtlMs: number, staleIfErrorMs: number, now: number): boolean {
+  private beginStore(x: ProxyExchange, cr: CacheRequest, head: ResponseHead, settings: CacheConfig, now: number): boolean {
+    const defaultTtlMs = settings.defaultTtlMs;
     const status = head.status;
     facts.status = status;
     facts.authorization = x.head.indexOf('\r\nauthorization: ') >= 0;
@@ -584,8 +585,7 @@ export class CachingPhases extends DefaultPhases {
     t.storedAt = now;
     t.initialAge = initialAge(seen.ageSeconds, dateMs, cr.requestTime, now);
     t.lifetime = freshnessLifetime(resCc, expiresOf(seen.expires), Number.isNaN(dateMs) ? now : dateMs, defaultTtlMs);
-    t.swr = resCc.staleWhileRevalidate >= 0 ? resCc.staleWhileRevalidate * 1000 : -1;
-    t.sie = resCc.staleIfError >= 0 ? resCc.staleIfError * 1000 : staleIfErrorMs;
+    staleWindows(t, settings);
     cr.flags =
       (resCc.noCache ? EntryFlag.NoCache : 0) |
       (resCc.mustRevalidate || resCc.proxyRevalidate || resCc.sMaxage >= 0 ? EntryFlag.MustRevalidate : 0) |
@@ -808,6 +808,13 @@ function toleranceOf(d: typeof reqCc): Tolerance {
   tolerance.minFreshMs = d.minFresh < 0 ? -1 : d.minFresh * 1000;
   tolerance.maxStaleMs = d.maxStale < 0 ? -1 : d.maxStale * 1000;
   return tolerance;
+}
+
+/** The stale windows of the answer `resCc` was read from: its own, else the config's defaults. */
+function staleWindows(t: EntryTimes, settings: CacheConfig): void {
+  const swr = resCc.staleWhileRevalidate >= 0 ? resCc.staleWhileRevalidate * 1000 : settings.staleWhileRevalidateMs;
+  t.swr = swr > 0 ? swr : -1;
+  t.sie = resCc.staleIfError >= 0 ? resCc.staleIfError * 1000 : settings.staleIfErrorMs;
 }
 
 /** Expires as freshness.ts takes it: NaN absent, -Infinity invalid ("already expired"). */

@@ -1,14 +1,14 @@
 // Owns the `cache` section (the shared response store: size, max_object, default_ttl,
-// stale_if_error) and the check that a pool or route with `cache: true` has a store to use.
+// stale_if_error, stale_while_revalidate) and the check that a pool or route with `cache: true` has a store to use.
 
 import { BLOCK } from '../cache/store.js';
 import type { CacheConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 import type { Field, Walk } from './walk.js';
 
-export const CACHE_KEYS = ['size', 'max_object', 'default_ttl', 'stale_if_error'] as const;
+export const CACHE_KEYS = ['size', 'max_object', 'default_ttl', 'stale_if_error', 'stale_while_revalidate'] as const;
 
-export const CACHE_DEFAULTS = Object.freeze<CacheConfig>({ sizeBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024, defaultTtlMs: 0, staleIfErrorMs: 0 });
+export const CACHE_DEFAULTS = Object.freeze<CacheConfig>({ sizeBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024, defaultTtlMs: 0, staleIfErrorMs: 0, staleWhileRevalidateMs: 0 });
 
 /** The store's counters are 32-bit: 1gb of blocks at most. */
 const MAX_SIZE = 1024 * 1024 * 1024;
@@ -30,6 +30,7 @@ export function validateCache(walk: Walk, f: Field | undefined): CacheConfig | n
     maxObjectBytes,
     defaultTtlMs: duration(walk, e.get('default_ttl')),
     staleIfErrorMs: duration(walk, e.get('stale_if_error')),
+    staleWhileRevalidateMs: duration(walk, e.get('stale_while_revalidate')),
   };
 }
 

@@ -107,6 +107,9 @@ export interface CacheConfig {
   readonly defaultTtlMs: number;
   /** How long past its freshness an answer may stand in for an error (RFC 5861's default); 0: off. */
   readonly staleIfErrorMs: number;
+  /** How long past its freshness an answer may be served while one request refreshes it, when the
+   * answer says nothing (RFC 5861's default); 0: off. */
+  readonly staleWhileRevalidateMs: number;
 }
 
 /** Backends found by DNS (`discover:`), looked up by the primary every `everyMs`. */

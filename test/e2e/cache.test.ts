@@ -515,6 +515,21 @@ describe('cache and a backend that stops answering', () => {
   });
 });
 
+describe('cache.stale_while_revalidate', () => {
+  it('an answer that says nothing of it is served stale while one request refreshes it', async () => {
+    const origin = await startOrigin(answer);
+    const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '1mb', stale_while_revalidate: '30s' }));
+    await get(lb, '/short?default-swr');
+    await sleep(2100);
+    const replies = await Promise.all(Array.from({ length: 10 }, () => get(lb, '/short?default-swr')));
+    for (const r of replies) expect(r.headers['cache-status']).toBe('corelb; hit; detail=stale-while-revalidate');
+    for (let i = 0; i < 50 && count('/short?default-swr') < 2; i++) await sleep(50);
+    await sleep(200);
+    expect(count('/short?default-swr')).toBe(2);
+    expect((await get(lb, '/short?default-swr')).headers['cache-status']).toBe('corelb; hit');
+  });
+});
+
 describe('cache on a route', () => {
   it('cache: true on a route caches that route only', async () => {
     const origin = await startOrigin(answer);

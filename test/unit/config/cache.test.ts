@@ -8,13 +8,13 @@ const POOL = lines('pools:', '  web:', '    backends: [http://127.0.0.1:3001]', 
 
 describe('cache config', () => {
   it('reads the section, its units and the pool switch', () => {
-    const c = config(lines('cache:', '  size: 64mb', '  max_object: 1mb', '  default_ttl: 30s', '  stale_if_error: 1h') + POOL);
-    expect(c.cache).toEqual({ sizeBytes: 64 * 1024 * 1024, maxObjectBytes: 1024 * 1024, defaultTtlMs: 30_000, staleIfErrorMs: 3_600_000 });
+    const c = config(lines('cache:', '  size: 64mb', '  max_object: 1mb', '  default_ttl: 30s', '  stale_if_error: 1h', '  stale_while_revalidate: 10s') + POOL);
+    expect(c.cache).toEqual({ sizeBytes: 64 * 1024 * 1024, maxObjectBytes: 1024 * 1024, defaultTtlMs: 30_000, staleIfErrorMs: 3_600_000, staleWhileRevalidateMs: 10_000 });
     expect(c.pools[0]!.cache).toBe(true);
   });
 
   it('an empty section is every default; absent is no store', () => {
-    expect(config(lines('cache:') + POOL).cache).toEqual({ sizeBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024, defaultTtlMs: 0, staleIfErrorMs: 0 });
+    expect(config(lines('cache:') + POOL).cache).toEqual({ sizeBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024, defaultTtlMs: 0, staleIfErrorMs: 0, staleWhileRevalidateMs: 0 });
     expect(config(lines('pools:', '  web: { backends: [http://127.0.0.1:3001] }')).cache).toBeNull();
   });
 
