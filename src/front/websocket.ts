@@ -8,11 +8,13 @@
 // into uWS: every callback is wrapped.
 
 import uWS from 'uWebSockets.js';
-import { statusLine, type ProxyError } from '../errors.js';
-import { FailureKind, type SharedState } from '../shared/layout.js';
+import { performance } from 'node:perf_hooks';
+import { NONE } from '../balancer/types.js';
+import { ERRORS, statusLine, type ProxyError } from '../errors.js';
+import type { SharedState } from '../shared/layout.js';
 import type { Generation, WorkerContext } from '../proxy/context.js';
-import { routeWebSocket, type WebSocketRoute } from '../proxy/websocket.js';
-import { UpstreamWebSocket, type RefusalAnswer } from '../upstream/websocket.js';
+import { logHandshake, logWebSocketEnd, retryWebSocket, routeWebSocket, type ClosedBy, type WebSocketRoute, type WebSocketTally } from '../proxy/websocket.js';
+import { UpstreamWebSocket, type FailureCode, type RefusalAnswer, type UpstreamWebSocketEvents } from '../upstream/websocket.js';
 import { answerAndClose } from './refusal.js';
 import { UwsDownstream, type ListenerFacts } from './uws-downstream.js';
 
@@ -51,7 +53,7 @@ class WebSocketRelay {
   private readonly route: WebSocketRoute;
   private res: uWS.HttpResponse | null;
   private readonly facts: ListenerFacts;
-  private readonly upstream: UpstreamWebSocket;
+  private upstream: UpstreamWebSocket;
   private ws: uWS.WebSocket<RelayData> | null = null;
   private clientGone = false;
   private released = false;
@@ -63,23 +65,33 @@ class WebSocketRelay {
   private countGen: Generation;
   private countAt: number;
 
+  /** Messages and bytes each way, the close and who made it: the end's access line. */
+  private readonly tally: WebSocketTally = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, closeCode: 1006, closedBy: 'client', openedAt: 0 };
+  private ended = false;
+  /** performance.now() when the current handshake attempt began (0: access log off). */
+  private sentAt = 0;
+  private readonly key: string;
+  private readonly extensions: string;
+  private readonly context: uWS.us_socket_context_t;
+  private readonly events: UpstreamWebSocketEvents;
+
   constructor(ctx: WorkerContext, route: WebSocketRoute, res: uWS.HttpResponse, facts: ListenerFacts, key: string, extensions: string, context: uWS.us_socket_context_t) {
     this.ctx = ctx;
     this.route = route;
     this.res = res;
     this.facts = facts;
+    this.key = key;
+    this.extensions = extensions;
+    this.context = context;
     const gen = route.gen;
-    const config = gen.config;
-    this.maxQueued = config.limits.websocketMessageBytes + CLIENT_HIGH;
+    this.maxQueued = gen.config.limits.websocketMessageBytes + CLIENT_HIGH;
     this.countGen = gen;
     this.countAt = route.backend;
     res.onAborted(() => this.guard(() => this.clientAbortedBeforeOpen()));
-    const upstream = gen.upstreams[route.backend]!;
-    gen.state.countRequest(route.backend);
-    this.upstream = new UpstreamWebSocket(upstream, route.head, config.limits.websocketMessageBytes, config.timeouts.connectMs + config.timeouts.responseMs, {
-      onOpen: (protocol) => this.guard(() => this.backendOpened(protocol, key, extensions, context)),
+    this.events = {
+      onOpen: (protocol) => this.guard(() => this.backendOpened(protocol)),
       onRefused: (answer) => this.guard(() => this.backendRefused(answer)),
-      onFailure: (why, opened) => this.guard(() => this.backendFailed(why, opened)),
+      onFailure: (code, why, opened) => this.guard(() => this.backendFailed(code, why, opened)),
       onDrain: () => undefined, // uWS cannot pause a WebSocket's reads: see message()
       batch: (fn) => {
         const ws = this.ws;
@@ -91,7 +103,37 @@ class WebSocketRelay {
       onPong: () => undefined, // uWS cannot send an unsolicited pong; the client's pings are answered by uWS
       onClose: (code, reason) => this.guard(() => this.backendClosed(code, reason)),
       onProtocolError: (code, why) => this.guard(() => this.backendBroke(code, why)),
-    });
+    };
+    this.upstream = this.connect();
+  }
+
+  /** A handshake to the route's current backend. */
+  private connect(): UpstreamWebSocket {
+    const gen = this.route.gen;
+    const config = gen.config;
+    gen.state.countRequest(this.route.backend);
+    this.countAt = this.route.backend;
+    if (this.ctx.accessLog) this.sentAt = performance.now();
+    return new UpstreamWebSocket(gen.upstreams[this.route.backend]!, this.route.head, config.limits.websocketMessageBytes, config.timeouts.connectMs, config.timeouts.responseMs, this.events);
+  }
+
+  /** ms of the current handshake attempt so far (-1: the access log was off when it began). */
+  private upstreamMs(): number {
+    return this.sentAt === 0 ? -1 : performance.now() - this.sentAt;
+  }
+
+  /** The handshake's access line, when the access log is on. */
+  private logHandshake(status: number, code: ProxyError['code'] | null, bytesOut: number): void {
+    const r = this.route;
+    if (this.ctx.accessLog) logHandshake(this.ctx, r.gen, r.requestId, r.path, r.started, status, code, r.backend, this.upstreamMs(), bytesOut);
+  }
+
+  /** The first close seen (from either side, or corelb's own) is the one the end's line names. */
+  private closing(code: number, by: ClosedBy): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.tally.closeCode = code;
+    this.tally.closedBy = by;
   }
 
   private guard(fn: () => unknown): void {
@@ -102,7 +144,7 @@ class WebSocketRelay {
     }
   }
 
-  private backendOpened(protocol: string, key: string, extensions: string, context: uWS.us_socket_context_t): void {
+  private backendOpened(protocol: string): void {
     const res = this.res;
     if (res === null) {
       this.upstream.close(1001, 'client went away');
@@ -113,10 +155,14 @@ class WebSocketRelay {
     open.add(this);
     this.counted().websocketOpened(this.countAt);
     this.early = [];
+    if (this.ctx.accessLog) {
+      this.logHandshake(101, null, 0);
+      this.tally.openedAt = performance.now();
+    }
     res.cork(() => {
       const hsts = this.facts.hsts;
       if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
-      res.upgrade<RelayData>({ relay: this }, key, protocol, extensions, context);
+      res.upgrade<RelayData>({ relay: this }, this.key, protocol, this.extensions, this.context);
     });
   }
 
@@ -132,6 +178,7 @@ class WebSocketRelay {
     const res = this.res;
     this.release();
     if (res === null) return;
+    this.logHandshake(Number(answer.status.slice(0, 3)), null, answer.body.length);
     this.res = null;
     res.cork(() => {
       res.writeStatus(answer.status);
@@ -142,29 +189,42 @@ class WebSocketRelay {
     });
   }
 
-  private backendFailed(why: string, opened: boolean): void {
-    const gen = this.route.gen;
-    this.release();
+  private backendFailed(code: FailureCode, why: string, opened: boolean): void {
+    const route = this.route;
+    const gen = route.gen;
     if (!opened) {
-      gen.state.countFailure(this.route.backend, FailureKind.Connect);
-      this.ctx.log.warn({ reqId: this.route.requestId, code: 'CLB_ERR_CONNECT', backend: gen.backendUrls[this.route.backend], websocket: true }, why);
+      const failure = ERRORS[code].failure;
+      if (failure !== -1) gen.state.countFailure(route.backend, failure);
+      const failed = route.backend;
+      if (this.res !== null && retryWebSocket(this.ctx, route, code) !== NONE) {
+        this.upstream = this.connect();
+        return;
+      }
+      this.release();
+      this.ctx.log.warn({ reqId: route.requestId, code, backend: gen.backendUrls[failed], websocket: true }, why);
       const res = this.res;
       this.res = null;
-      if (res !== null) answerAndClose(res, statusLine('CLB_ERR_CONNECT'), this.route.requestId, false, false, this.facts.hsts);
+      if (res === null) return;
+      this.logHandshake(ERRORS[code].status, code, 0);
+      answerAndClose(res, statusLine(code), route.requestId, false, false, this.facts.hsts);
       return;
     }
-    this.ctx.log.warn({ reqId: this.route.requestId, backend: gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend failed: ' + why);
+    this.release();
+    this.ctx.log.warn({ reqId: route.requestId, backend: gen.backendUrls[route.backend], websocket: true }, 'WebSocket backend failed: ' + why);
+    this.closing(1011, 'backend');
     this.endClient(1011, 'backend failed');
   }
 
   private backendBroke(code: number, why: string): void {
     this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend broke the protocol: ' + why);
     this.upstream.close(code, why);
+    this.closing(1011, 'backend');
     this.endClient(1011, 'backend failed');
   }
 
   private backendClosed(code: number, reason: Buffer): void {
     this.upstream.close(code === 1005 ? undefined : code, reason); // the close handshake's answer
+    this.closing(code, 'backend');
     this.endClient(code, reason);
   }
 
@@ -177,6 +237,8 @@ class WebSocketRelay {
     if (this.clientGone) return;
     ws.send(data, binary);
     this.counted().countWebSocketMessage(this.countAt, true, data.length);
+    this.tally.messagesOut++;
+    this.tally.bytesOut += data.length;
     if (!this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
       this.backendPaused = true;
       this.upstream.pause();
@@ -187,11 +249,14 @@ class WebSocketRelay {
   message(msg: ArrayBuffer, binary: boolean): void {
     this.upstream.send(new Uint8Array(msg), binary);
     this.counted().countWebSocketMessage(this.countAt, false, msg.byteLength);
+    this.tally.messagesIn++;
+    this.tally.bytesIn += msg.byteLength;
     // uWS cannot pause a WebSocket's reads: a client that outpaces its backend is cut instead of
     // queueing without bound
     if (this.upstream.buffered > this.maxQueued) {
       this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket client outpaces its backend: closed');
       this.upstream.close(1001, 'proxy closing');
+      this.closing(1013, 'corelb');
       this.endClient(1013, 'backend too slow');
     }
   }
@@ -207,6 +272,7 @@ class WebSocketRelay {
   /** uWS's close: the client closed, timed out, or was closed by this relay. */
   closed(code: number, reason: ArrayBuffer): void {
     this.ws = null;
+    this.closing(code, 'client');
     if (!this.clientGone) {
       this.clientGone = true;
       // 1006: the client vanished (or timed out) without a close frame
@@ -215,6 +281,7 @@ class WebSocketRelay {
     }
     if (open.delete(this)) this.counted().websocketClosed(this.countAt);
     this.release();
+    if (this.ctx.accessLog) logWebSocketEnd(this.ctx, this.route, this.tally);
   }
 
   /**
@@ -240,6 +307,7 @@ class WebSocketRelay {
   /** A graceful stop's end. */
   goingAway(): void {
     this.upstream.close(1001, 'server shutting down');
+    this.closing(1001, 'corelb');
     this.endClient(1001, 'server shutting down');
   }
 

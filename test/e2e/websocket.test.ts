@@ -11,7 +11,7 @@ import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { stopEverything } from '../helpers/cleanup.js';
-import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
+import { corelbConfig, startCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
 import { freePort } from '../helpers/ports.js';
 import { metric, parseExposition, type Exposition } from '../helpers/prom.js';
 import { sleep } from '../helpers/time.js';
@@ -180,6 +180,66 @@ describe('WebSocket proxying', () => {
     expect(backendQueued).toBeGreaterThan(50 * 1024 * 1024);
     expect(lb.rssBytes() - rssBefore).toBeLessThan(48 * 1024 * 1024);
     c.socket.destroy();
+  }, T);
+});
+
+describe('WebSocket access log and failover', () => {
+  it('writes an access line for the handshake (101, backend, upstreamMs) and one at the end (messages, bytes, close code, who closed)', async () => {
+    const port = await freePort();
+    const lb7 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { echo: [a.url], refusing: [refusing.url] }, routes: [{ path_prefix: '/refuse', pool: 'refusing' }, { path_prefix: '/', pool: 'echo' }] }));
+    const c = await wsOpen(port, { path: '/chat?room=1' });
+    c.send('hello'); // 5 bytes each way
+    await c.next();
+    c.send(Buffer.alloc(1000));
+    await c.next();
+    c.close(4001, 'client says bye');
+    await c.closed;
+    const d = await wsOpen(port, { path: '/other' });
+    d.send('close 4002 backend says bye');
+    await d.closed;
+    const r = await wsConnect(port, { path: '/refuse' });
+    expect(r instanceof WsClient ? 101 : r.status).toBe(403);
+    const access = (path: string, kind: string) => (l: LogLine): boolean => l.msg === 'access' && l.path === path && l.websocket === kind;
+    const opened = await lb7.waitForLog(access('/chat', 'handshake'));
+    expect(opened).toMatchObject({ method: 'GET', status: 101, code: null, backend: a.url });
+    expect(typeof opened.reqId).toBe('string');
+    expect(opened.upstreamMs).toBeGreaterThanOrEqual(0);
+    expect(opened.durationMs).toBeGreaterThanOrEqual(opened.upstreamMs as number);
+    const ended = await lb7.waitForLog(access('/chat', 'closed'));
+    expect(ended).toMatchObject({ reqId: opened.reqId, status: 101, backend: a.url, messagesIn: 2, bytesIn: 1005, messagesOut: 2, bytesOut: 1005, closeCode: 4001, closedBy: 'client' });
+    expect(ended.durationMs).toBeGreaterThanOrEqual(0);
+    expect(await lb7.waitForLog(access('/other', 'closed'))).toMatchObject({ messagesIn: 1, messagesOut: 0, closeCode: 4002, closedBy: 'backend' });
+    expect(await lb7.waitForLog(access('/refuse', 'handshake'))).toMatchObject({ status: 403, backend: refusing.url, bytesOut: 5 });
+    expect(lb7.logs().filter((l) => l.msg === 'access' && l.path === '/refuse')).toHaveLength(1); // no end line without an upgrade
+    await lb7.stop();
+  }, T);
+
+  it('retries a handshake whose backend cannot be connected on another backend of the pool, bounded by retries', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const port = await freePort();
+    const lb8 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { mixed: { backends: [dead, a.url] }, none: { backends: [dead, a.url], retries: 0 } }, routes: [{ path_prefix: '/none', pool: 'none' }, { path_prefix: '/', pool: 'mixed' }] }));
+    for (let i = 0; i < 6; i++) {
+      const c = await wsOpen(port);
+      c.send('who');
+      expect((await c.next()).data.toString()).toBe('a');
+      c.close(1000);
+      await c.closed;
+    }
+    const retried = await lb8.waitForLog((l) => l.msg === 'retrying on another backend' && l.websocket === true);
+    expect(retried).toMatchObject({ code: 'CLB_ERR_CONNECT', backend: dead, next: a.url });
+    // retries: 0: the handshake that picked the dead backend gets its 502
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await wsConnect(port, { path: '/none' });
+      if (r instanceof WsClient) {
+        statuses.push(101);
+        r.close(1000);
+        await r.closed;
+      } else statuses.push(r.status);
+    }
+    expect(statuses.sort()).toEqual([101, 502]);
+    expect(await lb8.waitForLog((l) => l.msg === 'access' && l.status === 502)).toMatchObject({ path: '/none', code: 'CLB_ERR_CONNECT', backend: dead, websocket: 'handshake' });
+    await lb8.stop();
   }, T);
 });
 
