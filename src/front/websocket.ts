@@ -99,7 +99,7 @@ class WebSocketRelay {
         else ws.cork(fn);
       },
       onMessage: (data, binary) => this.guard(() => this.fromBackend(data, binary)),
-      onPing: (data) => this.guard(() => this.ws?.ping(data)),
+      onPing: (data) => this.guard(() => this.backendPinged(data)),
       onPong: () => undefined, // uWS cannot send an unsolicited pong; the client's pings are answered by uWS
       onClose: (code, reason) => this.guard(() => this.backendClosed(code, reason)),
       onProtocolError: (code, why) => this.guard(() => this.backendBroke(code, why)),
@@ -228,6 +228,16 @@ class WebSocketRelay {
     this.endClient(code, reason);
   }
 
+  /** Pings of the backend relayed to the client and not yet answered by it. */
+  private pingsOwed = 0;
+
+  private backendPinged(data: Buffer): void {
+    const ws = this.ws;
+    if (ws === null || this.clientGone) return;
+    this.pingsOwed++;
+    ws.ping(data);
+  }
+
   private fromBackend(data: Buffer, binary: boolean): void {
     const ws = this.ws;
     if (ws === null) {
@@ -266,7 +276,13 @@ class WebSocketRelay {
       this.upstream.resume();
     }
   }
+  /**
+   * The client's pong goes to the backend only while a ping of the backend's is unanswered: the
+   * pongs to uWS's own keep-alive pings (timeouts.websocket_idle) are not the backend's business.
+   */
   pong(msg: ArrayBuffer): void {
+    if (this.pingsOwed === 0) return;
+    this.pingsOwed--;
     this.upstream.pong(new Uint8Array(msg));
   }
   /** uWS's close: the client closed, timed out, or was closed by this relay. */

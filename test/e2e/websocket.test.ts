@@ -243,6 +243,46 @@ describe('WebSocket access log and failover', () => {
   }, T);
 });
 
+describe('WebSocket handshake answers that break the rules, and the idle timeout', () => {
+  it('answers 502 to a 101 with a wrong Sec-WebSocket-Accept, and to one agreeing an extension that was not offered, saying why', async () => {
+    const wrongAccept = await startWsBackend('wrong-accept', { accept: 'd3JvbmcgYWNjZXB0IGtleQ==' });
+    const extension = await startWsBackend('extension', { fields: 'sec-websocket-extensions: permessage-deflate\r\n' });
+    const port = await freePort();
+    const lb9 = await startCorelb(corelbConfig({ port, workers: 1, pools: { accept: [wrongAccept.url], ext: [extension.url] }, routes: [{ path_prefix: '/accept', pool: 'accept' }, { path_prefix: '/', pool: 'ext' }] }));
+    for (const [path, why, backend] of [
+      ['/accept', '101 answer without a valid Sec-WebSocket-Accept', wrongAccept],
+      ['/ext', 'the backend agreed an extension that was not offered', extension],
+    ] as const) {
+      const r = await wsConnect(port, { path });
+      expect(r instanceof WsClient ? 101 : r.status).toBe(502);
+      expect(backend.handshakes).toHaveLength(1); // answered, and not tried again
+      expect(await lb9.waitForLog((l) => l.msg === why)).toMatchObject({ code: 'CLB_ERR_INVALID_RESPONSE', backend: backend.url, websocket: true });
+    }
+    await lb9.stop();
+    await wrongAccept.close();
+    await extension.close();
+  }, T);
+
+  it('closes a client silent past timeouts.websocket_idle (pings unanswered) and tells its backend; one answering the pings stays', async () => {
+    const port = await freePort();
+    // 8 s, uWS's least: it pings a silent client after 4 s and closes it 4 s later
+    const lb10 = await startCorelb(corelbConfig({ port, workers: 1, pools: { echo: [b.url] }, timeouts: { websocket_idle: '8s' } }));
+    const before = b.closes.length;
+    const live = await wsOpen(port);
+    const silent = await wsOpen(port, { answerPings: false });
+    const closed = await silent.closed;
+    expect(closed.code).toBe(1006); // cut by uWS without a close frame
+    expect(silent.pings.length).toBeGreaterThan(0);
+    await eventually(() => expect(b.closes.slice(before)).toEqual([[1001, 'client went away']]));
+    expect(live.pings.length).toBeGreaterThan(0);
+    live.send('still here');
+    expect((await live.next()).data.toString()).toBe('still here');
+    live.close(1000);
+    await live.closed;
+    await lb10.stop();
+  }, 30_000);
+});
+
 describe('WebSocket metrics', () => {
   it('counts open WebSockets per pool and backend, and messages and bytes each way, across a reload', async () => {
     const port = await freePort();
