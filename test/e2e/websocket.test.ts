@@ -356,6 +356,29 @@ describe('WebSocket limits', () => {
   }, T);
 });
 
+describe('WebSocket limits on a reload', () => {
+  it('keeps the running websocket_message and websocket_idle over a reload that changes them, with a warning naming both', async () => {
+    const port = await freePort();
+    const cfg = corelbConfig({ port, workers: 1, pools: { echo: [a.url] }, limits: { websocket_message: '1mb' }, timeouts: { websocket_idle: '1m' } });
+    const lb11 = await startCorelb(cfg);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(lb11.configFile, toYaml({ ...cfg, limits: { ...(cfg.limits as object), websocket_message: '4mb' }, timeouts: { ...(cfg.timeouts as object), websocket_idle: '2m' } }));
+    const from = lb11.logs().length;
+    process.kill(lb11.pid, 'SIGHUP');
+    const warned = await lb11.waitForLogAfter(from, (l) => Array.isArray(l.fields), 10_000);
+    expect(warned.fields).toEqual(['timeouts.websocket_idle', 'limits.websocket_message']);
+    expect(warned.msg).toBe('timeouts.websocket_idle, limits.websocket_message change only on restart: the running values are kept');
+    await lb11.waitForLogAfter(from, (l) => l.msg === 'reloaded', 10_000);
+    // a new WebSocket after the reload: still 1 MiB at most
+    const c = await wsOpen(port);
+    c.send(Buffer.alloc(512 * 1024));
+    expect((await c.next()).data.length).toBe(512 * 1024);
+    c.send(Buffer.alloc(2 * 1024 * 1024));
+    expect([1006, 1009]).toContain((await c.closed).code);
+    await lb11.stop();
+  }, T);
+});
+
 describe('WebSocket over TLS, reload and stop', () => {
   it('works as wss over a TLS listener, stays on its backend over a reload, and is closed with 1001 by a graceful stop', async () => {
     const ca = makeCa();
