@@ -2,9 +2,10 @@
 // listener (uWS hands it only GETs with a Sec-WebSocket-Key; plain requests never reach it),
 // the handshake held open while the backend answers (routeWebSocket picks it, UpstreamWebSocket
 // speaks to it), the client's upgrade completed in a cork with the backend's subprotocol, or the
-// backend's other answer relayed as an ordinary response; then messages both ways with
-// backpressure, closes passed on with their codes, and the registry a graceful stop ends with
-// 1001. uWS terminates the framing: a message relay, not a byte tunnel. No exception may escape
+// backend's other answer relayed as an ordinary response, or another backend tried when this one
+// could not be connected; then messages both ways with backpressure, pings both ways (pongs as
+// far as uWS allows), closes passed on with their codes, the access lines, and the registry a
+// graceful stop ends with 1001. uWS terminates the framing: a message relay, not a byte tunnel. No exception may escape
 // into uWS: every callback is wrapped.
 
 import uWS from 'uWebSockets.js';
@@ -100,7 +101,9 @@ class WebSocketRelay {
       },
       onMessage: (data, binary) => this.guard(() => this.fromBackend(data, binary)),
       onPing: (data) => this.guard(() => this.backendPinged(data)),
-      onPong: () => undefined, // uWS cannot send an unsolicited pong; the client's pings are answered by uWS
+      // the answers to the client's pings relayed by ping(): uWS answered them already, and cannot
+      // send an unsolicited pong, so every pong of the backend stops here
+      onPong: () => undefined,
       onClose: (code, reason) => this.guard(() => this.backendClosed(code, reason)),
       onProtocolError: (code, why) => this.guard(() => this.backendBroke(code, why)),
     };
@@ -276,6 +279,10 @@ class WebSocketRelay {
       this.upstream.resume();
     }
   }
+  /** uWS answered the client's ping itself; the backend sees it too (liveness it may watch). */
+  ping(msg: ArrayBuffer): void {
+    this.upstream.ping(new Uint8Array(msg));
+  }
   /**
    * The client's pong goes to the backend only while a ping of the backend's is unanswered: the
    * pongs to uWS's own keep-alive pings (timeouts.websocket_idle) are not the backend's business.
@@ -397,6 +404,7 @@ export function websocketBehavior(ctx: WorkerContext, facts: ListenerFacts): uWS
     open: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.attach(ws)),
     message: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => ws.getUserData().relay.message(msg, binary)),
     drain: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.drain(ws)),
+    ping: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.ping(msg)),
     pong: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.pong(msg)),
     close: wrap((ws: uWS.WebSocket<RelayData>, code: number, msg: ArrayBuffer) => ws.getUserData().relay.closed(code, msg)),
   };

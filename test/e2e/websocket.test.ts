@@ -1,7 +1,8 @@
 // End to end: WebSockets through the real CLI, with echo backends on corelb's own framing
 // (test/helpers/ws-client.ts): 10,000 small messages and 1 MiB binary messages echoed, fragments
-// joined, the subprotocol passed on and no extension agreed, close codes both ways, a backend's
-// ping relayed, a backend refusing the handshake (the client gets its 403), a backend killed
+// joined, the subprotocol passed on and no extension agreed, close codes both ways, pings relayed
+// both ways, the access lines, failover of a handshake, 101 answers that break the rules, the idle
+// timeout, restart-only limits, a backend refusing the handshake (the client gets its 403), a backend killed
 // mid-stream (1011), sticky and hash routing of the handshake, a client that reads nothing
 // (memory stays bounded), wss over a TLS listener, an https backend, a reload leaving open WebSockets on their
 // backend, a graceful stop closing them with 1001, and the WebSocket metrics.
@@ -114,6 +115,18 @@ describe('WebSocket proxying', () => {
     const m = await c.next();
     expect(m.data.toString()).toBe('pong hello');
     expect(c.pings.map((p) => p.toString())).toEqual(['hello']);
+    c.close(1000);
+    await c.closed;
+  }, T);
+
+  it("relays the client's ping to the backend as a ping, and keeps the backend's pong to it from the client (uWS answered)", async () => {
+    const c = await wsOpen(lb.port);
+    const before = a.pings.length;
+    c.ping('heartbeat 1');
+    c.send('who'); // answered after the backend's pong: had that been relayed, it would have come first
+    expect((await c.next()).data.toString()).toBe('a');
+    expect(a.pings.slice(before)).toEqual(['heartbeat 1']);
+    expect(c.pongs.map((p) => p.toString())).toEqual(['heartbeat 1']); // uWS's, once
     c.close(1000);
     await c.closed;
   }, T);

@@ -29,6 +29,7 @@ export class WsClient {
   private readonly messages: WsMessage[] = [];
   private waiters: (() => void)[] = [];
   readonly pings: Buffer[] = [];
+  readonly pongs: Buffer[] = [];
   closeFrame: WsClose | null = null;
   readonly closed: Promise<WsClose>;
 
@@ -48,7 +49,9 @@ export class WsClient {
           this.pings.push(data);
           if (answerPings) socket.write(encodeFrame(Opcode.Pong, data, true));
         },
-        onPong: () => undefined,
+        onPong: (data) => {
+          this.pongs.push(data);
+        },
         onClose: (code, reason) => {
           this.closeFrame = { code, reason: reason.toString(), framed: true };
           socket.end(encodeFrame(Opcode.Close, closePayload(code === 1005 ? undefined : code, reason), true));
@@ -185,6 +188,8 @@ export interface WsBackend {
   sockets: Set<net.Socket>;
   /** Messages received. */
   messages: number;
+  /** Ping payloads received. */
+  pings: string[];
   close(): Promise<void>;
 }
 
@@ -210,6 +215,7 @@ export async function startWsBackend(name: string, opts: WsBackendOptions = {}):
     closes: [],
     sockets: new Set(),
     messages: 0,
+    pings: [],
     close: async () => {
       backends.delete(b);
       for (const s of b.sockets) s.destroy();
@@ -251,7 +257,10 @@ export async function startWsBackend(name: string, opts: WsBackendOptions = {}):
             for (let i = 0; i < Number(n); i++) send(Opcode.Binary, payload);
           } else send(binary ? Opcode.Binary : Opcode.Text, data);
         },
-        onPing: (data) => send(Opcode.Pong, data),
+        onPing: (data) => {
+          b.pings.push(data.toString());
+          send(Opcode.Pong, data);
+        },
         onPong: (data) => {
           b.messages++;
           send(Opcode.Text, Buffer.concat([Buffer.from('pong '), data]));
