@@ -99,7 +99,14 @@ class WebSocketRelay {
         if (ws === null || this.clientGone) fn();
         else ws.cork(fn);
       },
-      onMessage: (data, binary) => this.guard(() => this.fromBackend(data, binary)),
+      onMessage: (data, binary) => {
+        // no closure per message (guard's): this is the hot path
+        try {
+          this.fromBackend(data, binary);
+        } catch (e) {
+          this.internalError(e);
+        }
+      },
       onPing: (data) => this.guard(() => this.backendPinged(data)),
       // the answers to the client's pings relayed by ping(): uWS answered them already, and cannot
       // send an unsolicited pong, so every pong of the backend stops here
@@ -143,8 +150,11 @@ class WebSocketRelay {
     try {
       fn();
     } catch (e) {
-      this.ctx.log.error({ err: e, reqId: this.route.requestId }, 'internal error in a WebSocket relay');
+      this.internalError(e);
     }
+  }
+  private internalError(e: unknown): void {
+    this.ctx.log.error({ err: e, reqId: this.route.requestId }, 'internal error in a WebSocket relay');
   }
 
   private backendOpened(protocol: string): void {
@@ -244,7 +254,7 @@ class WebSocketRelay {
   private fromBackend(data: Buffer, binary: boolean): void {
     const ws = this.ws;
     if (ws === null) {
-      this.early?.push([data, binary]);
+      this.early?.push([Buffer.from(data), binary]); // data is a view of the socket's chunk
       return;
     }
     if (this.clientGone) return;

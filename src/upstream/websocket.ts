@@ -6,7 +6,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
+import { acceptFor, closePayload, FrameReader, FrameWriter, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
 import type { UpstreamTls } from './tls.js';
 import type { ErrorCode } from '../errors.js';
 import { isTokenSpan, trimOws } from '../http-tokens.js';
@@ -24,6 +24,7 @@ export interface RefusalAnswer {
   readonly body: Buffer;
 }
 
+/** The FrameHandler's payloads are views of the socket's chunks, valid only during the call. */
 export interface UpstreamWebSocketEvents extends FrameHandler {
   /** The backend accepted: its subprotocol and extensions ('' for none). */
   onOpen(protocol: string): void;
@@ -77,7 +78,8 @@ export class UpstreamWebSocket {
    */
   constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, answerTimeoutMs: number, events: UpstreamWebSocketEvents) {
     this.events = events;
-    this.reader = new FrameReader(events, maxMessage, false);
+    // the relay hands each message to uWS, which copies it, before the call returns
+    this.reader = new FrameReader(events, maxMessage, false, false);
     this.answerTimeoutMs = answerTimeoutMs;
     const head = requestHead.slice(0, -2) + 'sec-websocket-key: ' + this.key + '\r\n\r\n';
     const t = target.tls;
@@ -122,9 +124,9 @@ export class UpstreamWebSocket {
     return this.tls && this.socket.connecting === false ? 'CLB_ERR_TLS' : 'CLB_ERR_CONNECT';
   }
 
-  /** Bytes written and not yet taken by the kernel. */
+  /** Bytes written or queued and not yet taken by the kernel. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.out.length;
   }
 
   send(data: Uint8Array, binary: boolean): void {
@@ -137,30 +139,31 @@ export class UpstreamWebSocket {
     this.write(Opcode.Pong, data);
   }
 
-  /**
-   * Frames written in one turn of the event loop (the messages of one client read) leave in one
-   * system call: the socket is corked until the check phase that follows.
-   */
+  /** The frames of one turn of the event loop (the messages of one client read), encoded into one buffer. */
+  private readonly out = new FrameWriter(true);
+  private flushQueued = false;
+
+  /** Frames written in one turn leave in one socket write, in the check phase that follows. */
   private write(opcode: number, data: Uint8Array): void {
     if (this.done || this.closeSent) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(this.uncork);
+    this.out.frame(opcode, data);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flush);
     }
-    this.socket.write(encodeFrame(opcode, data, true));
   }
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    if (!this.socket.destroyed) this.socket.uncork();
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.out.length > 0 && !this.socket.destroyed) this.socket.write(this.out.take());
   };
   /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
   close(code: number | undefined, reason: Uint8Array | string): void {
     if (this.done) return;
     if (!this.closeSent) {
       this.closeSent = true;
-      this.socket.end(encodeFrame(Opcode.Close, closePayload(code, reason), true));
+      // after the frames still queued
+      this.out.frame(Opcode.Close, closePayload(code, reason));
+      this.socket.end(this.out.take());
     }
     // a backend that never answers the close: cut after a while
     setTimeout(() => this.destroy(), 2000).unref();
