@@ -258,11 +258,12 @@ class WebSocketRelay {
       return;
     }
     if (this.clientGone) return;
-    ws.send(data, binary);
+    // 1: sent without queueing; otherwise look at the queue (not once per message)
+    const sent = ws.send(data, binary);
     this.counted().countWebSocketMessage(this.countAt, true, data.length);
     this.tally.messagesOut++;
     this.tally.bytesOut += data.length;
-    if (!this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
+    if (sent !== 1 && !this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
       this.backendPaused = true;
       this.upstream.pause();
     }
@@ -412,7 +413,14 @@ export function websocketBehavior(ctx: WorkerContext, facts: ListenerFacts): uWS
       new WebSocketRelay(ctx, route, res, facts, key, extensions, context);
     }),
     open: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.attach(ws)),
-    message: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => ws.getUserData().relay.message(msg, binary)),
+    // the hot path: wrapped by hand (wrap's rest parameters would allocate an array per message)
+    message: (ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => {
+      try {
+        ws.getUserData().relay.message(msg, binary);
+      } catch (e) {
+        ctx.log.error({ err: e }, 'internal error in a WebSocket callback');
+      }
+    },
     drain: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.drain(ws)),
     ping: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.ping(msg)),
     pong: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.pong(msg)),
