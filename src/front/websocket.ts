@@ -356,6 +356,7 @@ class WebSocketRelay {
 
   private clientAbortedBeforeOpen(): void {
     if (this.res === null) return;
+    this.logHandshake(ERRORS.CLB_ERR_CLIENT_ABORTED.status, 'CLB_ERR_CLIENT_ABORTED', 0);
     this.res = null;
     this.clientGone = true;
     this.upstream.destroy();

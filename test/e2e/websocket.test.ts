@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { stopEverything } from '../helpers/cleanup.js';
@@ -225,6 +226,24 @@ describe('WebSocket access log and failover', () => {
     expect(await lb7.waitForLog(access('/refuse', 'handshake'))).toMatchObject({ status: 403, backend: refusing.url, bytesOut: 5 });
     expect(lb7.logs().filter((l) => l.msg === 'access' && l.path === '/refuse')).toHaveLength(1); // no end line without an upgrade
     await lb7.stop();
+  }, T);
+
+  it('logs 499 for a client gone before its backend answered the handshake', async () => {
+    let got: () => void;
+    const reached = new Promise<void>((r) => (got = r));
+    const silent = net.createServer(() => got()); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const lb12 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { silent: [url] } }));
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write('GET /gone HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n');
+    await reached;
+    client.destroy();
+    expect(await lb12.waitForLog((l) => l.msg === 'access' && l.path === '/gone')).toMatchObject({ status: 499, code: 'CLB_ERR_CLIENT_ABORTED', backend: url, websocket: 'handshake' });
+    await lb12.stop();
+    silent.close();
   }, T);
 
   it('retries a handshake whose backend cannot be connected on another backend of the pool, bounded by retries', async () => {
