@@ -1,8 +1,9 @@
 // Owns the backend side of a proxied WebSocket: one dedicated connection (net or TLS, never
 // pooled), the handshake (corelb's own Sec-WebSocket-Key, no extension offered, the answer's
-// Sec-WebSocket-Accept checked), then messages both ways with masked frames (websocket-frames.ts).
-// An answer other than a valid 101 is read whole (bounded) and handed back as an ordinary
-// response for the client.
+// Sec-WebSocket-Accept checked, timed as connect then answer), then messages both ways with masked
+// frames (websocket-frames.ts; the frames of an event-loop turn in one write). An answer other
+// than a valid 101 is read whole (bounded) and handed back as an ordinary response for the
+// client; a failure is named by the error table's code (a connect failure sent nothing).
 
 import net from 'node:net';
 import tls from 'node:tls';
