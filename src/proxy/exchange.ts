@@ -226,7 +226,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.conn = conn;
     const head = this.phases.upstreamRequest(this);
     if (!this.hasBody) {
-      conn.writeHead(head);
+      conn.write(head);
       conn.endRequest();
       this.ctx.watch(this, this.gen.config.timeouts.responseMs);
       return;
