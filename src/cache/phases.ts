@@ -102,6 +102,9 @@ export class DetachedDownstream implements Downstream {
     this.offset += chunk.length;
     return true;
   }
+  writeFits(): boolean {
+    return true;
+  }
   tryEnd(chunk: Uint8Array, total: number): [boolean, boolean] {
     this.offset += chunk.length;
     return [true, this.offset >= total];

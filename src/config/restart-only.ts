@@ -1,8 +1,9 @@
 // Owns which configuration fields change only on a restart, and what a reload keeps of them: the
 // listen socket and the thread count belong to the running workers; the log file is opened by
 // the supervisor, the primary and every worker, and stdout cannot be reopened as a file (nor the
-// reverse); the admin server and the state file are the primary's from its start; the cache's
-// store is made once, at start, with its size (so a reload keeps what it holds).
+// reverse); the admin server and the state file are the primary's from its start; uWebSockets.js
+// fixes a listener's WebSocket idle timeout and largest message when the listener starts; the
+// cache's store is made once, at start, with its size (so a reload keeps what it holds).
 
 import type { Config } from './types.js';
 
@@ -26,6 +27,11 @@ export function keepRestartOnly(next: Config, running: Config): { config: Config
   if (next.log.file !== running.log.file) kept.push('log.file');
   if (next.stateFile !== running.stateFile) kept.push('state_file');
   if (JSON.stringify(next.admin) !== JSON.stringify(running.admin)) kept.push('admin');
+  // the relay reads them too (its queue bound, the backend side's message limit): one value for both sides
+  const wsIdle = next.timeouts.websocketIdleMs !== running.timeouts.websocketIdleMs;
+  const wsMessage = next.limits.websocketMessageBytes !== running.limits.websocketMessageBytes;
+  if (wsIdle) kept.push('timeouts.websocket_idle');
+  if (wsMessage) kept.push('limits.websocket_message');
   const cache = keptCache(next.cache, running.cache);
   if (cache !== next.cache) kept.push(running.cache === null ? 'cache' : 'cache.size');
   if (kept.length === 0) return { config: next, kept };
@@ -36,6 +42,8 @@ export function keepRestartOnly(next: Config, running: Config): { config: Config
     admin: running.admin,
     log: Object.freeze({ ...next.log, file: running.log.file }),
     stateFile: running.stateFile,
+    timeouts: wsIdle ? Object.freeze({ ...next.timeouts, websocketIdleMs: running.timeouts.websocketIdleMs }) : next.timeouts,
+    limits: wsMessage ? Object.freeze({ ...next.limits, websocketMessageBytes: running.limits.websocketMessageBytes }) : next.limits,
     cache,
   });
   return { config, kept };

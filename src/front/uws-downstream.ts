@@ -23,11 +23,20 @@ export function listenerFacts(tls: boolean, port: number, hstsSeconds: number | 
   };
 }
 
+/** uWS's per-loop cork buffer (LoopData::CORK_BUFFER_SIZE). */
+const CORK_BUFFER = 16 * 1024;
+/** What uWS adds to a head (Date, its own name, Transfer-Encoding, the blank line) and to a chunk
+ * (its size line and CRLFs), with room to spare. */
+const HEAD_EXTRA = 512;
+const CHUNK_EXTRA = 16;
+
 export class UwsDownstream implements Downstream {
   private readonly res: HttpResponse;
   /** Valid only while the front's handler runs; null after. */
   private req: HttpRequest | null;
   private readonly listener: ListenerFacts;
+  /** Bytes written inside the current cork (an estimate from above); -1 outside any cork. */
+  private corked = -1;
 
   constructor(res: HttpResponse, req: HttpRequest, listener: ListenerFacts) {
     this.res = res;
@@ -83,18 +92,33 @@ export class UwsDownstream implements Downstream {
   }
 
   cork(fn: () => void): void {
-    this.res.cork(fn);
+    if (this.corked >= 0) {
+      fn(); // nested: uWS runs it inside the cork already open
+      return;
+    }
+    this.corked = 0;
+    try {
+      this.res.cork(fn);
+    } finally {
+      this.corked = -1;
+    }
   }
   writeHead(statusAndFields: string | Uint8Array): void {
+    if (this.corked >= 0) this.corked += statusAndFields.length + HEAD_EXTRA;
     this.res.writeStatus(statusAndFields);
     const hsts = this.listener.hsts;
     if (hsts !== null) this.res.writeHeader('strict-transport-security', hsts);
   }
   writeHeader(name: string, value: string): void {
+    if (this.corked >= 0) this.corked += name.length + value.length + 4;
     this.res.writeHeader(name, value);
   }
   write(chunk: Uint8Array): boolean {
+    if (this.corked >= 0) this.corked += chunk.length + CHUNK_EXTRA;
     return this.res.write(chunk);
+  }
+  writeFits(length: number): boolean {
+    return this.corked < 0 || this.corked + length + CHUNK_EXTRA <= CORK_BUFFER;
   }
   tryEnd(chunk: Uint8Array, total: number): [boolean, boolean] {
     return this.res.tryEnd(chunk, total);

@@ -2,17 +2,20 @@
 // listener (uWS hands it only GETs with a Sec-WebSocket-Key; plain requests never reach it),
 // the handshake held open while the backend answers (routeWebSocket picks it, UpstreamWebSocket
 // speaks to it), the client's upgrade completed in a cork with the backend's subprotocol, or the
-// backend's other answer relayed as an ordinary response; then messages both ways with
-// backpressure, closes passed on with their codes, and the registry a graceful stop ends with
-// 1001. uWS terminates the framing: a message relay, not a byte tunnel. No exception may escape
+// backend's other answer relayed as an ordinary response, or another backend tried when this one
+// could not be connected; then messages both ways with backpressure, pings both ways (pongs as
+// far as uWS allows), closes passed on with their codes, the access lines, and the registry a
+// graceful stop ends with 1001. uWS terminates the framing: a message relay, not a byte tunnel. No exception may escape
 // into uWS: every callback is wrapped.
 
 import uWS from 'uWebSockets.js';
-import { statusLine, type ProxyError } from '../errors.js';
-import { FailureKind, type SharedState } from '../shared/layout.js';
+import { performance } from 'node:perf_hooks';
+import { NONE } from '../balancer/types.js';
+import { ERRORS, statusLine, type ProxyError } from '../errors.js';
+import type { SharedState } from '../shared/layout.js';
 import type { Generation, WorkerContext } from '../proxy/context.js';
-import { routeWebSocket, type WebSocketRoute } from '../proxy/websocket.js';
-import { UpstreamWebSocket, type RefusalAnswer } from '../upstream/websocket.js';
+import { logHandshake, logWebSocketEnd, retryWebSocket, routeWebSocket, type ClosedBy, type WebSocketRoute, type WebSocketTally } from '../proxy/websocket.js';
+import { UpstreamWebSocket, type FailureCode, type RefusalAnswer, type UpstreamWebSocketEvents } from '../upstream/websocket.js';
 import { answerAndClose } from './refusal.js';
 import { UwsDownstream, type ListenerFacts } from './uws-downstream.js';
 
@@ -51,7 +54,7 @@ class WebSocketRelay {
   private readonly route: WebSocketRoute;
   private res: uWS.HttpResponse | null;
   private readonly facts: ListenerFacts;
-  private readonly upstream: UpstreamWebSocket;
+  private upstream: UpstreamWebSocket;
   private ws: uWS.WebSocket<RelayData> | null = null;
   private clientGone = false;
   private released = false;
@@ -63,46 +66,98 @@ class WebSocketRelay {
   private countGen: Generation;
   private countAt: number;
 
+  /** Messages and bytes each way, the close and who made it: the end's access line. */
+  private readonly tally: WebSocketTally = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, closeCode: 1006, closedBy: 'client', openedAt: 0 };
+  private ended = false;
+  /** performance.now() when the current handshake attempt began (0: access log off). */
+  private sentAt = 0;
+  private readonly key: string;
+  private readonly extensions: string;
+  private readonly context: uWS.us_socket_context_t;
+  private readonly events: UpstreamWebSocketEvents;
+
   constructor(ctx: WorkerContext, route: WebSocketRoute, res: uWS.HttpResponse, facts: ListenerFacts, key: string, extensions: string, context: uWS.us_socket_context_t) {
     this.ctx = ctx;
     this.route = route;
     this.res = res;
     this.facts = facts;
+    this.key = key;
+    this.extensions = extensions;
+    this.context = context;
     const gen = route.gen;
-    const config = gen.config;
-    this.maxQueued = config.limits.websocketMessageBytes + CLIENT_HIGH;
+    this.maxQueued = gen.config.limits.websocketMessageBytes + CLIENT_HIGH;
     this.countGen = gen;
     this.countAt = route.backend;
     res.onAborted(() => this.guard(() => this.clientAbortedBeforeOpen()));
-    const upstream = gen.upstreams[route.backend]!;
-    gen.state.countRequest(route.backend);
-    this.upstream = new UpstreamWebSocket(upstream, route.head, config.limits.websocketMessageBytes, config.timeouts.connectMs + config.timeouts.responseMs, {
-      onOpen: (protocol) => this.guard(() => this.backendOpened(protocol, key, extensions, context)),
+    this.events = {
+      onOpen: (protocol) => this.guard(() => this.backendOpened(protocol)),
       onRefused: (answer) => this.guard(() => this.backendRefused(answer)),
-      onFailure: (why, opened) => this.guard(() => this.backendFailed(why, opened)),
+      onFailure: (code, why, opened) => this.guard(() => this.backendFailed(code, why, opened)),
       onDrain: () => undefined, // uWS cannot pause a WebSocket's reads: see message()
       batch: (fn) => {
         const ws = this.ws;
         if (ws === null || this.clientGone) fn();
         else ws.cork(fn);
       },
-      onMessage: (data, binary) => this.guard(() => this.fromBackend(data, binary)),
-      onPing: (data) => this.guard(() => this.ws?.ping(data)),
-      onPong: () => undefined, // uWS cannot send an unsolicited pong; the client's pings are answered by uWS
+      onMessage: (data, binary) => {
+        // no closure per message (guard's): this is the hot path
+        try {
+          this.fromBackend(data, binary);
+        } catch (e) {
+          this.internalError(e);
+        }
+      },
+      onPing: (data) => this.guard(() => this.backendPinged(data)),
+      // the answers to the client's pings relayed by ping(): uWS answered them already, and cannot
+      // send an unsolicited pong, so every pong of the backend stops here
+      onPong: () => undefined,
       onClose: (code, reason) => this.guard(() => this.backendClosed(code, reason)),
       onProtocolError: (code, why) => this.guard(() => this.backendBroke(code, why)),
-    });
+    };
+    this.upstream = this.connect();
+  }
+
+  /** A handshake to the route's current backend. */
+  private connect(): UpstreamWebSocket {
+    const gen = this.route.gen;
+    const config = gen.config;
+    gen.state.countRequest(this.route.backend);
+    this.countAt = this.route.backend;
+    if (this.ctx.accessLog) this.sentAt = performance.now();
+    return new UpstreamWebSocket(gen.upstreams[this.route.backend]!, this.route.head, config.limits.websocketMessageBytes, config.timeouts.connectMs, config.timeouts.responseMs, this.events);
+  }
+
+  /** ms of the current handshake attempt so far (-1: the access log was off when it began). */
+  private upstreamMs(): number {
+    return this.sentAt === 0 ? -1 : performance.now() - this.sentAt;
+  }
+
+  /** The handshake's access line, when the access log is on. */
+  private logHandshake(status: number, code: ProxyError['code'] | null, bytesOut: number): void {
+    const r = this.route;
+    if (this.ctx.accessLog) logHandshake(this.ctx, r.gen, r.requestId, r.path, r.started, status, code, r.backend, this.upstreamMs(), bytesOut);
+  }
+
+  /** The first close seen (from either side, or corelb's own) is the one the end's line names. */
+  private closing(code: number, by: ClosedBy): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.tally.closeCode = code;
+    this.tally.closedBy = by;
   }
 
   private guard(fn: () => unknown): void {
     try {
       fn();
     } catch (e) {
-      this.ctx.log.error({ err: e, reqId: this.route.requestId }, 'internal error in a WebSocket relay');
+      this.internalError(e);
     }
   }
+  private internalError(e: unknown): void {
+    this.ctx.log.error({ err: e, reqId: this.route.requestId }, 'internal error in a WebSocket relay');
+  }
 
-  private backendOpened(protocol: string, key: string, extensions: string, context: uWS.us_socket_context_t): void {
+  private backendOpened(protocol: string): void {
     const res = this.res;
     if (res === null) {
       this.upstream.close(1001, 'client went away');
@@ -113,10 +168,14 @@ class WebSocketRelay {
     open.add(this);
     this.counted().websocketOpened(this.countAt);
     this.early = [];
+    if (this.ctx.accessLog) {
+      this.logHandshake(101, null, 0);
+      this.tally.openedAt = performance.now();
+    }
     res.cork(() => {
       const hsts = this.facts.hsts;
       if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
-      res.upgrade<RelayData>({ relay: this }, key, protocol, extensions, context);
+      res.upgrade<RelayData>({ relay: this }, this.key, protocol, this.extensions, this.context);
     });
   }
 
@@ -132,6 +191,7 @@ class WebSocketRelay {
     const res = this.res;
     this.release();
     if (res === null) return;
+    this.logHandshake(Number(answer.status.slice(0, 3)), null, answer.body.length);
     this.res = null;
     res.cork(() => {
       res.writeStatus(answer.status);
@@ -142,42 +202,68 @@ class WebSocketRelay {
     });
   }
 
-  private backendFailed(why: string, opened: boolean): void {
-    const gen = this.route.gen;
-    this.release();
+  private backendFailed(code: FailureCode, why: string, opened: boolean): void {
+    const route = this.route;
+    const gen = route.gen;
     if (!opened) {
-      gen.state.countFailure(this.route.backend, FailureKind.Connect);
-      this.ctx.log.warn({ reqId: this.route.requestId, code: 'CLB_ERR_CONNECT', backend: gen.backendUrls[this.route.backend], websocket: true }, why);
+      const failure = ERRORS[code].failure;
+      if (failure !== -1) gen.state.countFailure(route.backend, failure);
+      const failed = route.backend;
+      if (this.res !== null && retryWebSocket(this.ctx, route, code) !== NONE) {
+        this.upstream = this.connect();
+        return;
+      }
+      this.release();
+      this.ctx.log.warn({ reqId: route.requestId, code, backend: gen.backendUrls[failed], websocket: true }, why);
       const res = this.res;
       this.res = null;
-      if (res !== null) answerAndClose(res, statusLine('CLB_ERR_CONNECT'), this.route.requestId, false, false, this.facts.hsts);
+      if (res === null) return;
+      this.logHandshake(ERRORS[code].status, code, 0);
+      answerAndClose(res, statusLine(code), route.requestId, false, false, this.facts.hsts);
       return;
     }
-    this.ctx.log.warn({ reqId: this.route.requestId, backend: gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend failed: ' + why);
+    this.release();
+    this.ctx.log.warn({ reqId: route.requestId, backend: gen.backendUrls[route.backend], websocket: true }, 'WebSocket backend failed: ' + why);
+    this.closing(1011, 'backend');
     this.endClient(1011, 'backend failed');
   }
 
   private backendBroke(code: number, why: string): void {
     this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket backend broke the protocol: ' + why);
     this.upstream.close(code, why);
+    this.closing(1011, 'backend');
     this.endClient(1011, 'backend failed');
   }
 
   private backendClosed(code: number, reason: Buffer): void {
     this.upstream.close(code === 1005 ? undefined : code, reason); // the close handshake's answer
+    this.closing(code, 'backend');
     this.endClient(code, reason);
+  }
+
+  /** Pings of the backend relayed to the client and not yet answered by it. */
+  private pingsOwed = 0;
+
+  private backendPinged(data: Buffer): void {
+    const ws = this.ws;
+    if (ws === null || this.clientGone) return;
+    this.pingsOwed++;
+    ws.ping(data);
   }
 
   private fromBackend(data: Buffer, binary: boolean): void {
     const ws = this.ws;
     if (ws === null) {
-      this.early?.push([data, binary]);
+      this.early?.push([Buffer.from(data), binary]); // data is a view of the socket's chunk
       return;
     }
     if (this.clientGone) return;
-    ws.send(data, binary);
+    // 1: sent without queueing; otherwise look at the queue (not once per message)
+    const sent = ws.send(data, binary);
     this.counted().countWebSocketMessage(this.countAt, true, data.length);
-    if (!this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
+    this.tally.messagesOut++;
+    this.tally.bytesOut += data.length;
+    if (sent !== 1 && !this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
       this.backendPaused = true;
       this.upstream.pause();
     }
@@ -187,11 +273,14 @@ class WebSocketRelay {
   message(msg: ArrayBuffer, binary: boolean): void {
     this.upstream.send(new Uint8Array(msg), binary);
     this.counted().countWebSocketMessage(this.countAt, false, msg.byteLength);
+    this.tally.messagesIn++;
+    this.tally.bytesIn += msg.byteLength;
     // uWS cannot pause a WebSocket's reads: a client that outpaces its backend is cut instead of
     // queueing without bound
     if (this.upstream.buffered > this.maxQueued) {
       this.ctx.log.warn({ reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true }, 'WebSocket client outpaces its backend: closed');
       this.upstream.close(1001, 'proxy closing');
+      this.closing(1013, 'corelb');
       this.endClient(1013, 'backend too slow');
     }
   }
@@ -201,12 +290,23 @@ class WebSocketRelay {
       this.upstream.resume();
     }
   }
+  /** uWS answered the client's ping itself; the backend sees it too (liveness it may watch). */
+  ping(msg: ArrayBuffer): void {
+    this.upstream.ping(new Uint8Array(msg));
+  }
+  /**
+   * The client's pong goes to the backend only while a ping of the backend's is unanswered: the
+   * pongs to uWS's own keep-alive pings (timeouts.websocket_idle) are not the backend's business.
+   */
   pong(msg: ArrayBuffer): void {
+    if (this.pingsOwed === 0) return;
+    this.pingsOwed--;
     this.upstream.pong(new Uint8Array(msg));
   }
   /** uWS's close: the client closed, timed out, or was closed by this relay. */
   closed(code: number, reason: ArrayBuffer): void {
     this.ws = null;
+    this.closing(code, 'client');
     if (!this.clientGone) {
       this.clientGone = true;
       // 1006: the client vanished (or timed out) without a close frame
@@ -215,6 +315,7 @@ class WebSocketRelay {
     }
     if (open.delete(this)) this.counted().websocketClosed(this.countAt);
     this.release();
+    if (this.ctx.accessLog) logWebSocketEnd(this.ctx, this.route, this.tally);
   }
 
   /**
@@ -240,6 +341,7 @@ class WebSocketRelay {
   /** A graceful stop's end. */
   goingAway(): void {
     this.upstream.close(1001, 'server shutting down');
+    this.closing(1001, 'corelb');
     this.endClient(1001, 'server shutting down');
   }
 
@@ -254,6 +356,7 @@ class WebSocketRelay {
 
   private clientAbortedBeforeOpen(): void {
     if (this.res === null) return;
+    this.logHandshake(ERRORS.CLB_ERR_CLIENT_ABORTED.status, 'CLB_ERR_CLIENT_ABORTED', 0);
     this.res = null;
     this.clientGone = true;
     this.upstream.destroy();
@@ -311,8 +414,16 @@ export function websocketBehavior(ctx: WorkerContext, facts: ListenerFacts): uWS
       new WebSocketRelay(ctx, route, res, facts, key, extensions, context);
     }),
     open: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.attach(ws)),
-    message: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => ws.getUserData().relay.message(msg, binary)),
+    // the hot path: wrapped by hand (wrap's rest parameters would allocate an array per message)
+    message: (ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer, binary: boolean) => {
+      try {
+        ws.getUserData().relay.message(msg, binary);
+      } catch (e) {
+        ctx.log.error({ err: e }, 'internal error in a WebSocket callback');
+      }
+    },
     drain: wrap((ws: uWS.WebSocket<RelayData>) => ws.getUserData().relay.drain(ws)),
+    ping: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.ping(msg)),
     pong: wrap((ws: uWS.WebSocket<RelayData>, msg: ArrayBuffer) => ws.getUserData().relay.pong(msg)),
     close: wrap((ws: uWS.WebSocket<RelayData>, code: number, msg: ArrayBuffer) => ws.getUserData().relay.closed(code, msg)),
   };

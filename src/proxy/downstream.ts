@@ -46,6 +46,12 @@ export interface Downstream {
   writeHeader(name: string, value: string): void;
   /** A body chunk of a response without a known length; false when the client is not taking it. */
   write(chunk: Uint8Array): boolean;
+  /**
+   * May a `write` of `length` bytes be made now? False inside a `cork` whose batch has no room
+   * left for it: the engine then writes it in a cork of its own once this one is over (uWS drops
+   * a write that overflows its cork buffer when the socket cannot take the buffered bytes).
+   */
+  writeFits(length: number): boolean;
   /** Part of a body of `total` bytes; [accepted, whole response sent]. */
   tryEnd(chunk: Uint8Array, total: number): [boolean, boolean];
   /** The body's last (or only) bytes, or none: the response is complete. */

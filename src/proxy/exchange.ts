@@ -124,10 +124,11 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   private total = -1;
   private pending: Buffer | null = null;
   /**
-   * Chunks of a response without a length that arrived while the client was backed up (the
-   * backend's read held more than one chunk). They wait here, copied, instead of going to the
-   * front: uWS drops the bytes of a write made inside a cork when its socket cannot take the
-   * corked bytes (uncork's early return), which cut chunks out of a chunked body under load.
+   * Chunks of a response without a length that may not be written yet, copied: those that arrive
+   * while the client is backed up, and those that do not fit in the current batch. uWS drops a
+   * write that overflows its cork buffer when the socket cannot take the corked bytes (uncork's
+   * early return), which cut chunks out of chunked bodies under load; so a chunk is written in a
+   * batch only when it fits (Downstream.writeFits), else in a cork of its own after the batch.
    */
   private held: Buffer[] | null = null;
   /** The backend's response ended while chunks were held: end it once they are written. */
@@ -369,8 +370,12 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   }
 
   batch(fn: () => void): void {
-    if (this.aborted || this.phase === Phase.Done) fn();
-    else this.down.cork(fn);
+    if (this.aborted || this.phase === Phase.Done) {
+      fn();
+      return;
+    }
+    this.down.cork(fn);
+    if (this.held !== null && !this.upstreamPaused && !this.aborted && !this.writeHeld()) this.pauseUpstream();
   }
 
   onDeadline(): void {
@@ -430,11 +435,35 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
         this.pendingOffset = offset;
         this.pauseUpstream();
       }
-    } else if (this.upstreamPaused) {
+    } else if (this.held !== null || this.upstreamPaused || !down.writeFits(chunk.length)) {
       (this.held ??= []).push(Buffer.from(chunk)); // a view of the shared read buffer: copied
     } else if (!down.write(chunk)) {
       this.pauseUpstream();
     }
+  }
+
+  /**
+   * Writes the held chunks, each in a cork of its own (see `held`), and ends the response when
+   * the backend's did; false when the client backed up again (the rest waits for onWritable).
+   */
+  private writeHeld(): boolean {
+    const held = this.held!;
+    const down = this.down;
+    let ok = true;
+    const writeOne = (): void => {
+      ok = down.write(held.shift()!);
+    };
+    while (held.length > 0) {
+      down.cork(writeOne);
+      if (!ok) return false;
+    }
+    this.held = null;
+    if (this.endHeld) {
+      this.endHeld = false;
+      down.cork(() => down.end());
+      this.finish();
+    }
+    return true;
   }
 
   private pauseUpstream(): void {
@@ -454,19 +483,9 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
 
   private onClientWritable(offset: number): boolean {
     if (this.phase === Phase.Done && this.pending === null && this.held === null) return true;
-    const held = this.held;
-    if (held !== null) {
-      // not corked: with the socket backed up, uWS then appends every byte to its buffer
-      while (held.length > 0) {
-        if (!this.down.write(held.shift()!)) return false;
-      }
-      this.held = null;
-      if (this.endHeld) {
-        this.endHeld = false;
-        this.down.end();
-        this.finish();
-        return true;
-      }
+    if (this.held !== null) {
+      if (!this.writeHeld()) return false;
+      if (this.phase === Phase.Done) return true; // the response ended with the held chunks
     }
     const pending = this.pending;
     if (pending !== null) {
@@ -493,7 +512,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     if (conn !== null && this.hasBody && !this.bodyDone) conn.abandon(this);
     if (this.total === -1) {
       if (this.held !== null) {
-        this.endHeld = true; // the held chunks go first: ended from onClientWritable
+        this.endHeld = true; // the held chunks go first: ended by writeHeld
         return;
       }
       this.down.end();

@@ -1,11 +1,14 @@
 // Owns the policy of a WebSocket handshake: the same route, affinity (hash key, sticky cookie) and
-// balancing pick as an ordinary request, and the upstream handshake head (the request's own head
-// as buildRequestHead makes it, with Upgrade / Connection put back and the client's
+// balancing pick as an ordinary request, another backend of the pool when the picked one could
+// not be connected (bounded by the pool's `retries`), the upstream handshake head (the request's
+// own head as buildRequestHead makes it, with Upgrade / Connection put back and the client's
 // Sec-WebSocket-Key and -Extensions left out: the backend side gets its own key and no extension
-// offer). The picked backend's in-flight slot is held for the life of the WebSocket.
+// offer), and the WebSocket's access lines (the handshake's, and one at its end). The picked
+// backend's in-flight slot is held for the life of the WebSocket.
 
+import { performance } from 'node:perf_hooks';
 import { NONE, type PickContext } from '../balancer/types.js';
-import { ProxyError } from '../errors.js';
+import { ERRORS, ProxyError, statusFor, type ErrorCode } from '../errors.js';
 import { buildRequestHead, FramingProblem, type ClientHead } from '../upstream/request-head.js';
 import { cookieValue, requestHash } from './affinity.js';
 import type { Generation, WorkerContext } from './context.js';
@@ -16,10 +19,18 @@ export interface WebSocketRoute {
   readonly gen: Generation;
   readonly pool: number;
   /** Holds an in-flight slot: release it with gen.state.releaseInflight when the WebSocket ends. */
-  readonly backend: number;
+  backend: number;
+  /** Connection attempts made, the current one included. */
+  attempts: number;
+  /** The pool's hash of the request (-1: none), for a pick on another backend. */
+  readonly hash: number;
   /** The upstream handshake head without its key, ending with its blank line. */
   readonly head: string;
   readonly requestId: string;
+  /** As the access log shows it: without the query string. */
+  readonly path: string;
+  /** performance.now() at the handshake's arrival; 0 while the access log is off (no clock read). */
+  readonly started: number;
 }
 
 const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, framing: FramingProblem.None, closes: false, requestId: '' };
@@ -28,19 +39,23 @@ const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
 /** Read while the front's upgrade handler runs (the request head is readable only then). */
 export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketRoute | ProxyError {
   const gen = ctx.current;
+  const started = ctx.accessLog ? performance.now() : 0;
   const path = down.url();
   const remote = gen.readsClientAddress ? down.clientAddress() : '';
   buildRequestHead(down, 'GET', path, remote, ctx.newRequestId, clientHead);
   const requestId = clientHead.requestId;
+  let refusal: ProxyError | null = null;
+  let pool = -1;
   if (clientHead.framing !== FramingProblem.None || clientHead.contentLength > 0 || clientHead.chunked) {
-    return new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake with a body');
+    refusal = new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake with a body');
+  } else {
+    pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', path);
+    if (pool < 0) refusal = new ProxyError('CLB_ERR_NO_ROUTE', 'no route matches');
   }
-  const pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', path);
-  if (pool < 0) return new ProxyError('CLB_ERR_NO_ROUTE', 'no route matches');
   let hash = -1;
   let backend = NONE;
   const maxInflight = gen.config.limits.maxConnectionsPerBackend;
-  if (gen.affinity[pool]) {
+  if (refusal === null && gen.affinity[pool]) {
     const key = gen.hashKeys[pool]!;
     if (key !== null) hash = requestHash(down, key, path, remote);
     const sticky = gen.sticky[pool]!;
@@ -52,13 +67,14 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
       }
     }
   }
-  if (backend === NONE) {
-    pickContext.avoid = NONE;
-    pickContext.maxInflight = maxInflight;
-    pickContext.hash = hash;
-    backend = gen.balancers[pool]!.pick(pickContext);
+  if (refusal === null && backend === NONE) {
+    backend = pickOther(gen, pool, NONE, hash);
+    if (backend === NONE) refusal = new ProxyError('CLB_ERR_NO_BACKEND', 'no backend available');
   }
-  if (backend === NONE) return new ProxyError('CLB_ERR_NO_BACKEND', 'no backend available');
+  if (refusal !== null) {
+    if (ctx.accessLog) logHandshake(ctx, gen, requestId, path, started, statusFor(refusal.code), refusal.code, NONE, -1, 0);
+    return refusal;
+  }
   let head = '';
   for (const line of clientHead.head.split('\r\n')) {
     if (line.length === 0) break;
@@ -67,5 +83,104 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
     head += line + '\r\n';
   }
   head += 'upgrade: websocket\r\nconnection: upgrade\r\n\r\n';
-  return { gen, pool, backend, head, requestId };
+  return { gen, pool, backend, attempts: 1, hash, head, requestId, path, started };
+}
+
+/** A backend of `pool` that may take a WebSocket now, never `avoid`, holding its in-flight slot; NONE when none may. */
+function pickOther(gen: Generation, pool: number, avoid: number, hash: number): number {
+  pickContext.avoid = avoid;
+  pickContext.maxInflight = gen.config.limits.maxConnectionsPerBackend;
+  pickContext.hash = hash;
+  const b = gen.balancers[pool]!.pick(pickContext);
+  if (b === avoid && b !== NONE) {
+    gen.state.releaseInflight(b); // never the backend that just failed
+    return NONE;
+  }
+  return b;
+}
+
+/**
+ * After the route's backend failed with `code` before answering the handshake: the next backend
+ * to try (the failed one's slot released, the new one's held, route.backend moved to it), or NONE
+ * (the failed one's slot still held). Only a failure that sent nothing ('safe': connect refused,
+ * connect timeout, TLS) goes elsewhere, at most the pool's `retries` times, as for a request.
+ */
+export function retryWebSocket(ctx: WorkerContext, route: WebSocketRoute, code: ErrorCode): number {
+  const gen = route.gen;
+  if (ERRORS[code].retry !== 'safe' || route.attempts > gen.config.pools[route.pool]!.retries) return NONE;
+  const failed = route.backend;
+  const next = pickOther(gen, route.pool, failed, route.hash);
+  if (next === NONE) return NONE;
+  gen.state.countRetried(failed);
+  gen.state.releaseInflight(failed);
+  ctx.log.warn({ reqId: route.requestId, code, backend: gen.backendUrls[failed], next: gen.backendUrls[next], attempt: route.attempts + 1, method: 'GET', path: route.path, websocket: true }, 'retrying on another backend');
+  route.backend = next;
+  route.attempts++;
+  return next;
+}
+
+/** ms from `since` (a performance.now()), to the microsecond; null when it was not taken. */
+function msSince(since: number): number | null {
+  return since === 0 ? null : Math.round((performance.now() - since) * 1000) / 1000;
+}
+
+/**
+ * The handshake's access line (call only when ctx.accessLog): the status the client got (101, or
+ * the backend's refusal, or corelb's error answer) and its code, as a request's line.
+ */
+export function logHandshake(ctx: WorkerContext, gen: Generation, requestId: string, path: string, started: number, status: number, code: ErrorCode | null, backend: number, upstreamMs: number, bytesOut: number): void {
+  ctx.accessLogger.info(
+    {
+      reqId: requestId,
+      method: 'GET',
+      path,
+      status,
+      code,
+      backend: backend === NONE ? null : gen.backendUrls[backend],
+      bytesIn: 0,
+      bytesOut,
+      upstreamMs: upstreamMs < 0 ? null : Math.round(upstreamMs * 1000) / 1000,
+      durationMs: msSince(started),
+      websocket: 'handshake',
+    },
+    'access',
+  );
+}
+
+/** Who ended a WebSocket, for its last access line. */
+export type ClosedBy = 'client' | 'backend' | 'corelb';
+
+/** What a WebSocket's end line says (the relay counts messages and bytes; they cost nothing to keep). */
+export interface WebSocketTally {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+  /** The close code that ended it (1006: no close frame), and who sent or caused it. */
+  closeCode: number;
+  closedBy: ClosedBy;
+  /** performance.now() at the upgrade; 0 when the access log was off then. */
+  openedAt: number;
+}
+
+/** The WebSocket's last access line (call only when ctx.accessLog), once both sides are closed. */
+export function logWebSocketEnd(ctx: WorkerContext, route: WebSocketRoute, t: WebSocketTally): void {
+  ctx.accessLogger.info(
+    {
+      reqId: route.requestId,
+      method: 'GET',
+      path: route.path,
+      status: 101,
+      backend: route.gen.backendUrls[route.backend],
+      messagesIn: t.messagesIn,
+      bytesIn: t.bytesIn,
+      messagesOut: t.messagesOut,
+      bytesOut: t.bytesOut,
+      closeCode: t.closeCode,
+      closedBy: t.closedBy,
+      durationMs: msSince(t.openedAt),
+      websocket: 'closed',
+    },
+    'access',
+  );
 }

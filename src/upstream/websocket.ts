@@ -1,13 +1,15 @@
 // Owns the backend side of a proxied WebSocket: one dedicated connection (net or TLS, never
 // pooled), the handshake (corelb's own Sec-WebSocket-Key, no extension offered, the answer's
-// Sec-WebSocket-Accept checked), then messages both ways with masked frames (websocket-frames.ts).
-// An answer other than a valid 101 is read whole (bounded) and handed back as an ordinary
-// response for the client.
+// Sec-WebSocket-Accept checked, timed as connect then answer), then messages both ways with masked
+// frames (websocket-frames.ts; the frames of an event-loop turn in one write). An answer other
+// than a valid 101 is read whole (bounded) and handed back as an ordinary response for the
+// client; a failure is named by the error table's code (a connect failure sent nothing).
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { acceptFor, closePayload, encodeFrame, FrameReader, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
+import { acceptFor, closePayload, FrameReader, FrameWriter, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
 import type { UpstreamTls } from './tls.js';
+import type { ErrorCode } from '../errors.js';
 import { isTokenSpan, trimOws } from '../http-tokens.js';
 
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
@@ -23,18 +25,25 @@ export interface RefusalAnswer {
   readonly body: Buffer;
 }
 
+/** The FrameHandler's payloads are views of the socket's chunks, valid only during the call. */
 export interface UpstreamWebSocketEvents extends FrameHandler {
   /** The backend accepted: its subprotocol and extensions ('' for none). */
   onOpen(protocol: string): void;
   /** The backend answered something other than 101: relay it. */
   onRefused(answer: RefusalAnswer): void;
-  /** Connection failed, closed, or broke the protocol; `opened`: after onOpen. */
-  onFailure(why: string, opened: boolean): void;
+  /**
+   * Connection failed, closed, or broke the protocol; `opened`: after onOpen. Before it, `code`
+   * says what failed (a connect failure sent nothing: the handshake may go to another backend).
+   */
+  onFailure(code: FailureCode, why: string, opened: boolean): void;
   /** The socket's user-space queue drained. */
   onDrain(): void;
   /** Runs `fn`, which may deliver many messages, batched towards the client (a cork). */
   batch(fn: () => void): void;
 }
+
+/** How a handshake failed, as the error table names it. */
+export type FailureCode = Extract<ErrorCode, 'CLB_ERR_CONNECT' | 'CLB_ERR_CONNECT_TIMEOUT' | 'CLB_ERR_TLS' | 'CLB_ERR_RESET' | 'CLB_ERR_INVALID_RESPONSE' | 'CLB_ERR_RESPONSE_TIMEOUT' | 'CLB_ERR_INTERNAL'>;
 
 const DROPPED_FIELDS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'proxy-connection']);
 
@@ -61,37 +70,64 @@ export class UpstreamWebSocket {
   private opened = false;
   private done = false;
   private closeSent = false;
-  private connectTimer: NodeJS.Timeout | null;
+  private timer: NodeJS.Timeout | null;
 
-  /** `requestHead` ends with its blank line and carries no Sec-WebSocket-Key (added here). */
-  constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, events: UpstreamWebSocketEvents) {
+  /**
+   * `requestHead` ends with its blank line and carries no Sec-WebSocket-Key (added here). The
+   * handshake has `connectTimeoutMs` to connect (TLS included), then `answerTimeoutMs` for the
+   * answer's head.
+   */
+  constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, answerTimeoutMs: number, events: UpstreamWebSocketEvents) {
     this.events = events;
-    this.reader = new FrameReader(events, maxMessage, false);
+    // the relay hands each message to uWS, which copies it, before the call returns
+    this.reader = new FrameReader(events, maxMessage, false, false);
+    this.answerTimeoutMs = answerTimeoutMs;
     const head = requestHead.slice(0, -2) + 'sec-websocket-key: ' + this.key + '\r\n\r\n';
     const t = target.tls;
     this.socket =
       t === null
         ? net.connect({ host: target.host, port: target.port, noDelay: true })
         : tls.connect({ host: target.host, port: target.port, servername: t.servername, secureContext: t.secureContext, rejectUnauthorized: t.verify }).setNoDelay(true);
+    this.tls = t !== null;
+    // held by the socket until it is connected: a failed connect sent nothing
     this.socket.write(head);
-    this.connectTimer = setTimeout(() => this.fail('connect or handshake timed out'), connectTimeoutMs);
+    this.timer = setTimeout(() => this.fail('CLB_ERR_CONNECT_TIMEOUT', 'connect timed out'), connectTimeoutMs);
+    this.socket.once(t === null ? 'connect' : 'secureConnect', () => this.connected());
     this.socket.on('data', (chunk: Buffer) => {
       try {
         this.onData(chunk);
       } catch (e) {
-        this.fail('internal error: ' + (e instanceof Error ? e.message : String(e)));
+        this.fail('CLB_ERR_INTERNAL', 'internal error: ' + (e instanceof Error ? e.message : String(e)));
       }
     });
     this.socket.on('drain', () => {
       if (!this.done) events.onDrain();
     });
-    this.socket.on('error', (err) => this.fail(err.message));
-    this.socket.on('close', () => this.fail('backend closed the connection'));
+    this.socket.on('error', (err) => this.fail(this.failureBeforeAnswer(), err.message));
+    this.socket.on('close', () => this.fail(this.failureBeforeAnswer(), 'backend closed the connection'));
   }
 
-  /** Bytes written and not yet taken by the kernel. */
+  private readonly tls: boolean;
+  private readonly answerTimeoutMs: number;
+  /** TCP (and TLS) connected: what was written may have reached the backend. */
+  private isConnected = false;
+
+  private connected(): void {
+    if (this.done) return;
+    this.isConnected = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fail('CLB_ERR_RESPONSE_TIMEOUT', 'no handshake answer in time'), this.answerTimeoutMs);
+  }
+
+  /** The code of a connection that ended now: a connect or TLS failure sent nothing. */
+  private failureBeforeAnswer(): FailureCode {
+    if (this.isConnected) return 'CLB_ERR_RESET';
+    return this.tls && this.socket.connecting === false ? 'CLB_ERR_TLS' : 'CLB_ERR_CONNECT';
+  }
+
+  /** Bytes written or queued and not yet taken by the kernel. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.out.length;
   }
 
   send(data: Uint8Array, binary: boolean): void {
@@ -104,30 +140,31 @@ export class UpstreamWebSocket {
     this.write(Opcode.Pong, data);
   }
 
-  /**
-   * Frames written in one turn of the event loop (the messages of one client read) leave in one
-   * system call: the socket is corked until the check phase that follows.
-   */
+  /** The frames of one turn of the event loop (the messages of one client read), encoded into one buffer. */
+  private readonly out = new FrameWriter(true);
+  private flushQueued = false;
+
+  /** Frames written in one turn leave in one socket write, in the check phase that follows. */
   private write(opcode: number, data: Uint8Array): void {
     if (this.done || this.closeSent) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(this.uncork);
+    this.out.frame(opcode, data);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flush);
     }
-    this.socket.write(encodeFrame(opcode, data, true));
   }
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    if (!this.socket.destroyed) this.socket.uncork();
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.out.length > 0 && !this.socket.destroyed) this.socket.write(this.out.take());
   };
   /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
   close(code: number | undefined, reason: Uint8Array | string): void {
     if (this.done) return;
     if (!this.closeSent) {
       this.closeSent = true;
-      this.socket.end(encodeFrame(Opcode.Close, closePayload(code, reason), true));
+      // after the frames still queued
+      this.out.frame(Opcode.Close, closePayload(code, reason));
+      this.socket.end(this.out.take());
     }
     // a backend that never answers the close: cut after a while
     setTimeout(() => this.destroy(), 2000).unref();
@@ -135,7 +172,7 @@ export class UpstreamWebSocket {
   /** Cut the connection; no event follows. */
   destroy(): void {
     this.done = true;
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.socket.destroy();
   }
   pause(): void {
@@ -145,12 +182,12 @@ export class UpstreamWebSocket {
     this.socket.resume();
   }
 
-  private fail(why: string): void {
+  private fail(code: FailureCode, why: string): void {
     if (this.done) return;
     this.done = true;
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.socket.destroy();
-    this.events.onFailure(why, this.opened);
+    this.events.onFailure(code, why, this.opened);
   }
 
   private onData(chunk: Buffer): void {
@@ -167,14 +204,14 @@ export class UpstreamWebSocket {
     }
     const end = buf.indexOf('\r\n\r\n');
     if (end < 0) {
-      if (buf.length > MAX_HEAD) this.fail('handshake answer head too large');
+      if (buf.length > MAX_HEAD) this.fail('CLB_ERR_INVALID_RESPONSE', 'handshake answer head too large');
       else this.head = buf;
       return;
     }
     const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
     const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]!);
     if (m === null) {
-      this.fail('invalid handshake answer');
+      this.fail('CLB_ERR_INVALID_RESPONSE', 'invalid handshake answer');
       return;
     }
     const fields: [string, string][] = [];
@@ -184,7 +221,7 @@ export class UpstreamWebSocket {
       // a field name is a token right up to its colon; a value holds no control byte but HTAB
       // (the answer may be relayed to the client: nothing may split it)
       if (colon <= 0 || !isTokenSpan(line, 0, colon) || hasControlByte(line, colon + 1)) {
-        this.fail('invalid field in the handshake answer');
+        this.fail('CLB_ERR_INVALID_RESPONSE', 'invalid field in the handshake answer');
         return;
       }
       fields.push([line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1))]);
@@ -194,17 +231,17 @@ export class UpstreamWebSocket {
     const rest = buf.subarray(end + 4);
     if (status === 101) {
       if (field('upgrade').toLowerCase() !== 'websocket' || field('sec-websocket-accept') !== acceptFor(this.key)) {
-        this.fail('101 answer without a valid Sec-WebSocket-Accept');
+        this.fail('CLB_ERR_INVALID_RESPONSE', '101 answer without a valid Sec-WebSocket-Accept');
         return;
       }
       if (field('sec-websocket-extensions') !== '') {
-        this.fail('the backend agreed an extension that was not offered');
+        this.fail('CLB_ERR_INVALID_RESPONSE', 'the backend agreed an extension that was not offered');
         return;
       }
       this.head = null;
       this.opened = true;
-      clearTimeout(this.connectTimer!);
-      this.connectTimer = null;
+      clearTimeout(this.timer!);
+      this.timer = null;
       this.events.onOpen(field('sec-websocket-protocol'));
       if (rest.length > 0 && !this.done) this.reader.push(rest);
       return;
@@ -230,7 +267,7 @@ export class UpstreamWebSocket {
     if (r.chunked) body = dechunk(buf);
     else if (r.length >= 0) body = buf.length >= r.length ? buf.subarray(0, r.length) : null;
     if (body === null && buf.length > MAX_REFUSAL_BODY) {
-      this.fail('handshake refusal body too large');
+      this.fail('CLB_ERR_INVALID_RESPONSE', 'handshake refusal body too large');
       return;
     }
     if (body === null && (r.chunked || r.length >= 0)) return;
@@ -246,7 +283,7 @@ export class UpstreamWebSocket {
   private refused(r: { status: string; fields: [string, string][] }, body: Buffer): void {
     if (this.done) return;
     this.done = true;
-    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.socket.destroy();
     this.events.onRefused({ status: r.status, fields: r.fields, body });
   }

@@ -1,17 +1,19 @@
 // End to end: WebSockets through the real CLI, with echo backends on corelb's own framing
 // (test/helpers/ws-client.ts): 10,000 small messages and 1 MiB binary messages echoed, fragments
-// joined, the subprotocol passed on and no extension agreed, close codes both ways, a backend's
-// ping relayed, a backend refusing the handshake (the client gets its 403), a backend killed
+// joined, the subprotocol passed on and no extension agreed, close codes both ways, pings relayed
+// both ways, the access lines, failover of a handshake, 101 answers that break the rules, the idle
+// timeout, restart-only limits, a backend refusing the handshake (the client gets its 403), a backend killed
 // mid-stream (1011), sticky and hash routing of the handshake, a client that reads nothing
 // (memory stays bounded), wss over a TLS listener, an https backend, a reload leaving open WebSockets on their
 // backend, a graceful stop closing them with 1001, and the WebSocket metrics.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { stopEverything } from '../helpers/cleanup.js';
-import { corelbConfig, startCorelb, toYaml, type Corelb } from '../helpers/corelb.js';
+import { corelbConfig, startCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
 import { freePort } from '../helpers/ports.js';
 import { metric, parseExposition, type Exposition } from '../helpers/prom.js';
 import { sleep } from '../helpers/time.js';
@@ -118,6 +120,18 @@ describe('WebSocket proxying', () => {
     await c.closed;
   }, T);
 
+  it("relays the client's ping to the backend as a ping, and keeps the backend's pong to it from the client (uWS answered)", async () => {
+    const c = await wsOpen(lb.port);
+    const before = a.pings.length;
+    c.ping('heartbeat 1');
+    c.send('who'); // answered after the backend's pong: had that been relayed, it would have come first
+    expect((await c.next()).data.toString()).toBe('a');
+    expect(a.pings.slice(before)).toEqual(['heartbeat 1']);
+    expect(c.pongs.map((p) => p.toString())).toEqual(['heartbeat 1']); // uWS's, once
+    c.close(1000);
+    await c.closed;
+  }, T);
+
   it("relays a backend's refusal of the handshake as an ordinary response", async () => {
     const r = await wsConnect(lb.port, { path: '/refuse' });
     expect(r).not.toBeInstanceOf(WsClient);
@@ -181,6 +195,124 @@ describe('WebSocket proxying', () => {
     expect(lb.rssBytes() - rssBefore).toBeLessThan(48 * 1024 * 1024);
     c.socket.destroy();
   }, T);
+});
+
+describe('WebSocket access log and failover', () => {
+  it('writes an access line for the handshake (101, backend, upstreamMs) and one at the end (messages, bytes, close code, who closed)', async () => {
+    const port = await freePort();
+    const lb7 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { echo: [a.url], refusing: [refusing.url] }, routes: [{ path_prefix: '/refuse', pool: 'refusing' }, { path_prefix: '/', pool: 'echo' }] }));
+    const c = await wsOpen(port, { path: '/chat?room=1' });
+    c.send('hello'); // 5 bytes each way
+    await c.next();
+    c.send(Buffer.alloc(1000));
+    await c.next();
+    c.close(4001, 'client says bye');
+    await c.closed;
+    const d = await wsOpen(port, { path: '/other' });
+    d.send('close 4002 backend says bye');
+    await d.closed;
+    const r = await wsConnect(port, { path: '/refuse' });
+    expect(r instanceof WsClient ? 101 : r.status).toBe(403);
+    const access = (path: string, kind: string) => (l: LogLine): boolean => l.msg === 'access' && l.path === path && l.websocket === kind;
+    const opened = await lb7.waitForLog(access('/chat', 'handshake'));
+    expect(opened).toMatchObject({ method: 'GET', status: 101, code: null, backend: a.url });
+    expect(typeof opened.reqId).toBe('string');
+    expect(opened.upstreamMs).toBeGreaterThanOrEqual(0);
+    expect(opened.durationMs).toBeGreaterThanOrEqual(opened.upstreamMs as number);
+    const ended = await lb7.waitForLog(access('/chat', 'closed'));
+    expect(ended).toMatchObject({ reqId: opened.reqId, status: 101, backend: a.url, messagesIn: 2, bytesIn: 1005, messagesOut: 2, bytesOut: 1005, closeCode: 4001, closedBy: 'client' });
+    expect(ended.durationMs).toBeGreaterThanOrEqual(0);
+    expect(await lb7.waitForLog(access('/other', 'closed'))).toMatchObject({ messagesIn: 1, messagesOut: 0, closeCode: 4002, closedBy: 'backend' });
+    expect(await lb7.waitForLog(access('/refuse', 'handshake'))).toMatchObject({ status: 403, backend: refusing.url, bytesOut: 5 });
+    expect(lb7.logs().filter((l) => l.msg === 'access' && l.path === '/refuse')).toHaveLength(1); // no end line without an upgrade
+    await lb7.stop();
+  }, T);
+
+  it('logs 499 for a client gone before its backend answered the handshake', async () => {
+    let got: () => void;
+    const reached = new Promise<void>((r) => (got = r));
+    const silent = net.createServer(() => got()); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const lb12 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { silent: [url] } }));
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write('GET /gone HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n');
+    await reached;
+    client.destroy();
+    expect(await lb12.waitForLog((l) => l.msg === 'access' && l.path === '/gone')).toMatchObject({ status: 499, code: 'CLB_ERR_CLIENT_ABORTED', backend: url, websocket: 'handshake' });
+    await lb12.stop();
+    silent.close();
+  }, T);
+
+  it('retries a handshake whose backend cannot be connected on another backend of the pool, bounded by retries', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const port = await freePort();
+    const lb8 = await startCorelb(corelbConfig({ port, workers: 1, log: { access: true }, pools: { mixed: { backends: [dead, a.url] }, none: { backends: [dead, a.url], retries: 0 } }, routes: [{ path_prefix: '/none', pool: 'none' }, { path_prefix: '/', pool: 'mixed' }] }));
+    for (let i = 0; i < 6; i++) {
+      const c = await wsOpen(port);
+      c.send('who');
+      expect((await c.next()).data.toString()).toBe('a');
+      c.close(1000);
+      await c.closed;
+    }
+    const retried = await lb8.waitForLog((l) => l.msg === 'retrying on another backend' && l.websocket === true);
+    expect(retried).toMatchObject({ code: 'CLB_ERR_CONNECT', backend: dead, next: a.url });
+    // retries: 0: the handshake that picked the dead backend gets its 502
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await wsConnect(port, { path: '/none' });
+      if (r instanceof WsClient) {
+        statuses.push(101);
+        r.close(1000);
+        await r.closed;
+      } else statuses.push(r.status);
+    }
+    expect(statuses.sort()).toEqual([101, 502]);
+    expect(await lb8.waitForLog((l) => l.msg === 'access' && l.status === 502)).toMatchObject({ path: '/none', code: 'CLB_ERR_CONNECT', backend: dead, websocket: 'handshake' });
+    await lb8.stop();
+  }, T);
+});
+
+describe('WebSocket handshake answers that break the rules, and the idle timeout', () => {
+  it('answers 502 to a 101 with a wrong Sec-WebSocket-Accept, and to one agreeing an extension that was not offered, saying why', async () => {
+    const wrongAccept = await startWsBackend('wrong-accept', { accept: 'd3JvbmcgYWNjZXB0IGtleQ==' });
+    const extension = await startWsBackend('extension', { fields: 'sec-websocket-extensions: permessage-deflate\r\n' });
+    const port = await freePort();
+    const lb9 = await startCorelb(corelbConfig({ port, workers: 1, pools: { accept: [wrongAccept.url], ext: [extension.url] }, routes: [{ path_prefix: '/accept', pool: 'accept' }, { path_prefix: '/', pool: 'ext' }] }));
+    for (const [path, why, backend] of [
+      ['/accept', '101 answer without a valid Sec-WebSocket-Accept', wrongAccept],
+      ['/ext', 'the backend agreed an extension that was not offered', extension],
+    ] as const) {
+      const r = await wsConnect(port, { path });
+      expect(r instanceof WsClient ? 101 : r.status).toBe(502);
+      expect(backend.handshakes).toHaveLength(1); // answered, and not tried again
+      expect(await lb9.waitForLog((l) => l.msg === why)).toMatchObject({ code: 'CLB_ERR_INVALID_RESPONSE', backend: backend.url, websocket: true });
+    }
+    await lb9.stop();
+    await wrongAccept.close();
+    await extension.close();
+  }, T);
+
+  it('closes a client silent past timeouts.websocket_idle (pings unanswered) and tells its backend; one answering the pings stays', async () => {
+    const port = await freePort();
+    // 8 s, uWS's least: it pings a silent client after 4 s and closes it 4 s later
+    const lb10 = await startCorelb(corelbConfig({ port, workers: 1, pools: { echo: [b.url] }, timeouts: { websocket_idle: '8s' } }));
+    const before = b.closes.length;
+    const live = await wsOpen(port);
+    const silent = await wsOpen(port, { answerPings: false });
+    const closed = await silent.closed;
+    expect(closed.code).toBe(1006); // cut by uWS without a close frame
+    expect(silent.pings.length).toBeGreaterThan(0);
+    await eventually(() => expect(b.closes.slice(before)).toEqual([[1001, 'client went away']]));
+    expect(live.pings.length).toBeGreaterThan(0);
+    live.send('still here');
+    expect((await live.next()).data.toString()).toBe('still here');
+    live.close(1000);
+    await live.closed;
+    await lb10.stop();
+  }, 30_000);
 });
 
 describe('WebSocket metrics', () => {
@@ -253,6 +385,29 @@ describe('WebSocket limits', () => {
     });
     expect(r).toEqual({ status: 200, body: 'a' });
     await lb4.stop();
+  }, T);
+});
+
+describe('WebSocket limits on a reload', () => {
+  it('keeps the running websocket_message and websocket_idle over a reload that changes them, with a warning naming both', async () => {
+    const port = await freePort();
+    const cfg = corelbConfig({ port, workers: 1, pools: { echo: [a.url] }, limits: { websocket_message: '1mb' }, timeouts: { websocket_idle: '1m' } });
+    const lb11 = await startCorelb(cfg);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(lb11.configFile, toYaml({ ...cfg, limits: { ...(cfg.limits as object), websocket_message: '4mb' }, timeouts: { ...(cfg.timeouts as object), websocket_idle: '2m' } }));
+    const from = lb11.logs().length;
+    process.kill(lb11.pid, 'SIGHUP');
+    const warned = await lb11.waitForLogAfter(from, (l) => Array.isArray(l.fields), 10_000);
+    expect(warned.fields).toEqual(['timeouts.websocket_idle', 'limits.websocket_message']);
+    expect(warned.msg).toBe('timeouts.websocket_idle, limits.websocket_message change only on restart: the running values are kept');
+    await lb11.waitForLogAfter(from, (l) => l.msg === 'reloaded', 10_000);
+    // a new WebSocket after the reload: still 1 MiB at most
+    const c = await wsOpen(port);
+    c.send(Buffer.alloc(512 * 1024));
+    expect((await c.next()).data.length).toBe(512 * 1024);
+    c.send(Buffer.alloc(2 * 1024 * 1024));
+    expect([1006, 1009]).toContain((await c.closed).code);
+    await lb11.stop();
   }, T);
 });
 

@@ -49,6 +49,10 @@ export class FakeDownstream implements Downstream {
   window = Infinity;
   paused = false;
   corked = 0;
+  /** Bytes one cork may take, as uWS's cork buffer (Infinity: no limit); a write past it after other corked bytes is misuse. */
+  corkRoom = Infinity;
+  /** Bytes written in the open cork; -1 outside one. */
+  private inCork = -1;
   /** Calls that reached the fake after the response ended (a bug in the engine). */
   readonly misuse: string[] = [];
 
@@ -106,7 +110,19 @@ export class FakeDownstream implements Downstream {
   }
   cork(fn: () => void): void {
     this.corked++;
-    fn();
+    if (this.inCork >= 0) {
+      fn();
+      return;
+    }
+    this.inCork = 0;
+    try {
+      fn();
+    } finally {
+      this.inCork = -1;
+    }
+  }
+  writeFits(length: number): boolean {
+    return this.inCork < 0 || this.inCork + length <= this.corkRoom;
   }
   writeHead(statusAndFields: string | Uint8Array): void {
     if (!this.check('writeHead')) return;
@@ -133,6 +149,12 @@ export class FakeDownstream implements Downstream {
   write(chunk: Uint8Array): boolean {
     if (!this.check('write')) return false;
     this.statusText ??= '200 OK';
+    if (this.inCork >= 0) {
+      // uWS sends a write larger than its cork buffer at once when nothing was corked before it;
+      // after corked bytes, such a write is lost if the socket cannot take them
+      if (this.inCork > 0 && this.inCork + chunk.length > this.corkRoom) this.misuse.push('write past the cork');
+      this.inCork += chunk.length;
+    }
     // as uWS: the bytes are kept even when the client is slow, and the answer says to wait
     this.chunks.push(Buffer.from(chunk));
     this.offset += chunk.length;

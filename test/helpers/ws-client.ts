@@ -29,10 +29,12 @@ export class WsClient {
   private readonly messages: WsMessage[] = [];
   private waiters: (() => void)[] = [];
   readonly pings: Buffer[] = [];
+  readonly pongs: Buffer[] = [];
   closeFrame: WsClose | null = null;
   readonly closed: Promise<WsClose>;
 
-  constructor(socket: net.Socket, protocol: string, rest: Buffer) {
+  /** `answerPings` false: pings are recorded and left unanswered (a client that looks dead). */
+  constructor(socket: net.Socket, protocol: string, rest: Buffer, answerPings = true) {
     this.socket = socket;
     this.protocol = protocol;
     let resolveClosed!: (c: WsClose) => void;
@@ -45,9 +47,11 @@ export class WsClient {
         },
         onPing: (data) => {
           this.pings.push(data);
-          socket.write(encodeFrame(Opcode.Pong, data, true));
+          if (answerPings) socket.write(encodeFrame(Opcode.Pong, data, true));
         },
-        onPong: () => undefined,
+        onPong: (data) => {
+          this.pongs.push(data);
+        },
         onClose: (code, reason) => {
           this.closeFrame = { code, reason: reason.toString(), framed: true };
           socket.end(encodeFrame(Opcode.Close, closePayload(code === 1005 ? undefined : code, reason), true));
@@ -126,6 +130,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** wss: the CA to trust and the name to send. */
   tls?: { ca: string; servername: string };
+  /** False: leave pings unanswered. */
+  answerPings?: boolean;
 }
 
 /** Opens a WebSocket through port; resolves with the client, or with the HTTP answer when not 101. */
@@ -160,7 +166,7 @@ export async function wsConnect(port: number, opts: ConnectOptions = {}): Promis
     if (!text.toLowerCase().includes('sec-websocket-accept: ' + acceptFor(key).toLowerCase())) throw new Error('bad accept: ' + text);
     if (/sec-websocket-extensions/i.test(text)) throw new Error('an extension was agreed: ' + text);
     const protocol = /\r\nsec-websocket-protocol: *([^\r]*)/i.exec(text)?.[1] ?? '';
-    return new WsClient(socket, protocol, buf.subarray(end + 4));
+    return new WsClient(socket, protocol, buf.subarray(end + 4), opts.answerPings ?? true);
   }
 }
 
@@ -182,13 +188,24 @@ export interface WsBackend {
   sockets: Set<net.Socket>;
   /** Messages received. */
   messages: number;
+  /** Ping payloads received. */
+  pings: string[];
   close(): Promise<void>;
 }
 
 const backends = new Set<WsBackend>();
 
-/** An echo backend; `refuse` answers every handshake with that raw HTTP response instead. */
-export async function startWsBackend(name: string, opts: { refuse?: string; server?: http.Server | https.Server } = {}): Promise<WsBackend> {
+export interface WsBackendOptions {
+  /** Answer every handshake with this raw HTTP response instead. */
+  refuse?: string;
+  server?: http.Server | https.Server;
+  /** A 101 that breaks the rules: this Sec-WebSocket-Accept instead of the right one, these field lines added. */
+  accept?: string;
+  fields?: string;
+}
+
+/** An echo backend. */
+export async function startWsBackend(name: string, opts: WsBackendOptions = {}): Promise<WsBackend> {
   const server = opts.server ?? http.createServer((_req, res) => res.end(name));
   const b: WsBackend = {
     port: 0,
@@ -198,6 +215,7 @@ export async function startWsBackend(name: string, opts: { refuse?: string; serv
     closes: [],
     sockets: new Set(),
     messages: 0,
+    pings: [],
     close: async () => {
       backends.delete(b);
       for (const s of b.sockets) s.destroy();
@@ -215,7 +233,7 @@ export async function startWsBackend(name: string, opts: { refuse?: string; serv
       return;
     }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-    let head = `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${acceptFor(String(req.headers['sec-websocket-key']))}\r\n`;
+    let head = `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${opts.accept ?? acceptFor(String(req.headers['sec-websocket-key']))}\r\n${opts.fields ?? ''}`;
     if (offered.length > 0) head += `sec-websocket-protocol: ${offered[offered.length - 1]}\r\n`;
     socket.setNoDelay(true);
     socket.write(head + '\r\n');
@@ -239,7 +257,10 @@ export async function startWsBackend(name: string, opts: { refuse?: string; serv
             for (let i = 0; i < Number(n); i++) send(Opcode.Binary, payload);
           } else send(binary ? Opcode.Binary : Opcode.Text, data);
         },
-        onPing: (data) => send(Opcode.Pong, data),
+        onPing: (data) => {
+          b.pings.push(data.toString());
+          send(Opcode.Pong, data);
+        },
         onPong: (data) => {
           b.messages++;
           send(Opcode.Text, Buffer.concat([Buffer.from('pong '), data]));

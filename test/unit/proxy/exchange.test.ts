@@ -318,6 +318,21 @@ describe('the engine: waiting, going away, backpressure', () => {
     expect(d.misuse).toEqual([]);
   });
 
+  it('a chunk that does not fit in the batch is written after it, in a cork of its own, in order', async () => {
+    const big = 'x'.repeat(3000);
+    const b = await startRawOrigin((s) =>
+      s.once('data', () => s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n${(3000).toString(16)}\r\n${big}\r\n5\r\nthird\r\n0\r\n\r\n`)),
+    );
+    const r = rig([b.url]);
+    const d = new FakeDownstream();
+    d.corkRoom = 1000; // the head and 'first' fit, the 3000-byte chunk does not
+    const x = new ProxyExchange(r.ctx, new DefaultPhases(), d);
+    x.start();
+    await eventually(() => d.answer.complete, 5000, 'the response ended');
+    expect(d.answer.body.toString()).toBe('first' + big + 'third');
+    expect(d.misuse).toEqual([]);
+  });
+
   it('a backend that is slow to take an upload pauses the client', async () => {
     const b = await startRawOrigin((s) => s.pause()); // reads nothing
     const r = rig([b.url], 'limits: { max_body: 100mb }');

@@ -1,9 +1,10 @@
 // WebSocket framing (src/upstream/websocket-frames.ts): frames of every length form (7-bit,
 // 16-bit, 64-bit) round-trip masked and unmasked, byte by byte as well as whole; fragments are
 // joined with control frames between them; the limits and protocol errors close with 1009 / 1002;
-// the accept value is RFC 6455's example.
+// the accept value is RFC 6455's example; a FrameWriter's batches (small ones copied out, large
+// ones handed over) read back frame for frame; a reader that lends views hands out the chunk's bytes.
 import { describe, expect, it } from 'vitest';
-import { acceptFor, closePayload, encodeFrame, FrameReader, Opcode, type FrameHandler } from '../../../src/upstream/websocket-frames.js';
+import { acceptFor, closePayload, encodeFrame, FrameReader, FrameWriter, Opcode, type FrameHandler } from '../../../src/upstream/websocket-frames.js';
 
 interface Seen {
   events: string[];
@@ -78,6 +79,42 @@ describe('WebSocket framing', () => {
       t.r.push(frame);
       expect(t.seen.events).toEqual(['error:1002']);
     }
+  });
+
+  it("writes a turn's frames into one buffer that reads back frame for frame, small batches and large, masked and not", () => {
+    for (const masked of [true, false]) {
+      const w = new FrameWriter(masked);
+      const sizes = [0, 5, 32, 63, 64, 125, 126, 3000, 65535, 65536, 100_000];
+      const payloads = sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 13 + n) & 255)));
+      const { r, seen } = reader(masked);
+      for (const batch of [payloads.slice(0, 6), payloads.slice(6)]) {
+        for (const p of batch) w.frame(Opcode.Binary, p);
+        const before = w.length;
+        const out = w.take();
+        expect(out.length).toBe(before);
+        expect(w.length).toBe(0);
+        r.push(out);
+      }
+      expect(seen.messages.map((m) => m.length)).toEqual(sizes);
+      seen.messages.forEach((m, i) => expect(m.equals(payloads[i]!), `message ${i}`).toBe(true));
+    }
+    // a small batch taken is the caller's: the writer's next frames do not touch it
+    const w = new FrameWriter(false);
+    w.frame(Opcode.Text, Buffer.from('first'));
+    const first = w.take();
+    w.frame(Opcode.Text, Buffer.from('other'));
+    w.take();
+    expect(first.subarray(2).toString()).toBe('first');
+  });
+
+  it('lends a view of the chunk to a handler that keeps nothing, and copies for one that keeps messages', () => {
+    const chunk = encodeFrame(Opcode.Binary, Buffer.from('view'), false);
+    const got: Buffer[] = [];
+    const h: FrameHandler = { onMessage: (d) => got.push(d), onPing: () => undefined, onPong: () => undefined, onClose: () => undefined, onProtocolError: () => undefined };
+    new FrameReader(h, 100, false, false).push(chunk);
+    new FrameReader(h, 100, false).push(chunk);
+    chunk[2] = 'V'.charCodeAt(0);
+    expect(got.map((b) => b.toString())).toEqual(['View', 'view']);
   });
 
   it('reads a close frame without a code as 1005, and stops reading after a close', () => {
