@@ -284,16 +284,14 @@ export class CachingPhases extends DefaultPhases {
       const age = currentAge(times.initialAge, times.storedAt, now);
       const use = usability(age, times.lifetime, times.swr, store.flags[s]!, noCache, toleranceOf(reqCc));
       if (use === Use.Fresh) {
-        x.pool = pool;
-        x.clientCloses = down.header('connection').length === 5; // uWS's own test for `close`
+        this.hitRequest(x, down, pool);
         x.cacheResult = Result.Hit;
         this.count(x, Result.Hit);
         this.serve(x, down, s, age, 'corelb; hit', down, true);
         return null;
       }
       if (use === Use.StaleRevalidate && refresh < 0) {
-        x.pool = pool;
-        x.clientCloses = down.header('connection').length === 5;
+        this.hitRequest(x, down, pool);
         x.cacheResult = Result.Stale;
         this.count(x, Result.Stale);
         if (store.claimRefresh(s)) this.startRefresh(x, down, s);
@@ -332,6 +330,14 @@ export class CachingPhases extends DefaultPhases {
     // Authorization: such a request is never answered from the store)
     if (wait >= 0 && refresh < 0 && !authorization) this.waitForFill(x, cr, wait, down);
     return null;
+  }
+
+  /** What a request answered from the store takes of its head (no upstream head is made for it). */
+  private hitRequest(x: ProxyExchange, down: Downstream, pool: number): void {
+    x.pool = pool;
+    x.clientCloses = down.header('connection').length === 5; // uWS's own test for `close`
+    // the access log names it: the client's request id, or a new one (only while the log is on)
+    if (x.ctx.accessLog) x.requestId = down.header('x-request-id') || x.ctx.newRequestId();
   }
 
   /**

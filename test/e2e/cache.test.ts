@@ -446,8 +446,11 @@ describe('cache', () => {
     expect((await admin.get('/')).text).toContain('id="cache-hit"');
     await get(lb, '/fresh/logged');
     await get(lb, '/fresh/logged');
+    await get(lb, '/fresh/logged', { 'x-request-id': 'hit-id-1' });
     const lines = await lb.waitForLog((l) => l.msg === 'access' && l.path === '/fresh/logged' && l.cache === 'hit');
     expect(lines.status).toBe(200);
+    expect(typeof lines.reqId === 'string' && lines.reqId.length > 0).toBe(true);
+    await lb.waitForLog((l) => l.msg === 'access' && l.reqId === 'hit-id-1' && l.cache === 'hit');
     // access lines are written in batches per worker: the miss's may come after the hit's
     const miss = await lb.waitForLog((l) => l.msg === 'access' && l.path === '/fresh/logged' && l.cache === 'miss');
     expect(miss.backend).toBe(origin.url);
