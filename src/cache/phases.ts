@@ -798,6 +798,18 @@ function storedField(head: string, name: string): string {
   return head.slice(start, end < 0 ? head.length : end);
 }
 
+/** Age's delta-seconds (RFC 9111 §1.2.2: digits only) in bytes [start, end); 0 when it is not one. */
+function deltaSeconds(b: Buffer, start: number, end: number): number {
+  if (end <= start || end - start > 10) return 0;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) return 0;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
 /**
  * A stored head ("200 OK\r\nname: value...", names lower-case) with the field lines of `update`
  * (a 304's head in the same form) in place of the stored lines of the same names.
@@ -853,10 +865,7 @@ function readResponse(head: ResponseHead, d: typeof resCc, out: ResponseFacts): 
     const ve = f[4 * i + 3]!;
     switch (ne - ns) {
       case 3:
-        if (bytesEqualLower(b, ns, ne, 'age')) {
-          const n = Number(b.toString('latin1', vs, ve));
-          out.ageSeconds = Number.isInteger(n) && n >= 0 ? n : 0;
-        }
+        if (bytesEqualLower(b, ns, ne, 'age')) out.ageSeconds = deltaSeconds(b, vs, ve);
         break;
       case 4:
         if (bytesEqualLower(b, ns, ne, 'date')) out.date = b.toString('latin1', vs, ve);
