@@ -524,8 +524,9 @@ describe('cache.stale_while_revalidate', () => {
     const lb = await startCorelb(cacheConfig({ web: [origin.url] }, { size: '1mb', stale_while_revalidate: '30s' }));
     await get(lb, '/short?default-swr');
     await sleep(2100);
-    const replies = await Promise.all(Array.from({ length: 10 }, () => get(lb, '/short?default-swr')));
-    for (const r of replies) expect(r.headers['cache-status']).toBe('corelb; hit; detail=stale-while-revalidate');
+    // (one refresh for many stale hits: the stale-while-revalidate test above, whose origin is slower)
+    const stale = await get(lb, '/short?default-swr');
+    expect(stale.headers['cache-status']).toBe('corelb; hit; detail=stale-while-revalidate');
     for (let i = 0; i < 50 && count('/short?default-swr') < 2; i++) await sleep(50);
     await sleep(200);
     expect(count('/short?default-swr')).toBe(2);
