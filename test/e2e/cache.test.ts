@@ -77,7 +77,7 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
   if (path === '/lm') return send({ 'last-modified': 'Sun, 06 Nov 1994 08:49:37 GMT', 'cache-control': 'max-age=60' }, 'lm');
   if (path === '/swr') {
-    setTimeout(() => send({ 'cache-control': 'max-age=2, stale-while-revalidate=30' }, `swr v${version}`), 100);
+    setTimeout(() => send({ 'cache-control': 'max-age=2, stale-while-revalidate=30' }, `swr v${version}`), 400);
     return;
   }
   if (path === '/sie') {
