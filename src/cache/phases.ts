@@ -197,6 +197,19 @@ let spareWriter: HitWriter | null = null;
 
 /** Reused by every request of the thread: read synchronously, never kept. */
 const lookupKey: CacheKey = { host: '', target: '', lo: 0, hi: 0 };
+
+/** RFC 9110 §9.2.1's safe methods; any other (unknown ones too) may change the target. */
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
+}
+
+/** A key of its own for the request's target (kept past the handler: an unsafe request's). */
+function keyOf(down: Downstream, path: string): CacheKey {
+  const query = down.query();
+  const key: CacheKey = { host: down.header('host').toLowerCase(), target: query === undefined ? path : path + '?' + query, lo: 0, hi: 0 };
+  hashKey(key);
+  return key;
+}
 const reqCc = newDirectives();
 const resCc = newDirectives();
 const times: EntryTimes = { storedAt: 0, initialAge: 0, lifetime: 0, swr: -1, sie: -1 };
@@ -261,6 +274,7 @@ export class CachingPhases extends DefaultPhases {
     const store = this.store;
     const method = x.method;
     if ((method !== 'GET' && method !== 'HEAD') || down.header('content-length').length > 0 || down.header('transfer-encoding').length > 0 || down.header('range').length > 0) {
+      if (!isSafe(method)) x.invalidates = keyOf(down, x.path);
       return super.requestFilter(x, down) ?? this.bypass(x);
     }
     clearDirectives(reqCc);
@@ -436,6 +450,8 @@ export class CachingPhases extends DefaultPhases {
   override responseFilter(x: ProxyExchange, head: ResponseHead, down: Downstream): void {
     const cr = x.cache;
     if (cr === null) {
+      // RFC 9111 §4.4: a non-error answer to an unsafe method invalidates the target's stored answers
+      if (x.invalidates !== null && head.status < 400) this.store.invalidate(x.invalidates);
       super.responseFilter(x, head, down);
       if (x.cacheResult === Result.Bypass) down.writeHeader('cache-status', 'corelb; fwd=bypass');
       return;

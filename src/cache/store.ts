@@ -606,6 +606,29 @@ export class CacheStore {
     Atomics.store(this.state, s, State.Empty);
   }
 
+  /**
+   * Remove the entries of one key, every variant and any fill under way (RFC 9111 §4.4: an
+   * unsafe request answered without error invalidates its target). Returns how many.
+   */
+  invalidate(k: CacheKey): number {
+    const mask = this.slots - 1;
+    let n = 0;
+    this.lock();
+    try {
+      let s = this.home(k);
+      for (let p = 0; p < PROBE; p++, s = (s + 1) & mask) {
+        if (this.hashLo[s] !== k.lo || this.hashHi[s] !== k.hi) continue;
+        const st = this.state[s];
+        if ((st !== State.Ready && st !== State.Filling) || !this.keyMatches(s, k)) continue;
+        this.kill(s);
+        n++;
+      }
+    } finally {
+      this.unlock();
+    }
+    return n;
+  }
+
   // ---- admin (the primary)
   /**
    * Remove every entry whose target (path and query) is `target` (`prefix`: starts with it),

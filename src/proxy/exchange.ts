@@ -26,6 +26,7 @@ import type { Expiring, Generation, Waiter, WorkerContext } from './context.js';
 import type { Downstream } from './downstream.js';
 import type { ProxyPhases } from './phases.js';
 import type { CacheRequest } from '../cache/phases.js';
+import type { CacheKey } from '../cache/store.js';
 
 /** `total` once a bodiless response was ended. */
 const ENDED = -2;
@@ -94,6 +95,8 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
   cacheResult = -1;
   /** Receives the response body as it streams; null: nobody. */
   tee: ResponseTee | null = null;
+  /** The key whose stored answers this unsafe request invalidates once answered without error. */
+  invalidates: CacheKey | null = null;
   // ---- the attempts
   phase = Phase.Sending;
   backend = NONE;

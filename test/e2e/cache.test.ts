@@ -110,6 +110,10 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
   if (path === '/short') return send({ 'cache-control': 'max-age=2' }, 'short');
   if (path === '/huge') return send({ 'cache-control': 'max-age=60' }, hugeBody);
+  if (path === '/unsafe' || path === '/unsafe-fail') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send({}, 'changed', path === '/unsafe-fail' ? 500 : 200);
+    return send({ 'cache-control': 'max-age=60' }, `${path} answer ${count(url)}`);
+  }
   if (path.startsWith('/evict/')) return send({ 'cache-control': 'max-age=60' }, Buffer.alloc(60 * 1024, 101));
   send({}, 'other');
 }
@@ -269,6 +273,22 @@ describe('cache', () => {
     const b = await get(lb, '/big');
     expect(b.body.length).toBe(300 * 1024);
     expect(count('/big')).toBe(2);
+  });
+
+  it('a non-error answer to an unsafe method invalidates its target (RFC 9111 §4.4); an error answer does not', async () => {
+    await get(lb, '/unsafe');
+    expect((await get(lb, '/unsafe')).headers['cache-status']).toBe('corelb; hit');
+    const post = await get(lb, '/unsafe', {}, 'POST');
+    expect(post.status).toBe(200);
+    const after = await get(lb, '/unsafe');
+    expect(after.headers['cache-status']).toBe('corelb; fwd=miss; stored');
+    expect(after.text).toBe('/unsafe answer 3');
+    await get(lb, '/unsafe-fail');
+    const failed = await get(lb, '/unsafe-fail', {}, 'DELETE');
+    expect(failed.status).toBe(500);
+    const kept = await get(lb, '/unsafe-fail');
+    expect(kept.headers['cache-status']).toBe('corelb; hit');
+    expect(kept.text).toBe('/unsafe-fail answer 1');
   });
 
   it('a hit to a client that asked to close says Connection: close', async () => {
