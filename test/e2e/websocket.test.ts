@@ -158,6 +158,38 @@ describe('WebSocket proxying', () => {
     await victim.close();
   }, T);
 
+});
+
+// Their own corelb and backends: in two runs of the whole suite (CI, and a loaded helper session)
+// these two tests, sharing the first describe's corelb, got no answer to a message sent right
+// after the handshake (cause not found; not reproduced in ten runs since). On a corelb of their
+// own, what they check does not depend on what the tests before them did to it.
+describe('WebSocket routing and memory, on a corelb of their own', () => {
+  let lb: Corelb;
+  let a: WsBackend;
+  let b: WsBackend;
+  beforeAll(async () => {
+    a = await startWsBackend('a');
+    b = await startWsBackend('b');
+    lb = await startCorelb(
+      corelbConfig({
+        workers: 2,
+        pools: {
+          echo: [a.url],
+          pair: [a.url, b.url],
+          sticky: { backends: [a.url, b.url], sticky: { cookie: 'lb' } },
+          hashed: { algorithm: 'consistent-hash', hash_key: 'query:room', backends: [a.url, b.url] },
+        },
+        routes: [
+          { path_prefix: '/pair', pool: 'pair' },
+          { path_prefix: '/sticky', pool: 'sticky' },
+          { path_prefix: '/hashed', pool: 'hashed' },
+          { path_prefix: '/', pool: 'echo' },
+        ],
+      }),
+    );
+  }, T);
+
   it('routes the handshake by sticky cookie and by hash key', async () => {
     const who = async (path: string, headers: Record<string, string> = {}): Promise<string> => {
       const c = await wsOpen(lb.port, { path, headers });
