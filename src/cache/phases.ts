@@ -13,7 +13,6 @@ import type { Generation } from '../proxy/generation.js';
 import type { Downstream, FieldVisitor } from '../proxy/downstream.js';
 import { DefaultPhases } from '../proxy/phases.js';
 import { dropField } from '../proxy/response-head.js';
-import { normaliseHost } from '../proxy/router.js';
 import { bytesEqualLower, type ResponseHead } from '../upstream/response-parser.js';
 import {
   clearDirectives,
@@ -203,10 +202,11 @@ function isSafe(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
 }
 
-/** A key of its own for the request's target (kept past the handler: an unsafe request's). */
-function keyOf(down: Downstream, path: string): CacheKey {
+/** Fill `key` with the request's host and target (path and query), hashed. */
+function keyOf(down: Downstream, path: string, key: CacheKey): CacheKey {
+  key.host = down.header('host').toLowerCase();
   const query = down.query();
-  const key: CacheKey = { host: down.header('host').toLowerCase(), target: query === undefined ? path : path + '?' + query, lo: 0, hi: 0 };
+  key.target = query === undefined ? path : path + '?' + query;
   hashKey(key);
   return key;
 }
@@ -262,31 +262,44 @@ export class CachingPhases extends DefaultPhases {
     return rows;
   }
 
+  /** The route this request's lookup matched, for the default filter; -2: none kept. */
+  private matched = -2;
+
+  protected override routeOf(x: ProxyExchange, host: string): number {
+    const pool = this.matched;
+    this.matched = -2;
+    return pool === -2 ? super.routeOf(x, host) : pool;
+  }
+
   override requestFilter(x: ProxyExchange, down: Downstream): ProxyError | null {
+    try {
+      return this.filter(x, down);
+    } finally {
+      this.matched = -2; // a hit ends without the default filter
+    }
+  }
+
+  private filter(x: ProxyExchange, down: Downstream): ProxyError | null {
     const gen = x.gen;
     const settings = gen.config.cache;
     if (settings === null) return super.requestFilter(x, down);
-    // the route first (the match the default filter makes too): a hit needs nothing else of the
+    // the route first (made once: the default filter takes it through routeOf): a hit needs nothing else of the
     // request, not even the upstream head
     const router = gen.router;
-    const pool = router.match(router.needsHost ? normaliseHost(down.header('host')) : '', x.path);
+    const pool = super.routeOf(x, down.header('host'));
+    this.matched = pool; // the default filter's own route match takes this (routeOf below)
     if (pool < 0 || !(gen.config.pools[pool]!.cache || router.matchedCache)) return super.requestFilter(x, down);
     const store = this.store;
     const method = x.method;
     if ((method !== 'GET' && method !== 'HEAD') || down.header('content-length').length > 0 || down.header('transfer-encoding').length > 0 || down.header('range').length > 0) {
-      if (!isSafe(method)) x.invalidates = keyOf(down, x.path);
+      if (!isSafe(method)) x.invalidates = keyOf(down, x.path, { host: '', target: '', lo: 0, hi: 0 }); // kept past the handler
       return super.requestFilter(x, down) ?? this.bypass(x);
     }
     clearDirectives(reqCc);
     const cc = down.header('cache-control');
     if (cc.length > 0) parseCacheControl(cc, reqCc);
     if (reqCc.noStore) return super.requestFilter(x, down) ?? this.bypass(x);
-    const key = lookupKey;
-    const host = down.header('host');
-    key.host = host.toLowerCase();
-    const query = down.query();
-    key.target = query === undefined ? x.path : x.path + '?' + query;
-    hashKey(key);
+    const key = keyOf(down, x.path, lookupKey);
     const refresh = down instanceof DetachedDownstream ? down.refreshOf : -1;
     const noCache = reqCc.noCache || reqCc.maxAge === 0 || refresh >= 0;
     const authorization = down.header('authorization').length > 0;

@@ -73,7 +73,7 @@ export class DefaultPhases implements ProxyPhases {
       return new ProxyError(problem === FramingProblem.UnknownCoding ? 'CLB_ERR_UNKNOWN_CODING' : 'CLB_ERR_BAD_REQUEST', FRAMING_REFUSALS[problem]);
     }
     if (length > gen.config.limits.maxBodyBytes) return new ProxyError('CLB_ERR_BODY_TOO_LARGE', `body of ${length} bytes over limits.max_body`);
-    const pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', x.path);
+    const pool = this.routeOf(x, clientHead.host);
     if (pool < 0) return new ProxyError('CLB_ERR_NO_ROUTE', 'no route matches');
     if (TEST_THROW_PATH !== null && x.path === TEST_THROW_PATH) throw new Error('planted test error (CORELB_TEST_THROW_PATH)');
     x.pool = pool;
@@ -85,6 +85,12 @@ export class DefaultPhases implements ProxyPhases {
     }
     gen.budgets[pool]!.deposit();
     return null;
+  }
+
+  /** The pool the request's route names, or -1 (`host` as the client sent it). */
+  protected routeOf(x: ProxyExchange, host: string): number {
+    const router = x.gen.router;
+    return router.match(router.needsHost ? normaliseHost(host) : '', x.path);
   }
 
   selectBackend(x: ProxyExchange): number {

@@ -53,6 +53,23 @@ export interface WebSocketTarget {
   readonly tls: UpstreamTls | null;
 }
 
+/** The status code of "HTTP/1.x NNN[ reason]" (a reason without CR or LF), or -1. */
+function statusOf(line: string): number {
+  if (line.length < 12 || !line.startsWith('HTTP/1.') || (line[7] !== '0' && line[7] !== '1') || line[8] !== ' ') return -1;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    status = status * 10 + d;
+  }
+  if (line.length > 12 && line[12] !== ' ') return -1;
+  for (let i = 13; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 10 || c === 13) return -1;
+  }
+  return status;
+}
+
 function hasControlByte(line: string, from: number): boolean {
   for (let i = from; i < line.length; i++) {
     const c = line.charCodeAt(i);
@@ -209,8 +226,9 @@ export class UpstreamWebSocket {
       return;
     }
     const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]!);
-    if (m === null) {
+    const statusLine = lines[0]!;
+    const status = statusOf(statusLine);
+    if (status < 0) {
       this.fail('CLB_ERR_INVALID_RESPONSE', 'invalid handshake answer');
       return;
     }
@@ -227,7 +245,6 @@ export class UpstreamWebSocket {
       fields.push([line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1))]);
     }
     const field = (name: string): string => fields.find((f) => f[0] === name)?.[1] ?? '';
-    const status = Number(m[1]);
     const rest = buf.subarray(end + 4);
     if (status === 101) {
       if (field('upgrade').toLowerCase() !== 'websocket' || field('sec-websocket-accept') !== acceptFor(this.key)) {
@@ -248,7 +265,7 @@ export class UpstreamWebSocket {
     }
     const length = field('content-length');
     this.refusal = {
-      status: m[1] + ' ' + (m[2] ?? ''),
+      status: statusLine.length === 12 ? statusLine.slice(9) + ' ' : statusLine.slice(9),
       fields: fields.filter((f) => !DROPPED_FIELDS.has(f[0])),
       chunked: field('transfer-encoding').toLowerCase().includes('chunked'),
       length: length === '' ? -1 : Number(length),

@@ -30,26 +30,30 @@ beforeAll(async () => {
   a = await startWsBackend('a');
   b = await startWsBackend('b');
   refusing = await startWsBackend('refusing', { refuse: 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-why: token\r\ncontent-length: 5\r\n\r\nnope\n' });
-  lb = await startCorelb(
-    corelbConfig({
-      workers: 2,
-      pools: {
-        echo: [a.url],
-        pair: [a.url, b.url],
-        sticky: { backends: [a.url, b.url], sticky: { cookie: 'lb' } },
-        hashed: { algorithm: 'consistent-hash', hash_key: 'query:room', backends: [a.url, b.url] },
-        refusing: [refusing.url],
-      },
-      routes: [
-        { path_prefix: '/pair', pool: 'pair' },
-        { path_prefix: '/sticky', pool: 'sticky' },
-        { path_prefix: '/hashed', pool: 'hashed' },
-        { path_prefix: '/refuse', pool: 'refusing' },
-        { path_prefix: '/', pool: 'echo' },
-      ],
-    }),
-  );
+  lb = await startCorelb(routingConfig(a, b, refusing));
 }, T);
+
+/** Two workers; pools echo (a), pair, sticky and hashed (a and b), and refusing when given. */
+function routingConfig(a: WsBackend, b: WsBackend, refusing: WsBackend | null): Record<string, unknown> {
+  const refuse = refusing === null ? [] : [{ path_prefix: '/refuse', pool: 'refusing' }];
+  return corelbConfig({
+    workers: 2,
+    pools: {
+      echo: [a.url],
+      pair: [a.url, b.url],
+      sticky: { backends: [a.url, b.url], sticky: { cookie: 'lb' } },
+      hashed: { algorithm: 'consistent-hash', hash_key: 'query:room', backends: [a.url, b.url] },
+      ...(refusing === null ? {} : { refusing: [refusing.url] }),
+    },
+    routes: [
+      { path_prefix: '/pair', pool: 'pair' },
+      { path_prefix: '/sticky', pool: 'sticky' },
+      { path_prefix: '/hashed', pool: 'hashed' },
+      ...refuse,
+      { path_prefix: '/', pool: 'echo' },
+    ],
+  });
+}
 
 afterAll(async () => {
   await stopEverything();
@@ -171,23 +175,7 @@ describe('WebSocket routing and memory, on a corelb of their own', () => {
   beforeAll(async () => {
     a = await startWsBackend('a');
     b = await startWsBackend('b');
-    lb = await startCorelb(
-      corelbConfig({
-        workers: 2,
-        pools: {
-          echo: [a.url],
-          pair: [a.url, b.url],
-          sticky: { backends: [a.url, b.url], sticky: { cookie: 'lb' } },
-          hashed: { algorithm: 'consistent-hash', hash_key: 'query:room', backends: [a.url, b.url] },
-        },
-        routes: [
-          { path_prefix: '/pair', pool: 'pair' },
-          { path_prefix: '/sticky', pool: 'sticky' },
-          { path_prefix: '/hashed', pool: 'hashed' },
-          { path_prefix: '/', pool: 'echo' },
-        ],
-      }),
-    );
+    lb = await startCorelb(routingConfig(a, b, null));
   }, T);
 
   it('routes the handshake by sticky cookie and by hash key', async () => {
