@@ -13,6 +13,8 @@
 //                    before a change, kept inside the repository), or nginx (peers/nginx.conf.template)
 //   --a-yaml L, --b-yaml L   a top-level line added to that side's corelb config, e.g.
 //                    --b-yaml "forwarded_for: false" (same build, one setting apart)
+//   --a-node F, --b-node F   node flags for that side's corelb (space-separated), e.g.
+//                    --b-node "--single-threaded-gc" (the data plane it forks inherits them)
 //   --workers N      corelb's `workers` on both sides (default 1)
 //   --rounds N       measured rounds (default 6); a warm-up of 10,000 requests each comes first
 //   --requests N     requests per side and round (default 60,000; post: N / 20)
@@ -35,12 +37,14 @@ import { findWrk, runWrk } from './wrk.js';
 import { REPO_ROOT, corelbYaml, eachFlag, findExecutable, fmt, freePort, resolvePackage, spawnUntilListening, spawnUntilReady, startOrigin, stopChild, treeCpuMicros } from './lib.js';
 
 function parseArgs(argv) {
-  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get', load: null, seconds: 5 };
+  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', aNode: '', bNode: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get', load: null, seconds: 5 };
   eachFlag(argv, (a, next, num) => {
     if (a === '--a') o.a = next();
     else if (a === '--b') o.b = next();
     else if (a === '--a-yaml') o.aYaml = next();
     else if (a === '--b-yaml') o.bYaml = next();
+    else if (a === '--a-node') o.aNode = next();
+    else if (a === '--b-node') o.bNode = next();
     else if (a === '--rounds') o.rounds = Math.floor(num());
     else if (a === '--workers') o.workers = Math.floor(num());
     else if (a === '--requests') o.requests = Math.floor(num());
@@ -61,7 +65,7 @@ function parseArgs(argv) {
 }
 
 /** Start target `spec` in front of its own origin; returns { label, pid, port, stop }. */
-async function startTarget(spec, yamlLine, workers) {
+async function startTarget(spec, yamlLine, workers, nodeFlags = '') {
   const origin = await startOrigin(1);
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-side-'));
@@ -84,14 +88,16 @@ async function startTarget(spec, yamlLine, workers) {
   const dist = spec === 'corelb' ? path.join(REPO_ROOT, 'dist') : path.resolve(spec.slice('corelb:'.length));
   const file = path.join(dir, 'corelb.yaml');
   writeFileSync(file, corelbYaml({ port, workers, backends: [origin.url], extra: yamlLine ? [yamlLine] : [] }));
-  const { child } = await spawnUntilReady(process.execPath, [path.join(dist, 'cli.js'), 'start', '--config', file], {
+  const flags = nodeFlags.split(' ').filter((f) => f.length > 0);
+  const { child } = await spawnUntilReady(process.execPath, [...flags, path.join(dist, 'cli.js'), 'start', '--config', file], {
     isReady: (line) => line.includes('"msg":"ready"'),
     label: spec,
   });
   child.stdout.resume();
   child.stderr.resume();
   const label = spec === 'corelb' ? 'corelb (dist/)' : `corelb (${path.relative(REPO_ROOT, dist) || dist})`;
-  return { label: yamlLine ? `${label} with \`${yamlLine}\`` : label, pid: child.pid, port, stop: () => cleanup(child) };
+  const settings = [yamlLine, ...flags].filter((x) => x.length > 0).map((x) => `\`${x}\``).join(', ');
+  return { label: settings ? `${label} with ${settings}` : label, pid: child.pid, port, stop: () => cleanup(child) };
 }
 
 async function main() {
@@ -121,8 +127,8 @@ async function main() {
       return { ...r, rps: r.requests.average };
     };
   }
-  const a = await startTarget(opts.a, opts.aYaml, opts.workers);
-  const b = await startTarget(opts.b, opts.bYaml, opts.workers);
+  const a = await startTarget(opts.a, opts.aYaml, opts.workers, opts.aNode);
+  const b = await startTarget(opts.b, opts.bYaml, opts.workers, opts.bNode);
   const rows = [];
   try {
     await Promise.all([load(a.port, 10_000, 1), load(b.port, 10_000, 1)]);
