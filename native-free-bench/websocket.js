@@ -4,7 +4,9 @@
 // the proxy's memory (RSS) with N idle WebSockets open through it. The load is a Node process of
 // its own (websocket-load.js) speaking corelb's framing (dist/upstream/websocket-frames.js):
 // C connections, each keeping W messages in flight. Run after `npm run build`.
-//   node native-free-bench/websocket.js [--duration 5] [--rounds 2] [--idle 9000]
+//   node native-free-bench/websocket.js [--duration 5] [--rounds 2] [--idle 9000] [--compare DIR]
+// --compare DIR: a second corelb build (e.g. a copy of dist/ made before a change) measured in the
+// same rounds, with its ratio to this checkout's.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -13,11 +15,12 @@ import path from 'node:path';
 import { BENCH_DIR, REPO_ROOT, corelbYaml, eachFlag, findExecutable, freePort, sleep, spawnUntilReady, stopChild, treeCpuMicros, treeRssBytes } from './lib.js';
 
 // 9,000 idle: each proxy holds two descriptors per WebSocket, and this machine's limit is 20,000
-const opts = { duration: 5, rounds: 2, idle: 9000 };
+const opts = { duration: 5, rounds: 2, idle: 9000, compare: null };
 eachFlag(process.argv.slice(2), (flag, value) => {
   if (flag === '--duration') opts.duration = Number(value());
   else if (flag === '--rounds') opts.rounds = Number(value());
   else if (flag === '--idle') opts.idle = Number(value());
+  else if (flag === '--compare') opts.compare = path.resolve(value());
   else throw new Error('unknown flag ' + flag);
 });
 
@@ -57,14 +60,14 @@ async function startOrigin() {
   return { child, addr: `127.0.0.1:${port}` };
 }
 
-async function startCorelb(origin) {
+async function startCorelb(origin, dist = path.join(REPO_ROOT, 'dist'), name = 'corelb') {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corelb-bench-ws-'));
   const file = path.join(dir, 'corelb.yaml');
   writeFileSync(file, corelbYaml({ port, workers: 1, backends: [`http://${origin.addr}`] }));
-  const { child } = await spawnUntilReady(process.execPath, [path.join(REPO_ROOT, 'dist', 'cli.js'), 'start', '--config', file], { isReady: (l) => l.includes('"ready"') || l.includes('ready'), label: 'corelb' });
+  const { child } = await spawnUntilReady(process.execPath, [path.join(dist, 'cli.js'), 'start', '--config', file], { isReady: (l) => l.includes('"ready"') || l.includes('ready'), label: name });
   await sleep(500);
-  return { name: 'corelb', child, port };
+  return { name, child, port };
 }
 
 async function startNginx(origin) {
@@ -96,6 +99,8 @@ function load(port, args, onOpen = () => {}) {
 
 const origin = await startOrigin();
 const targets = [await startCorelb(origin)];
+const compareName = opts.compare === null ? null : `corelb (${path.relative(REPO_ROOT, opts.compare) || opts.compare})`;
+if (opts.compare !== null) targets.push(await startCorelb(origin, opts.compare, compareName));
 const ng = await startNginx(origin);
 if (ng) targets.push(ng);
 const scenarios = [
@@ -134,6 +139,8 @@ for (const s of scenarios) {
   const c = rows.find((r) => r.scenario === s.name && r.target === 'corelb');
   const n = rows.find((r) => r.scenario === s.name && r.target === 'nginx');
   if (c && n) process.stdout.write(`| ${s.name} | corelb / nginx | ${(c['messages/s'] / n['messages/s']).toFixed(2)}x | ${(Number(c['CPU µs/message']) / Number(n['CPU µs/message'])).toFixed(2)}x | | | |\n`);
+  const o = rows.find((r) => r.scenario === s.name && r.target === compareName);
+  if (c && o) process.stdout.write(`| ${s.name} | corelb / ${compareName} | ${(c['messages/s'] / o['messages/s']).toFixed(2)}x | ${(Number(c['CPU µs/message']) / Number(o['CPU µs/message'])).toFixed(2)}x | | | |\n`);
 }
 for (const t of targets) await stopChild(t.child);
 await stopChild(origin.child);

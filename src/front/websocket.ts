@@ -98,6 +98,14 @@ class WebSocketRelay {
         const ws = this.ws;
         if (ws === null || this.clientGone) fn();
         else ws.cork(fn);
+        this.publishCounts();
+      },
+      onFlushed: () => {
+        try {
+          this.publishCounts();
+        } catch (e) {
+          this.internalError(e);
+        }
       },
       onMessage: (data, binary) => {
         // no closure per message (guard's): this is the hot path
@@ -260,7 +268,6 @@ class WebSocketRelay {
     if (this.clientGone) return;
     // 1: sent without queueing; otherwise look at the queue (not once per message)
     const sent = ws.send(data, binary);
-    this.counted().countWebSocketMessage(this.countAt, true, data.length);
     this.tally.messagesOut++;
     this.tally.bytesOut += data.length;
     if (sent !== 1 && !this.backendPaused && ws.getBufferedAmount() > CLIENT_HIGH) {
@@ -272,7 +279,6 @@ class WebSocketRelay {
   // ---- uWS's events on the client side
   message(msg: ArrayBuffer, binary: boolean): void {
     this.upstream.send(new Uint8Array(msg), binary);
-    this.counted().countWebSocketMessage(this.countAt, false, msg.byteLength);
     this.tally.messagesIn++;
     this.tally.bytesIn += msg.byteLength;
     // uWS cannot pause a WebSocket's reads: a client that outpaces its backend is cut instead of
@@ -303,8 +309,33 @@ class WebSocketRelay {
     this.pingsOwed--;
     this.upstream.pong(new Uint8Array(msg));
   }
+  /** The tally's messages and bytes already added to the shared metrics. */
+  private readonly published = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
+
+  /**
+   * The messages relayed since the last call, added to the shared metrics: once per backend read
+   * (towards the client) and once per write to the backend (towards it), not once per message.
+   */
+  private publishCounts(): void {
+    const t = this.tally;
+    const p = this.published;
+    if (t.messagesOut === p.messagesOut && t.messagesIn === p.messagesIn) return;
+    const state = this.counted();
+    if (t.messagesOut !== p.messagesOut) {
+      state.countWebSocketMessages(this.countAt, true, t.messagesOut - p.messagesOut, t.bytesOut - p.bytesOut);
+      p.messagesOut = t.messagesOut;
+      p.bytesOut = t.bytesOut;
+    }
+    if (t.messagesIn !== p.messagesIn) {
+      state.countWebSocketMessages(this.countAt, false, t.messagesIn - p.messagesIn, t.bytesIn - p.bytesIn);
+      p.messagesIn = t.messagesIn;
+      p.bytesIn = t.bytesIn;
+    }
+  }
+
   /** uWS's close: the client closed, timed out, or was closed by this relay. */
   closed(code: number, reason: ArrayBuffer): void {
+    this.publishCounts();
     this.ws = null;
     this.closing(code, 'client');
     if (!this.clientGone) {

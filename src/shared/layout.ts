@@ -327,13 +327,16 @@ export class SharedState {
   websocketClosed(i: number): void {
     Atomics.add(this.words, this.own(i) + S_WS_CLOSED, 1);
   }
-  /** One WebSocket message relayed to (or from) backend `i`; `toClient`: from it. */
-  countWebSocketMessage(i: number, toClient: boolean, bytes: number): void {
+  /** `messages` WebSocket messages of `bytes` in all relayed to (or from) backend `i`; `toClient`: from it. */
+  countWebSocketMessages(i: number, toClient: boolean, messages: number, bytes: number): void {
     const s = this.own(i);
     const d = toClient ? 1 : 0;
-    Atomics.add(this.words, s + S_WS_MESSAGES + d, 1);
-    const before = Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d, bytes);
-    if (before + bytes > 0xffffffff) Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d + 1, 1); // carry
+    Atomics.add(this.words, s + S_WS_MESSAGES + d, messages);
+    const lo = bytes % 0x1_0000_0000;
+    const hi = (bytes - lo) / 0x1_0000_0000;
+    const before = Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d, lo);
+    const carry = before + lo > 0xffffffff ? 1 : 0;
+    if (hi + carry > 0) Atomics.add(this.uwords, s + S_WS_BYTES + 2 * d + 1, hi + carry);
   }
   websocketsOpened(i: number): number {
     return this.sumStats(i, S_WS_OPENED);

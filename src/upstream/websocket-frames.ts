@@ -220,6 +220,8 @@ export class FrameReader {
   private readonly maxMessage: number;
   private readonly expectMasked: boolean;
   private readonly keepsMessages: boolean;
+  /** The pushed chunks' bytes change after push returns (a shared read buffer): a partial frame is copied. */
+  private readonly chunksReused: boolean;
   /** Bytes of a frame header not yet complete. */
   private head: Buffer | null = null;
   // the frame being read across chunks
@@ -229,6 +231,9 @@ export class FrameReader {
   private masked = false;
   private remaining = -1; // -1: reading a header
   private readonly parts: Buffer[] = [];
+  /** chunksReused: the payload of the frame being read across pushes, and its bytes so far. */
+  private assembly: Buffer | null = null;
+  private assembled = 0;
   // the message being assembled from fragments
   private fragments: Buffer[] = [];
   private fragmentOpcode = 0;
@@ -239,11 +244,12 @@ export class FrameReader {
    * `keepsMessages` false: the handler is done with a payload when its call returns (it copies
    * what it keeps), so a payload may be a view of the pushed chunk.
    */
-  constructor(handler: FrameHandler, maxMessage: number, expectMasked: boolean, keepsMessages = true) {
+  constructor(handler: FrameHandler, maxMessage: number, expectMasked: boolean, keepsMessages = true, chunksReused = false) {
     this.handler = handler;
     this.maxMessage = maxMessage;
     this.expectMasked = expectMasked;
     this.keepsMessages = keepsMessages;
+    this.chunksReused = chunksReused;
   }
 
   push(chunk: Buffer): void {
@@ -263,6 +269,23 @@ export class FrameReader {
         }
       }
       const take = Math.min(this.remaining, end - at);
+      if (this.chunksReused) {
+        // the chunk's bytes change after this push: the payload is copied, once, into a buffer of
+        // its whole length (the header named it, within maxMessage)
+        let into = this.assembly;
+        if (into === null) into = this.assembly = Buffer.allocUnsafe(this.remaining);
+        chunk.copy(into, this.assembled, at, at + take);
+        this.assembled += take;
+        at += take;
+        this.remaining -= take;
+        if (this.remaining === 0) {
+          this.assembly = null;
+          this.assembled = 0;
+          this.remaining = -1;
+          this.frameDone(into, false);
+        }
+        continue;
+      }
       this.parts.push(chunk.subarray(at, at + take));
       at += take;
       this.remaining -= take;

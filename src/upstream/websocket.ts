@@ -12,6 +12,13 @@ import type { UpstreamTls } from './tls.js';
 import type { ErrorCode } from '../errors.js';
 import { isTokenSpan, trimOws } from '../http-tokens.js';
 
+/**
+ * Where a plain backend socket's reads land: one buffer shared by the thread's WebSocket
+ * connections (onread), so a read makes no Buffer and no stream 'data' event. What outlives the
+ * read is copied: a partial head, a partial frame, a refusal's body.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
 const MAX_HEAD = 64 * 1024;
 /** A refusal's body larger than this is not relayed (the client gets 502). */
@@ -40,6 +47,8 @@ export interface UpstreamWebSocketEvents extends FrameHandler {
   onDrain(): void;
   /** Runs `fn`, which may deliver many messages, batched towards the client (a cork). */
   batch(fn: () => void): void;
+  /** The frames queued by send/ping/pong were handed to the socket (once per event-loop turn). */
+  onFlushed(): void;
 }
 
 /** How a handshake failed, as the error table names it. */
@@ -96,27 +105,30 @@ export class UpstreamWebSocket {
    */
   constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, answerTimeoutMs: number, events: UpstreamWebSocketEvents) {
     this.events = events;
-    // the relay hands each message to uWS, which copies it, before the call returns
-    this.reader = new FrameReader(events, maxMessage, false, false);
+    const t = target.tls;
+    // the relay hands each message to uWS, which copies it, before the call returns; a plain
+    // socket's chunks are the shared read buffer, so a frame split across reads is copied
+    this.reader = new FrameReader(events, maxMessage, false, false, t === null);
     this.answerTimeoutMs = answerTimeoutMs;
     const head = requestHead.slice(0, -2) + 'sec-websocket-key: ' + this.key + '\r\n\r\n';
-    const t = target.tls;
+    const onread = {
+      buffer: READ_BUFFER,
+      callback: (n: number): boolean => {
+        this.read(READ_BUFFER.subarray(0, n));
+        return true;
+      },
+    };
     this.socket =
       t === null
-        ? net.connect({ host: target.host, port: target.port, noDelay: true })
+        ? net.connect({ host: target.host, port: target.port, noDelay: true, onread })
         : tls.connect({ host: target.host, port: target.port, servername: t.servername, secureContext: t.secureContext, rejectUnauthorized: t.verify }).setNoDelay(true);
     this.tls = t !== null;
     // held by the socket until it is connected: a failed connect sent nothing
     this.socket.write(head);
     this.timer = setTimeout(() => this.fail('CLB_ERR_CONNECT_TIMEOUT', 'connect timed out'), connectTimeoutMs);
     this.socket.once(t === null ? 'connect' : 'secureConnect', () => this.connected());
-    this.socket.on('data', (chunk: Buffer) => {
-      try {
-        this.onData(chunk);
-      } catch (e) {
-        this.fail('CLB_ERR_INTERNAL', 'internal error: ' + (e instanceof Error ? e.message : String(e)));
-      }
-    });
+    // a TLS socket takes no onread buffer: its decrypted bytes come as 'data' chunks
+    if (t !== null) this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('drain', () => {
       if (!this.done) events.onDrain();
     });
@@ -173,6 +185,7 @@ export class UpstreamWebSocket {
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.out.length > 0 && !this.socket.destroyed) this.socket.write(this.out.take());
+    if (!this.done) this.events.onFlushed();
   };
   /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
   close(code: number | undefined, reason: Uint8Array | string): void {
@@ -207,13 +220,29 @@ export class UpstreamWebSocket {
     this.events.onFailure(code, why, this.opened);
   }
 
+  /** The chunk being handed to the frame reader (pushChunk, bound once: no closure per read). */
+  private chunk: Buffer = READ_BUFFER;
+  private readonly pushChunk = (): void => this.reader.push(this.chunk);
+
+  /** A read: `chunk` is valid only during the call (the shared read buffer, for a plain socket). */
+  private read(chunk: Buffer): void {
+    try {
+      this.onData(chunk);
+    } catch (e) {
+      this.fail('CLB_ERR_INTERNAL', 'internal error: ' + (e instanceof Error ? e.message : String(e)));
+    }
+  }
+
   private onData(chunk: Buffer): void {
     if (this.done) return;
     if (this.head === null) {
-      this.events.batch(() => this.reader.push(chunk));
+      this.chunk = chunk;
+      this.events.batch(this.pushChunk);
+      this.chunk = READ_BUFFER;
       return;
     }
-    const buf = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    // before the handshake is over, whatever is kept is a copy (the chunk may be the shared buffer)
+    const buf = this.head.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.head, chunk]);
     if (this.refusal !== null) {
       this.head = buf;
       this.readRefusalBody();

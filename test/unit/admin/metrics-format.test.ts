@@ -57,12 +57,14 @@ describe('renderMetrics', () => {
     state.workerRequestFinished(1);
     state.setState(1, BackendState.Draining);
     state.tryAcquireInflight(2, 0);
-    // web/A: two WebSockets opened, one closed; 3 messages of 10 bytes to the backend, one of 5 GiB back
+    // web/A: two WebSockets opened, one closed; 3 messages of 10 bytes to the backend, 5 of 5 GiB in all back
     state.websocketOpened(0);
     state.websocketOpened(0);
     state.websocketClosed(0);
-    for (let k = 0; k < 3; k++) state.countWebSocketMessage(0, false, 10);
-    for (let k = 0; k < 5; k++) state.countWebSocketMessage(0, true, 1024 ** 3);
+    for (let k = 0; k < 3; k++) state.countWebSocketMessages(0, false, 1, 10);
+    // counted in batches: one of 4 messages past 4 GiB (the high word), then one more
+    state.countWebSocketMessages(0, true, 4, 4.5 * 1024 ** 3);
+    state.countWebSocketMessages(0, true, 1, 0.5 * 1024 ** 3);
 
     const text = renderMetrics(counters.snapshot(1_010_000), PROC);
     const e = parseExposition(text);

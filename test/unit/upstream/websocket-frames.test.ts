@@ -2,7 +2,8 @@
 // 16-bit, 64-bit) round-trip masked and unmasked, byte by byte as well as whole; fragments are
 // joined with control frames between them; the limits and protocol errors close with 1009 / 1002;
 // the accept value is RFC 6455's example; a FrameWriter's batches (small ones copied out, large
-// ones handed over) read back frame for frame; a reader that lends views hands out the chunk's bytes.
+// ones handed over) read back frame for frame; a reader that lends views hands out the chunk's bytes;
+// a reader of a reused buffer (a shared read buffer) copies the frames split across its pushes.
 import { describe, expect, it } from 'vitest';
 import { acceptFor, closePayload, encodeFrame, FrameReader, FrameWriter, Opcode, type FrameHandler } from '../../../src/upstream/websocket-frames.js';
 
@@ -115,6 +116,35 @@ describe('WebSocket framing', () => {
     new FrameReader(h, 100, false).push(chunk);
     chunk[2] = 'V'.charCodeAt(0);
     expect(got.map((b) => b.toString())).toEqual(['View', 'view']);
+  });
+
+  it('reads frames split across pushes of one reused buffer (a shared read buffer), headers and payloads, fragments too', () => {
+    const payloads = [Buffer.alloc(300, 7), Buffer.from('small'), Buffer.alloc(70_000, 9)];
+    const frames = Buffer.concat([
+      ...payloads.map((p) => encodeFrame(Opcode.Binary, p, false)),
+      encodeFrame(Opcode.Text, Buffer.from('frag-'), false, false),
+      encodeFrame(Opcode.Continuation, Buffer.from('ment'), false),
+    ]);
+    for (const step of [1, 3, 100, 4096]) {
+      const got: string[] = [];
+      const h: FrameHandler = {
+        // a handler that keeps nothing: it reads the bytes during the call
+        onMessage: (d) => got.push(d.length > 10 ? `${d.length}:${d[0]}:${d[d.length - 1]}:${d.every((b) => b === d[0])}` : d.toString()),
+        onPing: () => undefined,
+        onPong: () => undefined,
+        onClose: () => undefined,
+        onProtocolError: (code) => got.push('error:' + code),
+      };
+      const r = new FrameReader(h, 1 << 20, false, false, true);
+      const shared = Buffer.alloc(step);
+      for (let at = 0; at < frames.length; at += step) {
+        const n = Math.min(step, frames.length - at);
+        frames.copy(shared, 0, at, at + n);
+        r.push(shared.subarray(0, n));
+        shared.fill(0xee); // the next read overwrites the buffer
+      }
+      expect(got, `step ${step}`).toEqual(['300:7:7:true', 'small', '70000:9:9:true', 'frag-ment']);
+    }
   });
 
   it('reads a close frame without a code as 1005, and stops reading after a close', () => {
