@@ -26,8 +26,8 @@ export function newKey(): string {
   return randomFillSync(Buffer.allocUnsafe(16)).toString('base64');
 }
 
-/** Random bytes for masking keys, refilled in blocks (one system call per 1024 frames). */
-const maskPool = Buffer.allocUnsafe(4096);
+/** Random bytes for masking keys, refilled in blocks (one system call per 16,384 frames). */
+const maskPool = Buffer.allocUnsafeSlow(64 * 1024);
 let maskOffset = maskPool.length;
 
 /** The next masking key, as the little-endian word of its four bytes. */
