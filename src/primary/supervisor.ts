@@ -29,11 +29,15 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT']
 
 /**
  * V8 flags of the data plane, before the supervisor's own (an operator's node flags come last and
- * win). One GC thread per isolate: a worker per core leaves no idle core for V8's GC helper
- * threads, and waking them (and freeing ArrayBuffers on them) cost about 4% of the CPU per tiny
- * request in a side-by-side A/B (native-free-bench/side-by-side.js --b-node).
+ * win). Each was kept for what a side-by-side A/B showed (native-free-bench/side-by-side.js
+ * --b-node, CPU per tiny GET under wrk):
+ * - one GC thread per isolate: a worker per core leaves no idle core for V8's GC helper threads,
+ *   and waking them (and freeing ArrayBuffers on them) cost about 4%;
+ * - a young generation of 1 MiB (V8's least) instead of one that grows to 16: a request's garbage
+ *   (a few KiB) dies young either way, and the allocation front then stays in the core's cache;
+ *   about 4% (0.961x, and 1.043x with the sides swapped; 2 MiB measured 1.02x of 1 MiB).
  */
-const DATA_PLANE_NODE_FLAGS = ['--single-threaded-gc'];
+const DATA_PLANE_NODE_FLAGS = ['--single-threaded-gc', '--max-semi-space-size=1'];
 
 /** Set on the data plane it forks: its configuration comes over the IPC channel, not from the file. */
 export const CONFIG_FROM_SUPERVISOR = 'CORELB_CONFIG_FROM_SUPERVISOR';
