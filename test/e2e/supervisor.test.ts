@@ -1,7 +1,7 @@
 // The supervisor `corelb start` runs in front of the data plane: restarts after a crash (with a
 // growing back-off), graceful stop through it, no orphan when it dies, no restart loop when the
-// first start fails, and signals it passes on without stopping the proxy.
-import { writeFileSync } from 'node:fs';
+// first start fails, and signals it passes on without stopping the proxy; the data plane's GC flags.
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { corelbConfig, processAlive, startCorelb, toYaml, type Corelb, type LogLine } from '../helpers/corelb.js';
@@ -51,6 +51,10 @@ describe('supervisor', () => {
     const lb = await startProxy();
     const supervisorPid = lb.pid;
     expect(lb.dataPlanePid()).not.toBe(supervisorPid);
+    // the data plane runs with the GC settings the supervisor gives it (one GC thread, a 1 MiB
+    // young generation), before any node flag of the supervisor's own
+    const flags = (pidNow: number) => readFileSync(`/proc/${pidNow}/cmdline`, 'utf8').split('\0');
+    expect(flags(lb.dataPlanePid()).slice(1, 3)).toEqual(['--single-threaded-gc', '--max-semi-space-size=1']);
     const { pid, from } = killDataPlane(lb);
     const ms = await msUntilServing(lb, 15_000);
     console.log(`supervisor: SIGKILL of the data plane -> first successful proxied request after ${ms.toFixed(0)} ms`);
@@ -66,6 +70,7 @@ describe('supervisor', () => {
     expect(lb.pid).toBe(supervisorPid);
     expect(processAlive(supervisorPid)).toBe(true);
     expect((await request(`${lb.url}/after`)).status).toBe(200);
+    expect(flags(lb.dataPlanePid()).slice(1, 3)).toEqual(['--single-threaded-gc', '--max-semi-space-size=1']); // a restart too
   }, T);
 
   it('two crashes in a row: the second restart waits longer', async () => {
