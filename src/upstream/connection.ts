@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyError } from '../errors.js';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
+import { READ_BUFFER } from './read-buffer.js';
 import { tlsFailure, type UpstreamTls } from './tls.js';
 
 /** What a request in flight must handle; implemented by the proxy's per-request object. */
@@ -34,8 +35,6 @@ export interface ConnectionOwner {
   forget(conn: UpstreamConnection): void;
 }
 
-/** Bytes one read may return: the shared read buffer of this thread's upstream connections. */
-const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 export class UpstreamConnection implements ResponseSink {
   readonly socket: net.Socket;

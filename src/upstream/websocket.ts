@@ -8,16 +8,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { acceptFor, closePayload, FrameReader, FrameWriter, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
+import { READ_BUFFER } from './read-buffer.js';
 import type { UpstreamTls } from './tls.js';
 import type { ErrorCode } from '../errors.js';
 import { isTokenSpan, trimOws } from '../http-tokens.js';
-
-/**
- * Where a plain backend socket's reads land: one buffer shared by the thread's WebSocket
- * connections (onread), so a read makes no Buffer and no stream 'data' event. What outlives the
- * read is copied: a partial head, a partial frame, a refusal's body.
- */
-const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
 const MAX_HEAD = 64 * 1024;
@@ -107,7 +101,8 @@ export class UpstreamWebSocket {
     this.events = events;
     const t = target.tls;
     // the relay hands each message to uWS, which copies it, before the call returns; a plain
-    // socket's chunks are the shared read buffer, so a frame split across reads is copied
+    // socket reads into the thread's shared buffer (read-buffer.ts: no Buffer and no 'data' event
+    // per read), so a frame split across reads is copied, as are a partial head and a refusal
     this.reader = new FrameReader(events, maxMessage, false, false, t === null);
     this.answerTimeoutMs = answerTimeoutMs;
     const head = requestHead.slice(0, -2) + 'sec-websocket-key: ' + this.key + '\r\n\r\n';
