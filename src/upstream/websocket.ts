@@ -127,8 +127,8 @@ export class UpstreamWebSocket {
     this.socket.on('drain', () => {
       if (!this.done) events.onDrain();
     });
-    this.socket.on('error', (err) => this.fail(this.failureBeforeAnswer(), err.message));
-    this.socket.on('close', () => this.fail(this.failureBeforeAnswer(), 'backend closed the connection'));
+    this.socket.on('error', (err) => this.ended(err.message));
+    this.socket.on('close', () => this.ended('backend closed the connection'));
   }
 
   private readonly tls: boolean;
@@ -205,6 +205,22 @@ export class UpstreamWebSocket {
   }
   resume(): void {
     this.socket.resume();
+  }
+
+  /**
+   * The connection ended. After corelb sent its close frame that is the close handshake's normal
+   * end (RFC 6455 §7.1.1: the server closes the TCP connection first), not a failure; before, it is
+   * one.
+   */
+  private ended(why: string): void {
+    if (!this.closeSent) {
+      this.fail(this.failureBeforeAnswer(), why);
+      return;
+    }
+    if (this.done) return;
+    this.done = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.socket.destroy();
   }
 
   private fail(code: FailureCode, why: string): void {

@@ -103,7 +103,8 @@ describe('WebSocket proxying', () => {
     await c.closed;
   }, T);
 
-  it('passes close codes and reasons both ways', async () => {
+  it('passes close codes and reasons both ways, and logs no failure for a close handshake', async () => {
+    const from = lb.logs().length;
     const before = a.closes.length;
     const c = await wsOpen(lb.port);
     c.close(4001, 'client says bye');
@@ -112,6 +113,9 @@ describe('WebSocket proxying', () => {
     const d = await wsOpen(lb.port);
     d.send('close 4002 backend says bye');
     expect(await d.closed).toEqual({ code: 4002, reason: 'backend says bye', framed: true });
+    // the backend then closes the TCP connection, as a server does at the end of a close handshake
+    await sleep(300);
+    expect(lb.logs().slice(from).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('WebSocket backend failed'))).toEqual([]);
   }, T);
 
   it("relays the backend's ping to the client and the client's pong back", async () => {
