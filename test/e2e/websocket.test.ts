@@ -171,7 +171,7 @@ describe('WebSocket proxying', () => {
 // A corelb and backends of their own, started afresh for each test (and each retry). In three runs
 // of the whole suite (two CI runs and a loaded helper session, over two stops) the first message
 // after a handshake here got no answer within 10 s, on a corelb that had just served other
-// WebSockets; the cause is not found, and it was never reproduced alone (over thirty runs of this
+// WebSockets; the cause is not found, and it was never reproduced alone (about twenty runs of this
 // file, under busy loops, and after the files CI runs before it). A failed attempt prints the
 // corelb's last log lines, for whoever meets it next, and is retried on a fresh corelb.
 describe('WebSocket routing and memory, on a corelb of their own', () => {
