@@ -259,7 +259,7 @@ class WebSocketRelay {
     ws.ping(data);
   }
 
-  private fromBackend(data: Buffer, binary: boolean): void {
+  private fromBackend(data: Uint8Array, binary: boolean): void {
     const ws = this.ws;
     if (ws === null) {
       this.early?.push([Buffer.from(data), binary]); // data is a view of the socket's chunk

@@ -109,7 +109,7 @@ export class UpstreamWebSocket {
     const onread = {
       buffer: READ_BUFFER,
       callback: (n: number): boolean => {
-        this.read(READ_BUFFER.subarray(0, n));
+        this.read(READ_BUFFER, n);
         return true;
       },
     };
@@ -233,25 +233,28 @@ export class UpstreamWebSocket {
 
   /** The chunk being handed to the frame reader (pushChunk, bound once: no closure per read). */
   private chunk: Buffer = READ_BUFFER;
-  private readonly pushChunk = (): void => this.reader.push(this.chunk);
+  private chunkEnd = 0;
+  private readonly pushChunk = (): void => this.reader.push(this.chunk, this.chunkEnd);
 
-  /** A read: `chunk` is valid only during the call (the shared read buffer, for a plain socket). */
-  private read(chunk: Buffer): void {
+  /** A read: bytes [0, n) of `chunk`, valid only during the call (the shared read buffer, for a plain socket). */
+  private read(chunk: Buffer, n = chunk.length): void {
     try {
-      this.onData(chunk);
+      this.onData(chunk, n);
     } catch (e) {
       this.fail('CLB_ERR_INTERNAL', 'internal error: ' + (e instanceof Error ? e.message : String(e)));
     }
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, n: number): void {
     if (this.done) return;
     if (this.head === null) {
       this.chunk = chunk;
+      this.chunkEnd = n;
       this.events.batch(this.pushChunk);
       this.chunk = READ_BUFFER;
       return;
     }
+    if (n !== chunk.length) chunk = chunk.subarray(0, n);
     // before the handshake is over, whatever is kept is a copy (the chunk may be the shared buffer)
     const buf = this.head.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.head, chunk]);
     if (this.refusal !== null) {
