@@ -159,7 +159,7 @@ export class CacheRequest implements ResponseTee {
     this.requestTime = Date.now();
   }
 
-  chunk(bytes: Buffer): void {
+  chunk(bytes: Uint8Array): void {
     if (this.fill < 0) return;
     this.bodyLen += bytes.length;
     if (this.bodyLen > this.maxObject || !this.store.append(this.fill, this.w, bytes)) this.dropFill();

@@ -48,7 +48,7 @@ export const enum Phase {
 
 /** Receives the response body as it passes (a cache fill), and its end. */
 export interface ResponseTee {
-  chunk(bytes: Buffer): void;
+  chunk(bytes: Uint8Array): void;
   /** The body is whole. */
   end(): void;
   /** The request ended: drop whatever was not ended. */
@@ -420,7 +420,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.total = head.framing === Framing.Length ? length : -1;
   }
 
-  onResponseBody(chunk: Buffer): void {
+  onResponseBody(chunk: Uint8Array): void {
     if (this.phase !== Phase.Responding) return;
     if (this.tee !== null) this.tee.chunk(chunk);
     this.bytesOut += chunk.length;

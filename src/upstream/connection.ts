@@ -272,7 +272,7 @@ export class UpstreamConnection implements ResponseSink {
     this.keepAlive = head.keepAlive;
     this.exchange?.onResponseHead(head);
   }
-  onResponseBody(chunk: Buffer): void {
+  onResponseBody(chunk: Uint8Array): void {
     this.exchange?.onResponseBody(chunk);
   }
   onResponseEnd(): void {

@@ -6,6 +6,11 @@
 
 import { listElements, TCHAR } from '../http-tokens.js';
 
+/** Bytes [at, at + n) of `buf`: a plain view (a Buffer's subarray costs three times as much: its species lookup). */
+function view(buf: Buffer, at: number, n: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + at, n);
+}
+
 export const enum Framing {
   None = 0,
   Length = 1,
@@ -41,7 +46,7 @@ export interface ResponseHead {
 export interface ResponseSink {
   onResponseHead(head: ResponseHead): void;
   /** A view of body bytes, valid only during the call. */
-  onResponseBody(chunk: Buffer): void;
+  onResponseBody(chunk: Uint8Array): void;
   onResponseEnd(): void;
   onResponseInvalid(reason: string): void;
 }
@@ -218,7 +223,7 @@ export class ResponseParser {
         case S.BodyLength: {
           const n = Math.min(this.remaining, len - pos);
           this.remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
+          const chunk = view(buf, pos, n);
           pos += n;
           if (this.remaining === 0) this.state = S.Done;
           this.sink.onResponseBody(chunk);
@@ -232,7 +237,7 @@ export class ResponseParser {
         case S.ChunkData: {
           const n = Math.min(this.remaining, len - pos);
           this.remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
+          const chunk = view(buf, pos, n);
           pos += n;
           if (this.remaining === 0) {
             this.state = S.ChunkDataEnd;
@@ -256,7 +261,7 @@ export class ResponseParser {
           break;
         }
         case S.BodyClose: {
-          const chunk = pos === 0 && len === buf.length ? buf : buf.subarray(pos, len);
+          const chunk = pos === 0 && len === buf.length ? buf : view(buf, pos, len - pos);
           pos = len;
           this.sink.onResponseBody(chunk);
           break;

@@ -51,7 +51,7 @@ function exchange() {
     onUpstreamDrain: () => {},
     batch: (fn) => fn(),
     onResponseHead: () => {},
-    onResponseBody: (chunk) => (body += chunk.toString()),
+    onResponseBody: (chunk) => (body += Buffer.from(chunk).toString()),
     onResponseEnd: () => resolveDone(body),
     onResponseInvalid: (reason) => rejectDone(new Error(reason) as ProxyError),
   };

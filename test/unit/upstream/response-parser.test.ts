@@ -33,7 +33,7 @@ function parse(input: string, opts: { head?: boolean; split?: number; eof?: bool
         length: h.length,
         keepAlive: h.keepAlive,
       }),
-    onResponseBody: (chunk) => (out.body += chunk.toString('latin1')),
+    onResponseBody: (chunk) => (out.body += Buffer.from(chunk).toString('latin1')),
     onResponseEnd: () => out.ended++,
     onResponseInvalid: (reason) => (out.invalid = reason),
   };
@@ -109,7 +109,7 @@ describe('response parser: valid responses', () => {
     const out: string[] = [];
     const sink: ResponseSink = {
       onResponseHead: (h) => out.push('head ' + h.status),
-      onResponseBody: (chunk) => out.push('body ' + chunk.toString('latin1')),
+      onResponseBody: (chunk) => out.push('body ' + Buffer.from(chunk).toString('latin1')),
       onResponseEnd: () => out.push('end'),
       onResponseInvalid: (reason) => out.push('invalid ' + reason),
     };
