@@ -10,7 +10,8 @@
 // Flags:
 //   --a T, --b T     targets: corelb (this checkout's dist/), corelb:DIR (a build directory whose
 //                    imports resolve from this checkout's node_modules, e.g. a copy of dist/ made
-//                    before a change, kept inside the repository), or nginx (peers/nginx.conf.template)
+//                    before a change, kept inside the repository), nginx (peers/nginx.conf.template),
+//                    or floor (floor.js: a least proxy of corelb's parts, to split corelb's gap)
 //   --a-yaml L, --b-yaml L   a top-level line added to that side's corelb config, e.g.
 //                    --b-yaml "forwarded_for: false" (same build, one setting apart)
 //   --a-node F, --b-node F   node flags for that side's corelb (space-separated), e.g.
@@ -57,7 +58,7 @@ function parseArgs(argv) {
       o.scenario = next();
       if (o.scenario !== 'get' && o.scenario !== 'post') throw new Error('--scenario: get or post');
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node native-free-bench/side-by-side.js [--a T] [--b T] [--workers N] [--rounds N] [--requests N] [--scenario get|post]\n  T: corelb | corelb:DIR | nginx\n');
+      process.stdout.write('usage: node native-free-bench/side-by-side.js [--a T] [--b T] [--workers N] [--rounds N] [--requests N] [--scenario get|post]\n  T: corelb | corelb:DIR | nginx | floor\n');
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
   });
@@ -84,7 +85,16 @@ async function startTarget(spec, yamlLine, workers, nodeFlags = '') {
     const { child } = await spawnUntilListening(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { url: `http://127.0.0.1:${port}/`, cwd: dir, label: 'nginx' });
     return { label: 'nginx', pid: child.pid, port, stop: () => cleanup(child) };
   }
-  if (spec !== 'corelb' && !spec.startsWith('corelb:')) throw new Error(`unknown target ${spec}: corelb, corelb:DIR or nginx`);
+  if (spec === 'floor') {
+    const { child } = await spawnUntilReady(process.execPath, [path.join(REPO_ROOT, 'native-free-bench', 'floor.js'), String(origin.port), String(port)], {
+      isReady: (line) => line.trim() === 'ready',
+      label: 'floor',
+    });
+    child.stdout.resume();
+    child.stderr.resume();
+    return { label: 'floor (floor.js: the same parts, none of corelb)', pid: child.pid, port, stop: () => cleanup(child) };
+  }
+  if (spec !== 'corelb' && !spec.startsWith('corelb:')) throw new Error(`unknown target ${spec}: corelb, corelb:DIR, nginx or floor`);
   const dist = spec === 'corelb' ? path.join(REPO_ROOT, 'dist') : path.resolve(spec.slice('corelb:'.length));
   const file = path.join(dir, 'corelb.yaml');
   writeFileSync(file, corelbYaml({ port, workers, backends: [origin.url], extra: yamlLine ? [yamlLine] : [] }));
