@@ -65,6 +65,13 @@ describe('bench scripts', () => {
     expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| [\d,]+ \| [\d,]+ \|$/m);
   }, 70_000);
 
+  it('side-by-side.js --a floor: the least proxy of corelb\'s parts answers every request, one round', () => {
+    const r = bench('side-by-side.js', ['--a', 'floor', '--b', 'corelb', '--rounds', '1', '--requests', '2000']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^A = floor /m);
+    expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| 2,000 \| 2,000 \|$/m);
+  }, 70_000);
+
   it('run.js --dry-run: the plan of a default run and of --quick, nothing measured', () => {
     const r = bench('run.js', ['--dry-run']);
     expect(r.status, r.stderr).toBe(0);
