@@ -180,12 +180,25 @@ class WebSocketRelay {
       this.logHandshake(101, null, 0);
       this.tally.openedAt = performance.now();
     }
-    res.cork(() => {
-      const hsts = this.facts.hsts;
-      if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
-      res.upgrade<RelayData>({ relay: this }, this.key, protocol, this.extensions, this.context);
-    });
+    this.upgrading = true;
+    try {
+      res.cork(() => {
+        const hsts = this.facts.hsts;
+        if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
+        res.upgrade<RelayData>({ relay: this }, this.key, protocol, this.extensions, this.context);
+      });
+    } finally {
+      this.upgrading = false;
+    }
   }
+
+  /**
+   * True while res.cork runs the upgrade. uWebSockets.js's cork, after an upgrade made outside its
+   * own callbacks, can read the new WebSocket's memory as the HTTP response's state and close it
+   * at once, with 1006 (uNetworking/uWebSockets#1928, fixed upstream by #1929, not in the build
+   * corelb depends on). A close seen while this is true is that, and is logged as such.
+   */
+  private upgrading = false;
 
   /** uWS's open: the client's side of the WebSocket is up. */
   attach(ws: uWS.WebSocket<RelayData>): void {
@@ -335,6 +348,12 @@ class WebSocketRelay {
 
   /** uWS's close: the client closed, timed out, or was closed by this relay. */
   closed(code: number, reason: ArrayBuffer): void {
+    if (this.upgrading) {
+      this.ctx.log.warn(
+        { reqId: this.route.requestId, backend: this.route.gen.backendUrls[this.route.backend], websocket: true },
+        'WebSocket closed by uWebSockets.js in the same call as its upgrade (1006; a uWebSockets bug with upgrades completed after the handshake request, uNetworking/uWebSockets#1928): the client has to reconnect',
+      );
+    }
     this.publishCounts();
     this.ws = null;
     this.closing(code, 'client');

@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { NONE, type PickContext } from '../balancer/types.js';
 import { ERRORS, ProxyError, statusFor, type ErrorCode } from '../errors.js';
+import { listElements } from '../http-tokens.js';
 import { buildRequestHead, FramingProblem, type ClientHead } from '../upstream/request-head.js';
 import { cookieValue, requestHash } from './affinity.js';
 import type { Generation, WorkerContext } from './context.js';
@@ -48,6 +49,10 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
   let pool = -1;
   if (clientHead.framing !== FramingProblem.None || clientHead.contentLength > 0 || clientHead.chunked) {
     refusal = new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake with a body');
+  } else if (listElements(down.header('connection'))?.includes('upgrade') !== true) {
+    // RFC 6455 §4.2.1: the handshake's Connection names Upgrade. One that says `close` instead
+    // also makes uWS close the WebSocket right after its upgrade (the cork bug in websocket.ts)
+    refusal = new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake whose Connection field does not name upgrade');
   } else {
     pool = gen.router.match(gen.router.needsHost ? normaliseHost(clientHead.host) : '', path);
     if (pool < 0) refusal = new ProxyError('CLB_ERR_NO_ROUTE', 'no route matches');
