@@ -4,6 +4,7 @@
 // in place and handed to uWS as one view for writeStatus ("200 OK\r\nname: value..."): no string
 // per field and no call into uWS per field.
 
+import { viewOf } from '../upstream/read-buffer.js';
 import { bytesEqualLower, type ResponseHead } from '../upstream/response-parser.js';
 
 /** Fields never passed on: hop-by-hop ones, and those the front writes itself. */
@@ -48,6 +49,5 @@ export function forwardedHead(head: ResponseHead): Uint8Array {
     }
     out += n;
   }
-  // after "HTTP/1.x ": uWS writes its own; a plain view, not a Buffer's subarray (a third of the cost)
-  return new Uint8Array(b.buffer, b.byteOffset + head.start + 9, out - head.start - 9);
+  return viewOf(b, head.start + 9, out - head.start - 9); // after "HTTP/1.x ": uWS writes its own
 }

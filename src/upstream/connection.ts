@@ -35,7 +35,6 @@ export interface ConnectionOwner {
   forget(conn: UpstreamConnection): void;
 }
 
-
 export class UpstreamConnection implements ResponseSink {
   readonly socket: net.Socket;
   private readonly owner: ConnectionOwner;

@@ -4,3 +4,12 @@
 // whatever must outlive a read is copied out of it.
 
 export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Bytes [at, at + n) of `buf` as a plain Uint8Array view: what is handed on from a read (a body
+ * chunk, a head, a WebSocket message). A Buffer's subarray costs about three times as much (its
+ * species lookup): 76 ns against 21 here.
+ */
+export function viewOf(buf: Uint8Array, at: number, n: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + at, n);
+}

@@ -5,11 +5,7 @@
 // read's bytes, fields reported as offsets into them: no string is made per response.
 
 import { listElements, TCHAR } from '../http-tokens.js';
-
-/** Bytes [at, at + n) of `buf`: a plain view (a Buffer's subarray costs three times as much: its species lookup). */
-function view(buf: Buffer, at: number, n: number): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + at, n);
-}
+import { viewOf } from './read-buffer.js';
 
 export const enum Framing {
   None = 0,
@@ -223,7 +219,7 @@ export class ResponseParser {
         case S.BodyLength: {
           const n = Math.min(this.remaining, len - pos);
           this.remaining -= n;
-          const chunk = view(buf, pos, n);
+          const chunk = viewOf(buf, pos, n);
           pos += n;
           if (this.remaining === 0) this.state = S.Done;
           this.sink.onResponseBody(chunk);
@@ -237,7 +233,7 @@ export class ResponseParser {
         case S.ChunkData: {
           const n = Math.min(this.remaining, len - pos);
           this.remaining -= n;
-          const chunk = view(buf, pos, n);
+          const chunk = viewOf(buf, pos, n);
           pos += n;
           if (this.remaining === 0) {
             this.state = S.ChunkDataEnd;
@@ -261,7 +257,7 @@ export class ResponseParser {
           break;
         }
         case S.BodyClose: {
-          const chunk = pos === 0 && len === buf.length ? buf : view(buf, pos, len - pos);
+          const chunk = pos === 0 && len === buf.length ? buf : viewOf(buf, pos, len - pos);
           pos = len;
           this.sink.onResponseBody(chunk);
           break;

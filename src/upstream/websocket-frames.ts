@@ -4,6 +4,7 @@
 // backend-side client (websocket.ts) and by the tests' client and echo server.
 
 import { createHash, randomFillSync } from 'node:crypto';
+import { viewOf } from './read-buffer.js';
 
 export const enum Opcode {
   Continuation = 0,
@@ -272,9 +273,8 @@ export class FrameReader {
         at = this.readHeader(chunk, at, end);
         if (this.remaining < 0 || this.stopped) continue;
         if (this.remaining <= end - at) {
-          // the whole payload is in this chunk: no parts list, and a plain view (a Buffer's
-          // subarray costs three times as much: its species lookup)
-          const payload = new Uint8Array(chunk.buffer, chunk.byteOffset + at, this.remaining);
+          // the whole payload is in this chunk: no parts list
+          const payload = viewOf(chunk, at, this.remaining);
           at += this.remaining;
           this.remaining = -1;
           this.frameDone(payload, true);
@@ -299,7 +299,7 @@ export class FrameReader {
         }
         continue;
       }
-      this.parts.push(new Uint8Array(chunk.buffer, chunk.byteOffset + at, take));
+      this.parts.push(viewOf(chunk, at, take));
       at += take;
       this.remaining -= take;
       if (this.remaining === 0) {
