@@ -4,6 +4,8 @@
 // whatever must outlive a read is copied out of it.
 
 export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+/** READ_BUFFER as 32-bit words at any offset (the response parser's four-bytes-at-a-time scan). */
+export const READ_WORDS = new DataView(READ_BUFFER.buffer, READ_BUFFER.byteOffset, READ_BUFFER.length);
 
 /**
  * Bytes [at, at + n) of `buf` as a plain Uint8Array view: what is handed on from a read (a body

@@ -1,6 +1,7 @@
 // The strict response parser, fed whole and byte by byte: every framing, and every way a
 // backend can be wrong.
 import { describe, expect, it } from 'vitest';
+import { READ_BUFFER } from '../../../src/upstream/read-buffer.js';
 import { Framing, ResponseParser, type ResponseHead, type ResponseSink } from '../../../src/upstream/response-parser.js';
 
 /** The head's fields as [name, value, ...] strings (latin-1). */
@@ -21,7 +22,11 @@ interface Parsed {
   extra: number;
 }
 
-function parse(input: string, opts: { head?: boolean; split?: number; eof?: boolean } = {}): Parsed {
+/**
+ * `readBuffer`: each read lands in the worker's shared read buffer, as a plain backend socket's
+ * do (the parser scans it four bytes at a time), with stale bytes after it.
+ */
+function parse(input: string, opts: { head?: boolean; split?: number; eof?: boolean; readBuffer?: boolean } = {}): Parsed {
   const out: Parsed = { heads: [], body: '', ended: 0, invalid: null, extra: 0 };
   const sink: ResponseSink = {
     onResponseHead: (h) =>
@@ -41,7 +46,16 @@ function parse(input: string, opts: { head?: boolean; split?: number; eof?: bool
   parser.expect(sink, opts.head ?? false);
   const bytes = Buffer.from(input, 'latin1');
   const step = opts.split ?? bytes.length;
-  for (let i = 0; i < bytes.length; i += step) out.extra += parser.execute(Buffer.from(bytes.subarray(i, i + step)));
+  for (let i = 0; i < bytes.length; i += step) {
+    const read = bytes.subarray(i, i + step);
+    if (opts.readBuffer === true) {
+      READ_BUFFER.fill(0x41, read.length, read.length + 64); // an older read's bytes: never to be parsed
+      read.copy(READ_BUFFER);
+      out.extra += parser.execute(READ_BUFFER, read.length);
+    } else {
+      out.extra += parser.execute(Buffer.from(read));
+    }
+  }
   if (opts.eof) parser.finish();
   return out;
 }
@@ -72,15 +86,22 @@ const valid: [string, string, Partial<Parsed> & { status: number; framing: Frami
   ['103 early hints then a chunked 200', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'hello' }],
   ['102, 103 and 100 then 500', 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </b>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\nx', { status: 500, framing: Framing.Length, body: 'x' }],
   ['100 continue then 204', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n', { status: 204, framing: Framing.None, body: '' }],
+  // the read buffer compares these names and values four bytes at a time: case, and near misses
+  ['upper-case Connection: Keep-Alive keeps HTTP/1.0 alive', 'HTTP/1.0 200 OK\r\nCONNECTION: Keep-ALIVE\r\nCONTENT-LENGTH: 2\r\n\r\nok', { status: 200, framing: Framing.Length, body: 'ok', keepAlive: true }],
+  ['near misses of Content-Length and keep-alive', 'HTTP/1.0 200 OK\r\nContent-Lengtx: 9\r\nContent-Lemgth: 9\r\nConnection: keep-alivf\r\nContent-Length: 2\r\n\r\nok', { status: 200, framing: Framing.Length, body: 'ok', keepAlive: false }],
   ['HTAB around a Content-Length value', 'HTTP/1.1 200 OK\r\nContent-Length:\t42\t\r\n\r\n' + 'x'.repeat(42), { status: 200, framing: Framing.Length, body: 'x'.repeat(42) }],
   ['HTAB around Transfer-Encoding: chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\t\r\n\r\n2\r\nok\r\n0\r\n\r\n', { status: 200, framing: Framing.Chunked, body: 'ok' }],
 ];
 
+const ways: { split?: number; readBuffer?: boolean }[] = [{}, { split: 1 }, { split: 3 }, { split: 7 }, { readBuffer: true }, { split: 7, readBuffer: true }];
+const wayName = (w: { split?: number; readBuffer?: boolean }): string =>
+  (w.split === undefined ? 'whole' : `split every ${w.split}`) + (w.readBuffer === true ? ', in the read buffer' : '');
+
 describe('response parser: valid responses', () => {
   for (const [name, input, want, opts] of valid) {
-    for (const split of [undefined, 1, 3, 7]) {
-      it(`${name} (${split === undefined ? 'whole' : `split every ${split}`})`, () => {
-        const r = parse(input, { ...opts, split });
+    for (const way of ways) {
+      it(`${name} (${wayName(way)})`, () => {
+        const r = parse(input, { ...opts, ...way });
         expect(r.invalid).toBeNull();
         expect(r.heads).toHaveLength(1);
         expect(r.heads[0]!.status).toBe(want.status);
@@ -153,6 +174,9 @@ const invalid: [string, string][] = [
   ['conflicting content-lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n'],
   ['content-length with a list', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n'],
   ['garbage status line', 'HELLO THERE\r\n\r\n'],
+  ['short garbage status line', 'garbage\r\n\r\n'],
+  ['status line without a status', 'HTTP/1.1\r\n\r\n'],
+  ['status line with a short status', 'HTTP/1.1 20\r\n\r\n'],
   ['HTTP/2 status line', 'HTTP/2 200 OK\r\n\r\n'],
   ['status code with letters', 'HTTP/1.1 2x0 OK\r\n\r\n'],
   ['status code out of range', 'HTTP/1.1 600 Nope\r\n\r\n'],
@@ -188,14 +212,30 @@ const invalid: [string, string][] = [
 
 describe('response parser: invalid responses', () => {
   for (const [name, input] of invalid) {
-    for (const split of [undefined, 1, 7]) {
-      it(`${name} (${split === undefined ? 'whole' : `split every ${split}`})`, () => {
-        const r = parse(input, { split });
+    for (const way of ways) {
+      it(`${name} (${wayName(way)})`, () => {
+        const r = parse(input, way);
         expect(r.invalid).not.toBeNull();
         expect(r.ended).toBe(0);
       });
     }
   }
+
+  it('every byte value at every place in a value, in the read buffer and out of it', () => {
+    // the read buffer is scanned four bytes at a time: a control character in any lane is found
+    for (const readBuffer of [false, true]) {
+      for (let c = 0; c < 256; c++) {
+        for (let at = 0; at < 9; at++) {
+          const value = 'abcdefghijklmnop'.slice(0, at) + String.fromCharCode(c) + 'qrstuvwxyz';
+          const r = parse(`HTTP/1.1 200 OK\r\nX-A: ${value}\r\nContent-Length: 0\r\n\r\n`, { readBuffer });
+          const refused = (c < 32 && c !== 9) || c === 127;
+          expect(r.invalid !== null, `byte ${c} at ${at}, read buffer: ${readBuffer}`).toBe(refused);
+          const want = at === 0 && (c === 9 || c === 32) ? value.slice(1) : value; // leading whitespace is not the value's
+          if (!refused) expect(r.heads[0]!.headers.slice(0, 2)).toEqual(['X-A', want]);
+        }
+      }
+    }
+  });
 
   it('a head over 64 KiB is invalid', () => {
     const r = parse('HTTP/1.1 200 OK\r\nX-Big: ' + 'a'.repeat(70_000) + '\r\n\r\n', { split: 4096 });
