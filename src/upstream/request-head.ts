@@ -164,28 +164,32 @@ export function buildRequestHead(req: RequestFields, method: string, path: strin
     readFields(req, line);
     connectionTokens = null;
   }
-  if (requestId.length === 0) {
-    requestId = newRequestId();
-    out += 'x-request-id: ' + requestId + '\r\n';
+  // the rest is appended to a local: every store of a new string into the module's `out` is a
+  // write barrier's slow path (the module context lives in the old generation)
+  let head = out;
+  let id = requestId;
+  if (id.length === 0) {
+    id = newRequestId();
+    head += 'x-request-id: ' + id + '\r\n';
   }
   // remoteAddress '' (forwarded_for: false): the client's own X-Forwarded-For, if any, unchanged
-  if (remoteAddress.length > 0) out += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
-  else if (xff.length > 0) out += 'x-forwarded-for: ' + xff + '\r\n';
-  out += req.listenerFields();
-  if (host.length > 0) out += 'x-forwarded-host: ' + host + '\r\n';
+  if (remoteAddress.length > 0) head += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
+  else if (xff.length > 0) head += 'x-forwarded-for: ' + xff + '\r\n';
+  head += req.listenerFields();
+  if (host.length > 0) head += 'x-forwarded-host: ' + host + '\r\n';
   if (codingLines > 0 && lengthLines > 0) problem = FramingProblem.LengthAndCoding; // a smuggling attempt
   // one framing line, canonical: the front de-chunks the client's body and it is re-chunked
   // towards the backend
-  if (chunked) out += 'transfer-encoding: chunked\r\n';
-  else if (lengthLines > 0 && problem === FramingProblem.None) out += 'content-length: ' + contentLength + '\r\n';
-  out += '\r\n';
-  result.head = out;
+  if (chunked) head += 'transfer-encoding: chunked\r\n';
+  else if (lengthLines > 0 && problem === FramingProblem.None) head += 'content-length: ' + contentLength + '\r\n';
+  head += '\r\n';
+  result.head = head;
   result.host = host;
   result.contentLength = contentLength;
   result.chunked = chunked;
   result.framing = problem;
   result.closes = closes;
-  result.requestId = requestId;
+  result.requestId = id;
   out = '';
   xff = '';
 }
