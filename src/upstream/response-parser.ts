@@ -37,6 +37,9 @@ export interface ResponseHead {
   keepAlive: boolean;
   /** Lower-cased tokens of Connection other than close and keep-alive: fields to drop. */
   connectionTokens: string[] | null;
+  /** Bit i set: field i (of the first 32) is Content-Length, Transfer-Encoding or Connection,
+   * which the parser has read and the proxy never passes on (so it need not compare it again). */
+  framingFields: number;
 }
 
 export interface ResponseSink {
@@ -256,6 +259,7 @@ export class ResponseParser {
     length: -1,
     keepAlive: false,
     connectionTokens: null,
+    framingFields: 0,
   };
 
   constructor(sink: ResponseSink) {
@@ -441,6 +445,7 @@ export class ResponseParser {
     let transferEncoding = false;
     let close = minor === 48; // HTTP/1.0 backends get no keep-alive from us
     let connectionTokens: string[] | null = null;
+    let framingFields = 0;
     let p = eol; // at the CR that ends the line before
     for (;;) {
       if (p + 4 > limit) return INCOMPLETE; // a line's CRLF and the two bytes after it
@@ -476,6 +481,7 @@ export class ResponseParser {
             if (n < 0) return this.refuse('invalid Content-Length');
             if (contentLength >= 0 && contentLength !== n) return this.refuse('conflicting Content-Length values');
             contentLength = n;
+            if (count <= 32) framingFields |= 1 << (count - 1); // a shift by 32 or more would wrap onto another field
           }
           break;
         case 17:
@@ -483,10 +489,12 @@ export class ResponseParser {
             transferEncoding = true;
             chunked = bytesEqualLower(b, valueStart, valueEnd, 'chunked');
             if (!chunked) return this.refuse('unsupported Transfer-Encoding');
+            if (count <= 32) framingFields |= 1 << (count - 1);
           }
           break;
         case 10:
           if (b === READ_BUFFER ? wordsEqualLower(nameStart, nameEnd, CONNECTION, 10) : bytesEqualLower(b, nameStart, nameEnd, 'connection')) {
+            if (count <= 32) framingFields |= 1 << (count - 1);
             if (b === READ_BUFFER ? wordsEqualLower(valueStart, valueEnd, KEEP_ALIVE, 10) : bytesEqualLower(b, valueStart, valueEnd, 'keep-alive')) {
               if (minor === 48) close = false;
             } else if (bytesEqualLower(b, valueStart, valueEnd, 'close')) {
@@ -553,6 +561,7 @@ export class ResponseParser {
     head.length = length;
     head.keepAlive = !close;
     head.connectionTokens = connectionTokens;
+    head.framingFields = framingFields;
     this.sink.onResponseHead(head);
     if (this.state === S.Done) this.sink.onResponseEnd();
     return p + 2;

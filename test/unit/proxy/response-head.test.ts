@@ -1,11 +1,15 @@
 // The response head the client gets: hop-by-hop fields and framing dropped, everything else
 // passed on byte for byte (obs-text included), in one writeStatus text.
 import { describe, expect, it } from 'vitest';
+import { READ_BUFFER } from '../../../src/upstream/read-buffer.js';
 import { ResponseParser, type ResponseSink } from '../../../src/upstream/response-parser.js';
 import { forwardedHead } from '../../../src/proxy/response-head.js';
 
-/** What writeStatus would be given for `head` (parsed from one read, or split into several). */
-function forwarded(head: string, split?: number): string {
+/**
+ * What writeStatus would be given for `head` (parsed from one read, or split into several);
+ * `readBuffer`: the reads land in the worker's read buffer (whose lines move four bytes a step).
+ */
+function forwarded(head: string, split?: number, readBuffer = false): string {
   let text = '';
   const sink: ResponseSink = {
     onResponseHead: (h) => (text = Buffer.from(forwardedHead(h)).toString('latin1')),
@@ -17,7 +21,15 @@ function forwarded(head: string, split?: number): string {
   parser.expect(sink, false);
   const bytes = Buffer.from(head + '\r\n\r\n', 'latin1');
   const step = split ?? bytes.length;
-  for (let i = 0; i < bytes.length; i += step) parser.execute(Buffer.from(bytes.subarray(i, i + step)));
+  for (let i = 0; i < bytes.length; i += step) {
+    const read = bytes.subarray(i, i + step);
+    if (readBuffer) {
+      read.copy(READ_BUFFER);
+      parser.execute(READ_BUFFER, read.length);
+    } else {
+      parser.execute(Buffer.from(read));
+    }
+  }
   return text;
 }
 
@@ -36,6 +48,17 @@ const cases: [string, string, string][] = [
   ['obs-text bytes kept', 'HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 0', '200 OK\r\nX-Name: caf\xe9'],
   ['HTTP/1.0 status line', 'HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nX-A: 1', '404 Not Found\r\nX-A: 1'],
   ['no reason phrase', 'HTTP/1.1 204\r\nX-A: 1', '204\r\nX-A: 1'],
+  [
+    'kept lines of every length around four and past 64 bytes, moved over dropped ones',
+    'HTTP/1.1 200 OK\r\nDate: x\r\n' + Array.from({ length: 72 }, (_, k) => `X-${k}: ${'v'.repeat(k)}\r\nContent-Length: 0`).join('\r\n'),
+    '200 OK\r\n' + Array.from({ length: 72 }, (_, k) => `X-${k}: ${'v'.repeat(k)}`).join('\r\n'),
+  ],
+  [
+    // the parser marks the first 32 fields it read as framing; one past them must not mark another
+    'framing fields past the 32nd',
+    'HTTP/1.1 200 OK\r\n' + Array.from({ length: 40 }, (_, k) => `X-${k}: ${k}`).join('\r\n') + '\r\nContent-Length: 0\r\nConnection: close\r\nX-Last: 1',
+    '200 OK\r\n' + Array.from({ length: 40 }, (_, k) => `X-${k}: ${k}`).join('\r\n') + '\r\nX-Last: 1',
+  ],
   ['a field that only starts like a dropped one', 'HTTP/1.1 200 OK\r\nDates: 1\r\nProxy: 2\r\nContent-Lengths: 3\r\nContent-Length: 0', '200 OK\r\nDates: 1\r\nProxy: 2\r\nContent-Lengths: 3'],
 ];
 
@@ -46,6 +69,9 @@ describe('forwardedHead', () => {
         expect(forwarded(head, split)).toBe(want);
       });
     }
+    it(`${name} (one read, in the read buffer)`, () => {
+      expect(forwarded(head, undefined, true)).toBe(want);
+    });
   }
 
   it('a head after a 100 Continue in the same read', () => {
