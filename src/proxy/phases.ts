@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { NONE, type PickContext } from '../balancer/types.js';
 import { ERRORS, ProxyError, statusFor } from '../errors.js';
 import { FailureKind, PoolEvent } from '../shared/layout.js';
-import { buildRequestHead, FramingProblem, type ClientHead } from '../upstream/request-head.js';
+import { buildRequestHead, FramingProblem, newClientHead } from '../upstream/request-head.js';
 import type { ResponseHead } from '../upstream/response-parser.js';
 import { cookieValue, requestHash } from './affinity.js';
 import type { Downstream } from './downstream.js';
@@ -52,14 +52,13 @@ const FRAMING_REFUSALS: Record<Exclude<FramingProblem, FramingProblem.None>, str
   [FramingProblem.UnknownCoding]: 'a transfer coding other than chunked',
 };
 
-/** Reused by every request of the thread: read synchronously, never kept. */
-const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, framing: FramingProblem.None, closes: false, requestId: '' };
 const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
 
 export class DefaultPhases implements ProxyPhases {
   requestFilter(x: ProxyExchange, down: Downstream): ProxyError | null {
     const gen = x.gen;
     x.remote = gen.readsClientAddress ? down.clientAddress() : '';
+    const clientHead = newClientHead(); // young: the strings stored into it need no remembered-set entry
     buildRequestHead(down, x.method, x.path, x.remote, x.ctx.newRequestId, clientHead);
     x.head = clientHead.head;
     x.requestId = clientHead.requestId;

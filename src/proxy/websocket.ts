@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { NONE, type PickContext } from '../balancer/types.js';
 import { ERRORS, ProxyError, statusFor, type ErrorCode } from '../errors.js';
 import { listElements } from '../http-tokens.js';
-import { buildRequestHead, FramingProblem, type ClientHead } from '../upstream/request-head.js';
+import { buildRequestHead, FramingProblem, newClientHead } from '../upstream/request-head.js';
 import { cookieValue, requestHash } from './affinity.js';
 import type { Generation, WorkerContext } from './context.js';
 import type { Downstream } from './downstream.js';
@@ -34,7 +34,6 @@ export interface WebSocketRoute {
   readonly started: number;
 }
 
-const clientHead: ClientHead = { head: '', host: '', contentLength: -1, chunked: false, framing: FramingProblem.None, closes: false, requestId: '' };
 const pickContext: PickContext = { avoid: NONE, maxInflight: 0, hash: -1 };
 
 /** Read while the front's upgrade handler runs (the request head is readable only then). */
@@ -43,6 +42,7 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
   const started = ctx.accessLog ? performance.now() : 0;
   const path = down.url();
   const remote = gen.readsClientAddress ? down.clientAddress() : '';
+  const clientHead = newClientHead();
   buildRequestHead(down, 'GET', path, remote, ctx.newRequestId, clientHead);
   const requestId = clientHead.requestId;
   let refusal: ProxyError | null = null;

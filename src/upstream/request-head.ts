@@ -1,8 +1,9 @@
 // Owns the translation of a client request head into the upstream request head: hop-by-hop
 // headers dropped, X-Forwarded-* (proto and port are the listener's) and X-Request-Id added,
-// Host kept. Runs synchronously inside
-// the uWS handler (request data is only valid there); one module-level collector, so no closure
-// is allocated per request.
+// Host kept. Runs synchronously inside the uWS handler (request data is only valid there); one
+// module-level collector, so no closure is allocated per request. The strings it gathers go into
+// the caller's fresh ClientHead, not into module variables: a new string stored into the module's
+// context (old generation) takes the write barrier's slow path, into a young object it does not.
 
 import { listElements } from '../http-tokens.js';
 
@@ -27,6 +28,13 @@ export interface ClientHead {
    * (it reads `close` by its length), so the answer must say `Connection: close`. */
   closes: boolean;
   requestId: string;
+  /** The client's own X-Forwarded-For values, joined (while the fields are read). */
+  forwardedFor: string;
+}
+
+/** A ClientHead to fill: one per request (see the module's first lines). */
+export function newClientHead(): ClientHead {
+  return { head: '', host: '', contentLength: -1, chunked: false, framing: FramingProblem.None, closes: false, requestId: '', forwardedFor: '' };
 }
 
 /** A request whose body framing could be read two ways is refused, and its connection closed. */
@@ -42,10 +50,9 @@ export const enum FramingProblem {
   UnknownCoding = 4,
 }
 
-let out = '';
-let host = '';
-let xff = '';
-let requestId = '';
+/** The head being read: set by readFields for the collector. */
+const IDLE = newClientHead();
+let into: ClientHead = IDLE;
 let contentLength = -1;
 let lengthLines = 0;
 let chunked = false;
@@ -80,13 +87,15 @@ function isHopByHop(key: string): boolean {
 function collect(key: string, value: string): void {
   switch (key) {
     case 'host':
-      host = value;
+      into.host = value;
       break;
-    case 'x-forwarded-for':
-      xff = xff.length === 0 ? value : xff + ', ' + value;
+    case 'x-forwarded-for': {
+      const xff = into.forwardedFor;
+      into.forwardedFor = xff.length === 0 ? value : xff + ', ' + value;
       return;
+    }
     case 'x-request-id':
-      requestId = value;
+      into.requestId = value;
       break;
     case 'content-length': {
       // uWS strips bytes below 0x21 and from 0x80 around a value before corelb sees it (see
@@ -120,7 +129,7 @@ function collect(key: string, value: string): void {
   }
   if (isHopByHop(key)) return;
   if (connectionTokens !== null && connectionTokens.includes(key)) return;
-  out += key + ': ' + value + '\r\n';
+  into.head += key + ': ' + value + '\r\n';
 }
 
 /** The elements of a Connection value other than close and keep-alive, appended to `tokens`. */
@@ -130,12 +139,13 @@ function namedFields(value: string, tokens: string[] | null): string[] | null {
   return tokens;
 }
 
-/** Read the client's fields into the module state, after the request line `line`. */
-function readFields(req: RequestFields, line: string): void {
-  out = line;
-  host = '';
-  xff = '';
-  requestId = '';
+/** Read the client's fields into `head` and the module state, after the request line `line`. */
+function readFields(req: RequestFields, line: string, head: ClientHead): void {
+  into = head;
+  head.head = line;
+  head.host = '';
+  head.forwardedFor = '';
+  head.requestId = '';
   contentLength = -1;
   lengthLines = 0;
   chunked = false;
@@ -148,8 +158,9 @@ function readFields(req: RequestFields, line: string): void {
 }
 
 /**
- * Build the upstream head for `req` (`path` is its getUrl()). `remoteAddress` is appended to
- * X-Forwarded-For ('' appends nothing); `newRequestId` is used when the client sent none.
+ * Build the upstream head for `req` (`path` is its getUrl()) into `result`, a fresh ClientHead.
+ * `remoteAddress` is appended to X-Forwarded-For ('' appends nothing); `newRequestId` is used
+ * when the client sent none.
  */
 export function buildRequestHead(req: RequestFields, method: string, path: string, remoteAddress: string, newRequestId: () => string, result: ClientHead): void {
   let line = method + ' ' + path;
@@ -157,39 +168,34 @@ export function buildRequestHead(req: RequestFields, method: string, path: strin
   if (query !== undefined) line += '?' + query; // '' for a bare '?', which is kept too
   line += ' HTTP/1.1\r\n';
   connectionTokens = null;
-  readFields(req, line);
+  readFields(req, line, result);
   if (namedTokens !== null) {
     // Connection named other fields: read again, now dropping them wherever they stood
     connectionTokens = namedTokens;
-    readFields(req, line);
+    readFields(req, line, result);
     connectionTokens = null;
   }
-  // the rest is appended to a local: every store of a new string into the module's `out` is a
-  // write barrier's slow path (the module context lives in the old generation)
-  let head = out;
-  let id = requestId;
-  if (id.length === 0) {
-    id = newRequestId();
+  let head = result.head;
+  if (result.requestId.length === 0) {
+    const id = newRequestId();
+    result.requestId = id;
     head += 'x-request-id: ' + id + '\r\n';
   }
   // remoteAddress '' (forwarded_for: false): the client's own X-Forwarded-For, if any, unchanged
+  const xff = result.forwardedFor;
   if (remoteAddress.length > 0) head += 'x-forwarded-for: ' + (xff.length === 0 ? remoteAddress : xff + ', ' + remoteAddress) + '\r\n';
   else if (xff.length > 0) head += 'x-forwarded-for: ' + xff + '\r\n';
   head += req.listenerFields();
-  if (host.length > 0) head += 'x-forwarded-host: ' + host + '\r\n';
+  if (result.host.length > 0) head += 'x-forwarded-host: ' + result.host + '\r\n';
   if (codingLines > 0 && lengthLines > 0) problem = FramingProblem.LengthAndCoding; // a smuggling attempt
   // one framing line, canonical: the front de-chunks the client's body and it is re-chunked
   // towards the backend
   if (chunked) head += 'transfer-encoding: chunked\r\n';
   else if (lengthLines > 0 && problem === FramingProblem.None) head += 'content-length: ' + contentLength + '\r\n';
-  head += '\r\n';
-  result.head = head;
-  result.host = host;
+  result.head = head + '\r\n';
   result.contentLength = contentLength;
   result.chunked = chunked;
   result.framing = problem;
   result.closes = closes;
-  result.requestId = id;
-  out = '';
-  xff = '';
+  into = IDLE; // the request's strings are not kept past it
 }
