@@ -4,8 +4,10 @@
 // whatever must outlive a read is copied out of it.
 
 export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
-/** READ_BUFFER as 32-bit words at any offset (the response parser's four-bytes-at-a-time scan). */
+/** READ_BUFFER as 32-bit words at any offset: the response head read and moved four bytes a step. */
 export const READ_WORDS = new DataView(READ_BUFFER.buffer, READ_BUFFER.byteOffset, READ_BUFFER.length);
+const READ_ARRAY_BUFFER = READ_BUFFER.buffer;
+const READ_OFFSET = READ_BUFFER.byteOffset;
 
 /**
  * Bytes [at, at + n) of `buf` as a plain Uint8Array view: what is handed on from a read (a body
@@ -18,5 +20,3 @@ export function viewOf(buf: Uint8Array, at: number, n: number): Uint8Array {
   if (buf === READ_BUFFER) return new Uint8Array(READ_ARRAY_BUFFER, READ_OFFSET + at, n);
   return new Uint8Array(buf.buffer, buf.byteOffset + at, n);
 }
-const READ_ARRAY_BUFFER = READ_BUFFER.buffer;
-const READ_OFFSET = READ_BUFFER.byteOffset;

@@ -50,8 +50,8 @@ export const enum FramingProblem {
   UnknownCoding = 4,
 }
 
-/** The head being read: set by readFields for the collector. */
 const IDLE = newClientHead();
+/** The head being read, for the collector: set by readFields, back to IDLE once built. */
 let into: ClientHead = IDLE;
 let contentLength = -1;
 let lengthLines = 0;

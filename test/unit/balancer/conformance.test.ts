@@ -9,16 +9,26 @@ import { BackendState, SharedState, WEIGHT_SCALE } from '../../../src/shared/lay
 
 /** Heap growth over `n` calls of `fn`, after a warm-up; see the semi-space setting in vitest.config.ts. */
 function heapGrowth(fn: () => unknown, n: number): number {
-  for (let k = 0; k < 10_000; k++) fn(); // warm up and let the JIT settle
+  // Warm up and let the JIT settle: at least 10,000 calls and 100 ms, since V8 optimises on a
+  // background thread, which a busy machine can hold back past any fixed count of calls (until
+  // then the function's numbers are boxed: seen at 12-16 bytes a call).
+  const settled = performance.now() + 100;
+  for (let k = 0; k < 10_000 || performance.now() < settled; k++) fn();
   if (globalThis.gc === undefined) throw new Error('the allocation check needs --expose-gc (test/vitest.config.ts)');
-  globalThis.gc();
-  // Garbage is only seen while no scavenge runs: there must be room for far more than n calls'
-  // worth of it, or a check could pass because its garbage was collected mid-measurement.
-  const room = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_available_size ?? 0;
-  expect(room, 'free young generation (--min-semi-space-size in test/vitest.config.ts)').toBeGreaterThan(16 * 1024 * 1024);
-  const before = process.memoryUsage().heapUsed;
-  for (let k = 0; k < n; k++) fn();
-  return process.memoryUsage().heapUsed - before;
+  // Measured twice, the smaller kept: optimised code can still arrive during the first
+  // measurement; a function that allocates does so in both.
+  let least = Infinity;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    globalThis.gc();
+    // Garbage is only seen while no scavenge runs: there must be room for far more than n calls'
+    // worth of it, or a check could pass because its garbage was collected mid-measurement.
+    const room = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_available_size ?? 0;
+    expect(room, 'free young generation (--min-semi-space-size in test/vitest.config.ts)').toBeGreaterThan(16 * 1024 * 1024);
+    const before = process.memoryUsage().heapUsed;
+    for (let k = 0; k < n; k++) fn();
+    least = Math.min(least, process.memoryUsage().heapUsed - before);
+  }
+  return least;
 }
 
 describe('allocation check', () => {
