@@ -153,6 +153,15 @@ function bump(words: Int32Array, at: number, n: number): void {
   words[at] = (words[at]! + n) | 0;
 }
 
+/** Add `n` (an integer under 2^53) to the 64-bit count in words [at, at + 1] (low, high) that only this thread writes. */
+function bumpWide(u: Uint32Array, at: number, n: number): void {
+  const lo = n % 0x1_0000_0000;
+  const before = u[at]!;
+  u[at] = before + lo; // a Uint32Array stores it modulo 2^32
+  const up = (n - lo) / 0x1_0000_0000 + (before + lo > 0xffffffff ? 1 : 0);
+  if (up > 0) u[at + 1] = u[at + 1]! + up;
+}
+
 /** 0 for 1xx ... 4 for 5xx; -1 outside 100-599. */
 export function statusClass(status: number): number {
   const c = ((status / 100) | 0) - 1;
@@ -341,14 +350,7 @@ export class SharedState {
     const s = this.own(i);
     const d = toClient ? 1 : 0;
     bump(this.words, s + S_WS_MESSAGES + d, messages);
-    const lo = bytes % 0x1_0000_0000;
-    const hi = (bytes - lo) / 0x1_0000_0000;
-    const u = this.uwords;
-    const at = s + S_WS_BYTES + 2 * d;
-    const before = u[at]!;
-    u[at] = before + lo; // a Uint32Array stores it modulo 2^32
-    const carry = before + lo > 0xffffffff ? 1 : 0;
-    if (hi + carry > 0) u[at + 1] = u[at + 1]! + hi + carry;
+    bumpWide(this.uwords, s + S_WS_BYTES + 2 * d, bytes);
   }
   websocketsOpened(i: number): number {
     return this.sumStats(i, S_WS_OPENED);
@@ -402,11 +404,7 @@ export class SharedState {
     let k = 0;
     while (k < LATENCY_BUCKETS - 1 && micros > LATENCY_BUCKETS_US[k]!) k++;
     bump(this.words, s + S_HISTOGRAM + k, 1);
-    const us = micros >>> 0;
-    const u = this.uwords;
-    const before = u[s + S_LATENCY_SUM_LO]!;
-    u[s + S_LATENCY_SUM_LO] = before + us; // modulo 2^32
-    if (before + us > 0xffffffff) u[s + S_LATENCY_SUM_HI] = u[s + S_LATENCY_SUM_HI]! + 1; // carry
+    bumpWide(this.uwords, s + S_LATENCY_SUM_LO, micros >>> 0);
   }
   /** Observations in bucket `k` (not cumulative; k = LATENCY_BUCKETS_US.length is +Inf). */
   latencyBucket(i: number, k: number): number {

@@ -59,33 +59,39 @@ export function bytesEqualLower(b: Buffer, start: number, end: number, lower: st
   return true;
 }
 
-/**
- * A lower-case literal (letters, digits, '-') as little-endian 32-bit words, for `wordsEqualLower`:
- * its bytes in groups of four, the last group padded with zeros.
- */
-function lowerWords(lower: string): Int32Array {
-  const words = new Int32Array(Math.ceil(lower.length / 4));
-  for (let i = 0; i < lower.length; i++) words[i >> 2]! |= lower.charCodeAt(i) << (8 * (i & 3));
-  return words;
+/** A lower-case literal (letters, digits, '-') the parser compares fields with, also as words. */
+interface Literal {
+  readonly text: string;
+  /** Its bytes as little-endian 32-bit words, in groups of four, the last padded with zeros. */
+  readonly words: Int32Array;
 }
 
-const CONTENT_LENGTH = lowerWords('content-length');
-const CONNECTION = lowerWords('connection');
-const KEEP_ALIVE = lowerWords('keep-alive');
+function literal(text: string): Literal {
+  const words = new Int32Array(Math.ceil(text.length / 4));
+  for (let i = 0; i < text.length; i++) words[i >> 2]! |= text.charCodeAt(i) << (8 * (i & 3));
+  return { text, words };
+}
+
+const CONTENT_LENGTH = literal('content-length');
+const CONNECTION = literal('connection');
+const KEEP_ALIVE = literal('keep-alive');
 
 /**
- * bytesEqualLower for a field of the read buffer and a literal of lowerWords, four bytes per
- * step. ORing 0x20 into a byte maps only A-Z onto the literal's letters (and CR onto '-', which
- * no name or value holds: CR ends them); `length` bytes are compared, none past it.
+ * bytesEqualLower against `lit`; in the worker's read buffer four bytes per step. ORing 0x20 into
+ * a byte maps only A-Z onto the literal's letters (and CR onto '-', which no name or value holds:
+ * CR ends them); no byte past `end` is read.
  */
-function wordsEqualLower(start: number, end: number, lower: Int32Array, length: number): boolean {
+function equalsLiteral(b: Buffer, start: number, end: number, lit: Literal): boolean {
+  if (b !== READ_BUFFER) return bytesEqualLower(b, start, end, lit.text);
+  const length = lit.text.length;
   if (end - start !== length) return false;
+  const words = lit.words;
   const whole = length >> 2;
   for (let i = 0; i < whole; i++) {
-    if ((READ_WORDS.getInt32(start + 4 * i, true) | 0x20202020) !== lower[i]) return false;
+    if ((READ_WORDS.getInt32(start + 4 * i, true) | 0x20202020) !== words[i]) return false;
   }
   for (let i = whole * 4; i < length; i++) {
-    if ((READ_BUFFER[start + i]! | 32) !== (lower[i >> 2]! >>> (8 * (i & 3))) % 256) return false;
+    if ((READ_BUFFER[start + i]! | 32) !== (words[i >> 2]! >>> (8 * (i & 3))) % 256) return false;
   }
   return true;
 }
@@ -476,7 +482,7 @@ export class ResponseParser {
       count++;
       switch (nameEnd - nameStart) {
         case 14:
-          if (b === READ_BUFFER ? wordsEqualLower(nameStart, nameEnd, CONTENT_LENGTH, 14) : bytesEqualLower(b, nameStart, nameEnd, 'content-length')) {
+          if (equalsLiteral(b, nameStart, nameEnd, CONTENT_LENGTH)) {
             const n = parseDigits(b, valueStart, valueEnd);
             if (n < 0) return this.refuse('invalid Content-Length');
             if (contentLength >= 0 && contentLength !== n) return this.refuse('conflicting Content-Length values');
@@ -493,9 +499,9 @@ export class ResponseParser {
           }
           break;
         case 10:
-          if (b === READ_BUFFER ? wordsEqualLower(nameStart, nameEnd, CONNECTION, 10) : bytesEqualLower(b, nameStart, nameEnd, 'connection')) {
+          if (equalsLiteral(b, nameStart, nameEnd, CONNECTION)) {
             if (count <= 32) framingFields |= 1 << (count - 1);
-            if (b === READ_BUFFER ? wordsEqualLower(valueStart, valueEnd, KEEP_ALIVE, 10) : bytesEqualLower(b, valueStart, valueEnd, 'keep-alive')) {
+            if (equalsLiteral(b, valueStart, valueEnd, KEEP_ALIVE)) {
               if (minor === 48) close = false;
             } else if (bytesEqualLower(b, valueStart, valueEnd, 'close')) {
               close = true;
