@@ -23,6 +23,8 @@
 //   --load L         autocannon (default: --requests per side) or wrk (get only: one wrk process per
 //                    side, --seconds long, at once; the load generator of run.js's main figure)
 //   --seconds N      wrk's measured seconds per side and round (default 5; warm-up 1)
+//   --browser-fields the get scenario's requests carry the 8 more fields of a browser's (run.js's
+//                    get-fields scenario), not only Host
 //   --help
 //
 // corelb is started through its CLI (`corelb start`, workers: 1 unless --workers, access log off) and measured with
@@ -34,11 +36,12 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { BROWSER_FIELDS } from './run/scenarios.js';
 import { findWrk, runWrk } from './wrk.js';
 import { REPO_ROOT, corelbYaml, eachFlag, findExecutable, fmt, freePort, resolvePackage, spawnUntilListening, spawnUntilReady, startOrigin, stopChild, treeCpuMicros } from './lib.js';
 
 function parseArgs(argv) {
-  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', aNode: '', bNode: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get', load: null, seconds: 5 };
+  const o = { a: 'nginx', b: 'corelb', aYaml: '', bYaml: '', aNode: '', bNode: '', workers: 1, rounds: 6, requests: 60_000, scenario: 'get', load: null, seconds: 5, browserFields: false };
   eachFlag(argv, (a, next, num) => {
     if (a === '--a') o.a = next();
     else if (a === '--b') o.b = next();
@@ -50,6 +53,7 @@ function parseArgs(argv) {
     else if (a === '--workers') o.workers = Math.floor(num());
     else if (a === '--requests') o.requests = Math.floor(num());
     else if (a === '--seconds') o.seconds = num();
+    else if (a === '--browser-fields') o.browserFields = true;
     else if (a === '--load') {
       o.load = next();
       if (o.load !== 'wrk' && o.load !== 'autocannon') throw new Error('--load: wrk or autocannon');
@@ -120,7 +124,7 @@ async function main() {
   let load;
   if (wrk !== null) {
     load = async (port, _amount, seconds = opts.seconds) => {
-      const { result } = await runWrk(wrk, { url: `http://127.0.0.1:${port}/`, connections: 64, seconds });
+      const { result } = await runWrk(wrk, { url: `http://127.0.0.1:${port}/`, connections: 64, seconds, headers: opts.browserFields ? BROWSER_FIELDS : null });
       return { ...result, rps: result.requests.total / result.duration };
     };
   } else {
@@ -132,7 +136,7 @@ async function main() {
       const r = await autocannon(
         body
           ? { url: `http://127.0.0.1:${port}/sink`, method: 'POST', body, connections: 8, amount: Math.max(1, Math.floor(amount / 20)) }
-          : { url: `http://127.0.0.1:${port}/`, connections: 64, amount },
+          : { url: `http://127.0.0.1:${port}/`, connections: 64, amount, headers: opts.browserFields ? BROWSER_FIELDS : undefined },
       );
       return { ...r, rps: r.requests.average };
     };

@@ -58,10 +58,11 @@ export function parseWrk(text) {
   };
 }
 
-/** wrk's arguments: one thread, `connections`, whole seconds, --latency, `Connection: close` when `close`. */
-export function wrkArgs({ url, connections, seconds, close = false, threads = 1 }) {
+/** wrk's arguments: one thread, `connections`, whole seconds, --latency, `Connection: close` when `close`, and `headers` ({ name: value }). */
+export function wrkArgs({ url, connections, seconds, close = false, threads = 1, headers = null }) {
   const args = [`-t${threads}`, `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency'];
   if (close) args.push('-H', 'Connection: close');
+  if (headers) for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
   return [...args, url];
 }
 

@@ -7,6 +7,20 @@ export const KEY_PATHS = Array.from({ length: 64 }, (_, i) => `/k/${i}`);
 
 // ---------------------------------------------------------------- scenarios
 
+/** The fields a browser's request for a page carries besides Host (Chrome's, shortened): the
+ * get-fields scenario. wrk sends only Host otherwise, and corelb pays per field (one call from
+ * uWS into JavaScript each), where nginx barely does. */
+export const BROWSER_FIELDS = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'accept-encoding': 'gzip, deflate, br',
+  'accept-language': 'en-US,en;q=0.9',
+  cookie: 'session=abcdef0123456789; theme=dark',
+  referer: 'http://127.0.0.1/',
+  'cache-control': 'no-cache',
+  'upgrade-insecure-requests': '1',
+};
+
 /**
  * What the load generator sends. `wrk`: the scenario is measured with wrk when the run's load is
  * wrk (`close`: a `Connection: close` header, a new connection per request), against the C
@@ -41,6 +55,15 @@ export const SCENARIOS = {
     check: (r) => r.status === 200,
     probeMethod: 'GET',
     probePath: '/',
+  },
+  'get-fields': {
+    what: 'GET /, 2-byte body, keep-alive, with the 8 more fields of a browser request',
+    wrk: { close: false, headers: BROWSER_FIELDS },
+    method: 'GET',
+    path: '/',
+    headers: BROWSER_FIELDS,
+    connections: (o) => o.connections,
+    check: (r) => r.status === 200 && r.body === 'ok',
   },
   'conns-1000': {
     what: 'GET /, 2-byte body, 1,000 keep-alive connections at once',
@@ -105,13 +128,13 @@ export const SCENARIOS = {
     probePath: '/',
   },
 };
-export const DEFAULT_SCENARIOS = ['get-2B', 'conns-1000', 'new-conn', 'get-1MiB', 'post-1MiB', 'algorithms', 'idle-10k'];
-/** --quick's default: the default set without algorithms and idle-10k. */
-export const QUICK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => s !== 'algorithms' && s !== 'idle-10k');
+export const DEFAULT_SCENARIOS = ['get-2B', 'get-fields', 'conns-1000', 'new-conn', 'get-1MiB', 'post-1MiB', 'algorithms', 'idle-10k'];
+/** --quick's default: the default set without get-fields, algorithms and idle-10k (under 3 minutes). */
+export const QUICK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => s !== 'get-fields' && s !== 'algorithms' && s !== 'idle-10k');
 /** The scenarios wrk measures (the main figure), in the order of DEFAULT_SCENARIOS. */
 export const WRK_SCENARIOS = DEFAULT_SCENARIOS.filter((s) => SCENARIOS[s].wrk);
 
 /** How `scenario` is loaded in a run whose load is `opts.load`: 'wrk', 'autocannon', 'new-conn' or 'idle'. */
 export const loadFor = (scenario, opts) => (opts.load === 'wrk' && scenario.wrk ? 'wrk' : (scenario.mode ?? 'autocannon'));
 /** Scenarios every "main" target runs (direct runs them except idle-10k). */
-export const MAIN = new Set(['get-2B', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'get-16KiB', 'get-256KiB', 'post-4KiB']);
+export const MAIN = new Set(['get-2B', 'get-fields', 'get-1MiB', 'post-1MiB', 'conns-1000', 'new-conn', 'get-16KiB', 'get-256KiB', 'post-4KiB']);
