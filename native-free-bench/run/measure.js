@@ -47,7 +47,7 @@ function windowBetween(before, after, result) {
 async function measureWrk(target, origin, scenario, opts, ctx) {
   const rssBefore = treeRssBytes(target.pid);
   const rss = new RssSampler(target.pid, 100);
-  const spec = { url: target.url + scenario.path, connections: scenario.connections(opts), close: scenario.wrk.close, headers: scenario.wrk.headers ?? null, threads: opts.wrkThreads ?? 1 };
+  const spec = { url: target.url + scenario.path, connections: scenario.connections(opts), close: scenario.wrk.close, headers: scenario.headers ?? null, threads: opts.wrkThreads ?? 1 };
   const onSpawn = (child) => (ctx.live.load = child);
   try {
     let warm = null;

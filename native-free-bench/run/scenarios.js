@@ -26,7 +26,7 @@ export const BROWSER_FIELDS = {
  * wrk (`close`: a `Connection: close` header, a new connection per request), against the C
  * origin (static-origin.js). Otherwise `mode`: autocannon (keep-alive), new-conn or idle (own
  * clients in load-child.js), against origin.js. `connections(opts)`: how many. `mib`: 'down' (response bytes) or 'up'
- * (request body bytes) for a MiB/s column. `check` validates one probe before measuring.
+ * (request body bytes) for a MiB/s column. `headers`: fields sent besides Host, by either load generator. `check` validates one probe before measuring.
  */
 export const SCENARIOS = {
   'get-2B': {
@@ -58,7 +58,7 @@ export const SCENARIOS = {
   },
   'get-fields': {
     what: 'GET /, 2-byte body, keep-alive, with the 8 more fields of a browser request',
-    wrk: { close: false, headers: BROWSER_FIELDS },
+    wrk: { close: false },
     method: 'GET',
     path: '/',
     headers: BROWSER_FIELDS,
