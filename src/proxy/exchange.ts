@@ -290,7 +290,7 @@ export class ProxyExchange implements Exchange, Expiring, Waiter {
     this.conn = conn;
     const head = this.phases.upstreamRequest(this);
     if (!this.hasBody) {
-      conn.write(head);
+      conn.writeHead(head);
       conn.endRequest();
       this.ctx.watch(this, this.gen.config.timeouts.responseMs);
       return;

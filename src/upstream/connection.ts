@@ -7,6 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyError } from '../errors.js';
+import { writeDirect } from './direct-write.js';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 import { READ_BUFFER } from './read-buffer.js';
 import { tlsFailure, type UpstreamTls } from './tls.js';
@@ -123,6 +124,12 @@ export class UpstreamConnection implements ResponseSink {
   /** `written` runs once the bytes were handed to the kernel, or the write failed. */
   write(data: string | Uint8Array, written?: () => void): boolean {
     return this.socket.write(data, written);
+  }
+
+  /** The whole request when it has no body: written straight to a plain socket (direct-write.ts). */
+  writeHead(head: string): void {
+    if (this.owner.tls === null) writeDirect(this.socket, head);
+    else this.socket.write(head);
   }
 
   /** A request body chunk; with `chunked`, framed as one chunk. `written` as for write. */
