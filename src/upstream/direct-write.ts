@@ -15,15 +15,13 @@ interface WriteReq {
   oncomplete: (this: WriteReq, status: number) => void;
   async: boolean;
   bytes: number;
-  /** The bytes of a write that went asynchronous: libuv reads them until it completes. */
-  buffer: Uint8Array | null;
+  buffer: null;
   /** The socket of a write that went asynchronous, until libuv completes it. */
   socket: net.Socket | null;
 }
 interface StreamHandle {
   writeUtf8String(req: WriteReq, data: string): number;
-  writeBuffer(req: WriteReq, data: Uint8Array): number;
-  /** Bytes libuv holds that the kernel has not taken: direct writes' included, which the stream does not count. */
+  /** Bytes libuv holds that the kernel has not taken: a direct write's included, which the stream does not count. */
   readonly writeQueueSize: number;
 }
 interface StreamWrapBinding {
@@ -47,26 +45,22 @@ function loadBinding(): StreamWrapBinding | null {
 
 const binding = loadBinding();
 
+/** Whether writes here may go direct (the binding is there); else each takes socket.write. */
+export const directWrites = binding !== null;
+
 /**
- * Longest string written directly: Node tries a write at once only when the string's encoded form
+ * Longest head written directly: Node tries a write at once only when the string's encoded form
  * fits its 16 KiB stack buffer (3 bytes a character reserved for UTF-8); longer ones take
  * socket.write.
  */
 const MAX_DIRECT = 4096;
 
-/**
- * A write libuv finished later (the kernel took only part at first): a failure ends the socket;
- * after bytes the caller lent, 'drain' tells it the socket's queue is empty again.
- */
+/** A write libuv finished later (the kernel took only part at first): a failure ends the socket. */
 function onComplete(this: WriteReq, status: number): void {
   const socket = this.socket;
-  const lent = this.buffer !== null;
   this.socket = null;
-  this.buffer = null;
   this.handle = null;
-  if (socket === null) return;
-  if (status < 0) socket.destroy(new Error(`write failed (${status})`));
-  else if (lent && socket.writableLength === 0) socket.emit('drain');
+  if (status < 0 && socket !== null) socket.destroy(new Error(`write failed (${status})`));
 }
 
 function newRequest(): WriteReq {
@@ -79,71 +73,34 @@ function newRequest(): WriteReq {
   return req;
 }
 
-/** Whether writes here may go direct (the binding is there); else each takes socket.write. */
-export const directWrites = binding !== null;
-
 /** The request object of the next direct write: free while every write since completed at once. */
 let spare: WriteReq | null = binding === null ? null : newRequest();
 
-/** The handle of `socket` when a direct write may go now: nothing queued on it, by the stream or by libuv. */
-function idleHandle(socket: net.Socket): StreamHandle | null {
-  if (spare === null) return null;
+/**
+ * Write `data` (UTF-8) to the plain TCP `socket`, bypassing the stream when nothing is queued on
+ * it, by the stream or by libuv; else (or without the binding) through socket.write. Errors end
+ * the socket, as a failed socket.write does ('error', then 'close').
+ */
+export function writeDirect(socket: net.Socket, data: string): void {
   const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-  if (handle === null || socket.writableLength !== 0 || socket.connecting || handle.writeQueueSize !== 0) return null;
-  spare.handle = handle;
-  return handle;
-}
-
-/** After the native write: SENT, or KEPT with the request object handed to libuv. */
-function settle(socket: net.Socket, err: number, lent: Uint8Array | null): number {
-  const req = spare!;
+  const req = spare;
+  if (req === null || handle === null || data.length > MAX_DIRECT || socket.writableLength !== 0 || socket.connecting || handle.writeQueueSize !== 0) {
+    socket.write(data);
+    return;
+  }
+  req.handle = handle;
+  const err = handle.writeUtf8String(req, data);
   if (err !== 0) {
     req.handle = null;
     socket.destroy(new Error(`write failed (${err})`));
-    return SENT;
+    return;
   }
   if (binding!.streamBaseState[binding!.kLastWriteWasAsync] === 0) {
     req.handle = null;
-    return SENT;
+    return;
   }
-  // libuv holds this request (and the bytes) until the rest is written: the next write gets a new one
+  // libuv holds this request until the rest is written: the next write gets a new one
   req.socket = socket;
-  req.buffer = lent;
   spare = newRequest();
-  return KEPT;
 }
 
-/** The bytes left (or the socket failed and is ending): the caller may reuse them. */
-export const SENT = 0;
-/** The kernel took part: libuv reads the bytes until it is done, then the socket emits 'drain'. */
-export const KEPT = 1;
-/** Not written: the socket had a queue (or no handle); write them with socket.write. */
-export const NOT_WRITTEN = 2;
-
-/**
- * Write `data` (UTF-8) to the plain TCP `socket`, bypassing the stream when nothing is queued on
- * it; else (or without the binding) through socket.write. Errors end the socket, as a failed
- * socket.write does ('error', then 'close').
- */
-export function writeDirect(socket: net.Socket, data: string): void {
-  const handle = data.length > MAX_DIRECT ? null : idleHandle(socket);
-  if (handle === null) socket.write(data);
-  else settle(socket, handle.writeUtf8String(spare!, data), null);
-}
-
-/**
- * Write `bytes` to the plain TCP `socket` the same way, when nothing is queued on it: SENT, KEPT
- * or NOT_WRITTEN.
- */
-export function writeBytesDirect(socket: net.Socket, bytes: Uint8Array): number {
-  const handle = idleHandle(socket);
-  if (handle === null) return NOT_WRITTEN;
-  return settle(socket, handle.writeBuffer(spare!, bytes), bytes);
-}
-
-/** Bytes of `socket`'s that libuv holds, the kernel not having taken them (direct writes' among them). */
-export function queuedInLibuv(socket: net.Socket): number {
-  // a TLS socket's handle (TLSWrap) has no such count: 0, as nothing is written to it directly
-  const q = (socket as unknown as { _handle: StreamHandle | null })._handle?.writeQueueSize;
-  return typeof q === 'number' ? q : 0;
-}

@@ -159,22 +159,6 @@ export class FrameWriter {
     return buf.subarray(0, len);
   }
 
-  /** The frames appended so far, still the writer's: for a write that may take them at once. */
-  pending(): Buffer {
-    return this.buf!.subarray(0, this.len);
-  }
-
-  /** The pending frames left at once: the buffer is reused. */
-  sent(): void {
-    this.len = 0;
-  }
-
-  /** The pending frames' buffer is a write's until it completes: the next frame starts a new one. */
-  lent(): void {
-    this.buf = null;
-    this.len = 0;
-  }
-
   private grow(need: number): Buffer {
     const old = this.buf;
     // room for a turn's worth of small frames, or for this large one and what is already there

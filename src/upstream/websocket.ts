@@ -7,7 +7,6 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { KEPT, NOT_WRITTEN, queuedInLibuv, SENT, writeBytesDirect } from './direct-write.js';
 import { acceptFor, closePayload, FrameReader, FrameWriter, newKey, Opcode, type FrameHandler } from './websocket-frames.js';
 import { READ_BUFFER } from './read-buffer.js';
 import type { UpstreamTls } from './tls.js';
@@ -126,7 +125,6 @@ export class UpstreamWebSocket {
     // a TLS socket takes no onread buffer: its decrypted bytes come as 'data' chunks
     if (t !== null) this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('drain', () => {
-      this.directKept = false;
       if (!this.done) events.onDrain();
     });
     this.socket.on('error', (err) => this.ended(err.message));
@@ -153,9 +151,7 @@ export class UpstreamWebSocket {
 
   /** Bytes written or queued and not yet taken by the kernel. */
   get buffered(): number {
-    const queued = this.socket.writableLength + this.out.length;
-    // a direct write the kernel did not take whole is libuv's, unseen by the stream, until 'drain'
-    return this.directKept ? queued + queuedInLibuv(this.socket) : queued;
+    return this.socket.writableLength + this.out.length;
   }
 
   send(data: Uint8Array, binary: boolean): void {
@@ -171,8 +167,6 @@ export class UpstreamWebSocket {
   /** The frames of one turn of the event loop (the messages of one client read), encoded into one buffer. */
   private readonly out = new FrameWriter(true);
   private flushQueued = false;
-  /** A direct write is (or was, until the next 'drain') held by libuv. */
-  private directKept = false;
 
   /** Frames written in one turn leave in one socket write, in the check phase that follows. */
   private write(opcode: number, data: Uint8Array): void {
@@ -185,18 +179,7 @@ export class UpstreamWebSocket {
   }
   private readonly flush = (): void => {
     this.flushQueued = false;
-    const out = this.out;
-    if (out.length > 0 && !this.socket.destroyed) {
-      // a plain socket takes the batch straight from the writer's buffer (direct-write.ts): no copy
-      // and no stream write per turn
-      const r = this.tls ? NOT_WRITTEN : writeBytesDirect(this.socket, out.pending());
-      if (r === SENT) out.sent();
-      else if (r === KEPT) {
-        out.lent();
-        this.directKept = true;
-      }
-      else this.socket.write(out.take());
-    }
+    if (this.out.length > 0 && !this.socket.destroyed) this.socket.write(this.out.take());
     if (!this.done) this.events.onFlushed();
   };
   /** Send a close frame; the connection ends when the backend answers it (or at once when `now`). */
