@@ -103,4 +103,3 @@ export function writeDirect(socket: net.Socket, data: string): void {
   req.socket = socket;
   spare = newRequest();
 }
-

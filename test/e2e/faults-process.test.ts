@@ -96,7 +96,7 @@ describe('SIGTERM under load', () => {
     console.log(
       [
         describeLoad('SIGTERM under load', r),
-        `  before SIGTERM ${before.ok} ok; reset in a closing listen socket's queue ${r.failures.filter(queuedAtClose).length}; exit ${exitedAt - termAt} ms after SIGTERM; last 2xx +${r.lastOkAt - termAt} ms; ${r.connectionClose} answers with Connection: close; refused ${refused.length}, first at +${refused.length ? Math.min(...refused.map((f) => f.at)) - termAt : '-'} ms after SIGTERM; exit ${JSON.stringify(exit)}`,
+        `  before SIGTERM ${before.ok} ok; reset in a closing listen socket's queue ${r.failures.filter(queuedAtClose).length}; exit ${exitedAt - termAt} ms after SIGTERM; last 2xx +${r.lastOkAt - termAt} ms; ${r.connectionClose} answers with Connection: close; refused ${refused.length}, first at +${firstRefusedT >= 0 ? firstRefusedT - t(termAt) : '-'} ms after SIGTERM; exit ${JSON.stringify(exit)}`,
       ].join('\n'),
     );
 
