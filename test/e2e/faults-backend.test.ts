@@ -12,6 +12,8 @@ import { startOriginProcess, type OriginProcess } from '../helpers/origin-proces
 
 const T = 60_000;
 const INTERVAL_MS = 200;
+/** A kill this close to a probe may be seen by the probe first (see the SIGKILL test). */
+const RACE_MS = 50;
 
 afterEach(stopEverything);
 afterAll(stopEverything);
@@ -83,9 +85,12 @@ describe('a backend that dies under load', () => {
     // active check: fall 1, connect refused at once -> down within one interval (+ slack for a busy machine)
     expect(downAfterMs).toBeLessThanOrEqual(INTERVAL_MS + 100 + 300);
     // requests did try the dead backend (and were retried), but none once it was down: a dead
-    // backend cannot answer, so its attempts show in the retry lines, not in the load's answers
-    expect(attemptsOnDead.length).toBeGreaterThanOrEqual(1);
-    expect(lastAttemptMs!).toBeLessThanOrEqual(logTime(down) - killAt + 100);
+    // backend cannot answer, so its attempts show in the retry lines, not in the load's answers.
+    // A probe that fires within a few ms of the kill can take it out before any request picks it
+    // (seen once on a busy CI machine: down 16 ms after the kill, no attempt): only a backend that
+    // stayed in the pool longer than that must show attempts
+    if (downAfterMs > RACE_MS) expect(attemptsOnDead.length, `down ${downAfterMs} ms after the kill`).toBeGreaterThanOrEqual(1);
+    if (lastAttemptMs !== null) expect(lastAttemptMs).toBeLessThanOrEqual(logTime(down) - killAt + 100);
     expect(deadWindow.total, 'the other backends kept serving while b2 was down').toBeGreaterThan(50);
     // back through slow start: clearly less than its share at the start of the ramp than after it
     expect(after).toBeGreaterThan(0.2);
