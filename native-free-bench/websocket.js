@@ -4,7 +4,9 @@
 // the proxy's memory (RSS) with N idle WebSockets open through it. The load is a Node process of
 // its own (websocket-load.js) speaking corelb's framing (dist/upstream/websocket-frames.js):
 // C connections, each keeping W messages in flight. Run after `npm run build`.
-//   node native-free-bench/websocket.js [--duration 5] [--rounds 2] [--idle 9000] [--compare DIR]
+//   node native-free-bench/websocket.js [--duration 5] [--rounds 3] [--warmup 1] [--idle 9000] [--compare DIR]
+// --warmup S: each target carries S seconds of the scenario's load, unmeasured, before its rounds
+// (run.js's warm-up: a JIT-compiled corelb, as in service, not one compiling its relay in round 1).
 // --compare DIR: a second corelb build (e.g. a copy of dist/ made before a change) measured in the
 // same rounds, with its ratio to this checkout's.
 
@@ -15,11 +17,12 @@ import path from 'node:path';
 import { BENCH_DIR, REPO_ROOT, corelbYaml, eachFlag, findExecutable, freePort, sleep, spawnUntilReady, stopChild, treeCpuMicros, treeRssBytes } from './lib.js';
 
 // 9,000 idle: each proxy holds two descriptors per WebSocket, and this machine's limit is 20,000
-const opts = { duration: 5, rounds: 2, idle: 9000, compare: null };
+const opts = { duration: 5, rounds: 3, warmup: 1, idle: 9000, compare: null };
 eachFlag(process.argv.slice(2), (flag, value) => {
   if (flag === '--duration') opts.duration = Number(value());
   else if (flag === '--rounds') opts.rounds = Number(value());
   else if (flag === '--idle') opts.idle = Number(value());
+  else if (flag === '--warmup') opts.warmup = Number(value());
   else if (flag === '--compare') opts.compare = path.resolve(value());
   else throw new Error('unknown flag ' + flag);
 });
@@ -108,8 +111,8 @@ const scenarios = [
   { name: 'echo 64 KiB', size: 65536, conns: 16, window: 4 },
 ];
 const rows = [];
-// memory first, while both proxies are fresh
-for (const t of targets) {
+// memory first, while both proxies are fresh (--idle 0: none)
+for (const t of opts.idle > 0 ? targets : []) {
   const before = treeRssBytes(t.child.pid);
   let withThem = 0;
   await load(t.port, ['idle', opts.idle], () => (withThem = treeRssBytes(t.child.pid)));
@@ -117,6 +120,7 @@ for (const t of targets) {
 }
 for (const s of scenarios) {
   const per = new Map(targets.map((t) => [t.name, []]));
+  if (opts.warmup > 0) for (const t of targets) await load(t.port, ['echo', s.conns, s.window, s.size, opts.warmup]);
   for (let r = 0; r < opts.rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
       const c0 = treeCpuMicros(t.child.pid);
