@@ -16,6 +16,7 @@ import type { SharedState } from '../shared/layout.js';
 import type { Generation, WorkerContext } from '../proxy/context.js';
 import { logHandshake, logWebSocketEnd, retryWebSocket, routeWebSocket, type ClosedBy, type WebSocketRoute, type WebSocketTally } from '../proxy/websocket.js';
 import { UpstreamWebSocket, type FailureCode, type RefusalAnswer, type UpstreamWebSocketEvents } from '../upstream/websocket.js';
+import { isSendableCloseCode } from '../upstream/websocket-frames.js';
 import { answerAndClose } from './refusal.js';
 import { UwsDownstream, type ListenerFacts } from './uws-downstream.js';
 
@@ -359,9 +360,12 @@ class WebSocketRelay {
     this.closing(code, 'client');
     if (!this.clientGone) {
       this.clientGone = true;
-      // 1006: the client vanished (or timed out) without a close frame
-      if (code === 1006) this.upstream.close(1001, 'client went away');
-      else this.upstream.close(code === 1005 ? undefined : code, new Uint8Array(reason.slice(0)));
+      // 1006: the client vanished (or timed out) without a close frame, or uWS found its close
+      // frame invalid (uWS also reports codes 1012-3999 so); no other code a frame may not carry
+      // reaches the backend either
+      if (code === 1005) this.upstream.close(undefined, new Uint8Array(reason.slice(0)));
+      else if (isSendableCloseCode(code)) this.upstream.close(code, new Uint8Array(reason.slice(0)));
+      else this.upstream.close(1001, 'client went away');
     }
     if (open.delete(this)) this.counted().websocketClosed(this.countAt);
     this.release();

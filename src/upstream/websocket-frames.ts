@@ -3,6 +3,7 @@
 // as they come, sizes bounded), and the handshake's key and accept values. Shared by corelb's
 // backend-side client (websocket.ts) and by the tests' client and echo server.
 
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomFillSync } from 'node:crypto';
 import { viewOf } from './read-buffer.js';
 
@@ -202,6 +203,14 @@ function maskWords(buf: Uint8Array, start: number, n: number, key: number): void
   for (; i < n; i++) buf[start + i]! ^= (key >>> ((i & 3) << 3)) & 0xff;
 }
 
+/**
+ * May a close frame carry `code`? RFC 6455 §7.4: 1000-1003 and 1007-1011, IANA's 1012-1014,
+ * 3000-4999; never 1004 (reserved), 1005, 1006, 1015 (endpoints' own markers) or the rest.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
 /** A close frame's payload: the code (none when undefined) and a reason of at most 123 bytes. */
 export function closePayload(code: number | undefined, reason: string | Uint8Array = ''): Buffer {
   if (code === undefined || code === 1005 || code === 1006) return Buffer.alloc(0);
@@ -394,7 +403,22 @@ export class FrameReader {
           return;
         }
         const b = asBuffer(payload);
-        h.onClose(b.length >= 2 ? b.readUInt16BE(0) : 1005, b.subarray(2));
+        if (b.length < 2) {
+          h.onClose(1005, b);
+          return;
+        }
+        const code = b.readUInt16BE(0);
+        // relayed as it came, a bad close would break the other side's endpoint too
+        if (!isSendableCloseCode(code)) {
+          h.onProtocolError(1002, `close code ${code}, which no close frame may carry`);
+          return;
+        }
+        const reason = b.subarray(2);
+        if (!isUtf8(reason)) {
+          h.onProtocolError(1007, 'close reason that is not UTF-8');
+          return;
+        }
+        h.onClose(code, reason);
         return;
       }
     }

@@ -118,6 +118,28 @@ describe('WebSocket proxying', () => {
     expect(lb.logs().slice(from).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('WebSocket backend failed'))).toEqual([]);
   }, T);
 
+  it("closes the client with 1011 and the backend with 1002 / 1007 when the backend's close frame is invalid (a code no frame may carry, a reason that is not UTF-8)", async () => {
+    for (const [payload, backendGets, why] of [
+      ['03e7', 1002, 'close code 999, which no close frame may carry'],
+      ['03ed', 1002, 'close code 1005, which no close frame may carry'],
+      ['03e8ceba eda080'.replace(' ', ''), 1007, 'close reason that is not UTF-8'],
+    ] as const) {
+      const from = lb.logs().length;
+      const before = a.closes.length;
+      const c = await wsOpen(lb.port);
+      c.send('closeraw ' + payload);
+      expect(await c.closed, payload).toEqual({ code: 1011, reason: 'backend failed', framed: true });
+      await eventually(() => expect(a.closes.slice(before)).toContainEqual([backendGets, why]));
+      expect(lb.logs().slice(from).map((l) => l.msg)).toContain('WebSocket backend broke the protocol: ' + why);
+    }
+    // 3000-4999 and IANA's 1012-1014 pass, from the backend
+    for (const code of [1012, 3000, 3999]) {
+      const c = await wsOpen(lb.port);
+      c.send(`close ${code} fine`);
+      expect(await c.closed).toEqual({ code, reason: 'fine', framed: true });
+    }
+  }, T);
+
   it("relays the backend's ping to the client and the client's pong back", async () => {
     const c = await wsOpen(lb.port);
     c.send('ping hello');

@@ -1,6 +1,7 @@
 // WebSocket framing (src/upstream/websocket-frames.ts): frames of every length form (7-bit,
 // 16-bit, 64-bit) round-trip masked and unmasked, byte by byte as well as whole; fragments are
-// joined with control frames between them; the limits and protocol errors close with 1009 / 1002;
+// joined with control frames between them; the limits and protocol errors close with 1009 / 1002,
+// a close frame with a code no frame may carry with 1002, one whose reason is not UTF-8 with 1007;
 // the accept value is RFC 6455's example; a FrameWriter's batches (small ones copied out, large
 // ones handed over) read back frame for frame; a reader that lends views hands out the chunk's bytes;
 // a reader of a reused buffer (a shared read buffer) copies the frames split across its pushes.
@@ -147,6 +148,24 @@ describe('WebSocket framing', () => {
       }
       expect(got, `step ${step}`).toEqual(['300:7:7:true', 'small', '70000:9:9:true', 'frag-ment']);
     }
+  });
+
+  it('refuses a close frame whose code no frame may carry (1002) or whose reason is not UTF-8 (1007)', () => {
+    const close = (payload: Buffer): Buffer => encodeFrame(Opcode.Close, payload, false);
+    const code = (n: number, reason: Buffer = Buffer.alloc(0)): Buffer => Buffer.concat([Buffer.from([n >> 8, n & 255]), reason]);
+    for (const n of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]) {
+      const { r, seen } = reader(false);
+      r.push(close(code(n)));
+      expect(seen.events, String(n)).toEqual(['error:1002']);
+    }
+    for (const n of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]) {
+      const { r, seen } = reader(false);
+      r.push(close(code(n, Buffer.from('κ ok'))));
+      expect(seen.events, String(n)).toEqual([`close:${n}:κ ok`]);
+    }
+    const { r, seen } = reader(false);
+    r.push(close(code(1000, Buffer.from([0xce, 0xba, 0xed, 0xa0, 0x80])))); // a UTF-16 surrogate's bytes
+    expect(seen.events).toEqual(['error:1007']);
   });
 
   it('reads a close frame without a code as 1005, and stops reading after a close', () => {
