@@ -1,7 +1,8 @@
 // Owns WebSocket framing (RFC 6455) over a byte stream: frames encoded (masked when a client
 // sends them), frames read back into whole messages (fragments joined, control frames passed on
-// as they come, sizes bounded), and the handshake's key and accept values. Shared by corelb's
-// backend-side client (websocket.ts) and by the tests' client and echo server.
+// as they come, sizes bounded, text and close reasons checked as UTF-8), and the handshake's key
+// and accept values. Shared by corelb's backend-side client (websocket.ts) and by the tests'
+// client and echo server.
 
 import { isUtf8 } from 'node:buffer';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -228,7 +229,7 @@ export interface FrameHandler {
   onPong(data: Buffer): void;
   /** A close frame: its code (1005 when it had none) and reason. */
   onClose(code: number, reason: Buffer): void;
-  /** The peer broke the protocol (1002) or sent a message over the limit (1009): stop reading. */
+  /** The peer broke the protocol (1002), sent text that is not UTF-8 (1007) or a message over the limit (1009): stop reading. */
   onProtocolError(code: number, why: string): void;
 }
 
@@ -423,7 +424,12 @@ export class FrameReader {
       }
     }
     if (this.fin && this.fragmentOpcode === 0) {
-      h.onMessage(inChunk && this.keepsMessages ? Buffer.from(payload) : payload, this.opcode === Opcode.Binary);
+      const binary = this.opcode === Opcode.Binary;
+      if (!binary && !isUtf8(payload)) {
+        this.notUtf8();
+        return;
+      }
+      h.onMessage(inChunk && this.keepsMessages ? Buffer.from(payload) : payload, binary);
       return;
     }
     if (this.fragmentOpcode === 0) this.fragmentOpcode = this.opcode;
@@ -436,7 +442,17 @@ export class FrameReader {
     this.fragments = [];
     this.fragmentOpcode = 0;
     this.fragmentBytes = 0;
+    if (!binary && !isUtf8(message)) {
+      this.notUtf8();
+      return;
+    }
     h.onMessage(message, binary);
+  }
+
+  /** RFC 6455 §8.1: a text message that is not UTF-8 fails the connection, with 1007. */
+  private notUtf8(): void {
+    this.stopped = true;
+    this.handler.onProtocolError(1007, 'text message that is not UTF-8');
   }
 }
 

@@ -118,17 +118,18 @@ describe('WebSocket proxying', () => {
     expect(lb.logs().slice(from).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('WebSocket backend failed'))).toEqual([]);
   }, T);
 
-  it("closes the client with 1011 and the backend with 1002 / 1007 when the backend's close frame is invalid (a code no frame may carry, a reason that is not UTF-8)", async () => {
-    for (const [payload, backendGets, why] of [
-      ['03e7', 1002, 'close code 999, which no close frame may carry'],
-      ['03ed', 1002, 'close code 1005, which no close frame may carry'],
-      ['03e8ceba eda080'.replace(' ', ''), 1007, 'close reason that is not UTF-8'],
+  it("closes the client with 1011 and the backend with 1002 / 1007 when the backend's close frame is invalid (a code no frame may carry, a reason that is not UTF-8) or its text is not UTF-8", async () => {
+    for (const [command, backendGets, why] of [
+      ['closeraw 03e7', 1002, 'close code 999, which no close frame may carry'],
+      ['closeraw 03ed', 1002, 'close code 1005, which no close frame may carry'],
+      ['closeraw 03e8cebaeda080', 1007, 'close reason that is not UTF-8'],
+      ['texthex 68cebaeda080', 1007, 'text message that is not UTF-8'],
     ] as const) {
       const from = lb.logs().length;
       const before = a.closes.length;
       const c = await wsOpen(lb.port);
-      c.send('closeraw ' + payload);
-      expect(await c.closed, payload).toEqual({ code: 1011, reason: 'backend failed', framed: true });
+      c.send(command);
+      expect(await c.closed, command).toEqual({ code: 1011, reason: 'backend failed', framed: true });
       await eventually(() => expect(a.closes.slice(before)).toContainEqual([backendGets, why]));
       expect(lb.logs().slice(from).map((l) => l.msg)).toContain('WebSocket backend broke the protocol: ' + why);
     }

@@ -3,7 +3,7 @@
 // raw (a non-101 answer comes back as status, head and body); the backend is a node:http server
 // answering 'upgrade' itself, echoing every message, answering close frames with the same code,
 // and obeying a few text commands ("who", "close CODE REASON", "closeraw HEX" (a close frame of
-// that payload, valid or not), "flood N SIZE", "ping DATA",
+// that payload, valid or not), "texthex HEX" (a text message of those bytes, UTF-8 or not), "flood N SIZE", "ping DATA",
 // "stall": read nothing more).
 import { once } from 'node:events';
 import http from 'node:http';
@@ -251,6 +251,7 @@ export async function startWsBackend(name: string, opts: WsBackendOptions = {}):
           if (text === 'who') send(Opcode.Text, Buffer.from(name));
           else if (text === 'stall') socket.pause();
           else if (text.startsWith('closeraw ')) socket.end(encodeFrame(Opcode.Close, Buffer.from(text.slice(9), 'hex'), false));
+          else if (text.startsWith('texthex ')) send(Opcode.Text, Buffer.from(text.slice(8), 'hex'));
           else if (text.startsWith('close ')) {
             const [, code, ...reason] = text.split(' ');
             socket.end(encodeFrame(Opcode.Close, closePayload(Number(code), reason.join(' ')), false));

@@ -1,7 +1,8 @@
 // WebSocket framing (src/upstream/websocket-frames.ts): frames of every length form (7-bit,
 // 16-bit, 64-bit) round-trip masked and unmasked, byte by byte as well as whole; fragments are
 // joined with control frames between them; the limits and protocol errors close with 1009 / 1002,
-// a close frame with a code no frame may carry with 1002, one whose reason is not UTF-8 with 1007;
+// a close frame with a code no frame may carry with 1002, one whose reason (or a text message) is
+// not UTF-8 with 1007;
 // the accept value is RFC 6455's example; a FrameWriter's batches (small ones copied out, large
 // ones handed over) read back frame for frame; a reader that lends views hands out the chunk's bytes;
 // a reader of a reused buffer (a shared read buffer) copies the frames split across its pushes.
@@ -166,6 +167,20 @@ describe('WebSocket framing', () => {
     const { r, seen } = reader(false);
     r.push(close(code(1000, Buffer.from([0xce, 0xba, 0xed, 0xa0, 0x80])))); // a UTF-16 surrogate's bytes
     expect(seen.events).toEqual(['error:1007']);
+  });
+
+  it('refuses a text message that is not UTF-8 (1007), whole or in fragments, and passes one split inside a character', () => {
+    const bad = Buffer.from([0x68, 0xce, 0xba, 0xed, 0xa0, 0x80]); // a UTF-16 surrogate's bytes
+    let t = reader(false);
+    t.r.push(encodeFrame(Opcode.Text, bad, false));
+    expect(t.seen.events).toEqual(['error:1007']);
+    t = reader(true);
+    t.r.push(Buffer.concat([encodeFrame(Opcode.Text, bad.subarray(0, 2), true, false), encodeFrame(Opcode.Continuation, bad.subarray(2), true)]));
+    expect(t.seen.events).toEqual(['error:1007']);
+    t = reader(false);
+    t.r.push(Buffer.concat([encodeFrame(Opcode.Text, Buffer.from([0xce]), false, false), encodeFrame(Opcode.Continuation, Buffer.from([0xba]), false), encodeFrame(Opcode.Binary, bad, false)]));
+    expect(t.seen.events).toEqual(['text:2', 'binary:6']);
+    expect(t.seen.messages[0]!.toString()).toBe('κ');
   });
 
   it('reads a close frame without a code as 1005, and stops reading after a close', () => {
