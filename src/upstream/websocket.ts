@@ -1,9 +1,10 @@
 // Owns the backend side of a proxied WebSocket: one dedicated connection (net or TLS, never
 // pooled), the handshake (corelb's own Sec-WebSocket-Key, no extension offered, the answer's
-// Sec-WebSocket-Accept checked, timed as connect then answer), then messages both ways with masked
-// frames (websocket-frames.ts; the frames of an event-loop turn in one write). An answer other
-// than a valid 101 is read whole (bounded) and handed back as an ordinary response for the
-// client; a failure is named by the error table's code (a connect failure sent nothing).
+// Sec-WebSocket-Accept checked, a subprotocol only among those the client offered, timed as
+// connect then answer), then messages both ways with masked frames (websocket-frames.ts; the
+// frames of an event-loop turn in one write). An answer other than a valid 101 is read whole
+// (bounded) and handed back as an ordinary response for the client; a failure is named by the
+// error table's code (a connect failure sent nothing).
 
 import net from 'node:net';
 import tls from 'node:tls';
@@ -99,6 +100,7 @@ export class UpstreamWebSocket {
    */
   constructor(target: WebSocketTarget, requestHead: string, maxMessage: number, connectTimeoutMs: number, answerTimeoutMs: number, events: UpstreamWebSocketEvents) {
     this.events = events;
+    this.requestHead = requestHead;
     const t = target.tls;
     // the relay hands each message to uWS, which copies it, before the call returns; a plain
     // socket reads into the thread's shared buffer (read-buffer.ts: no Buffer and no 'data' event
@@ -133,6 +135,8 @@ export class UpstreamWebSocket {
 
   private readonly tls: boolean;
   private readonly answerTimeoutMs: number;
+  /** The handshake's head as sent (its Sec-WebSocket-Protocol lines: what the client offered). */
+  private readonly requestHead: string;
   /** TCP (and TLS) connected: what was written may have reached the backend. */
   private isConnected = false;
 
@@ -298,6 +302,12 @@ export class UpstreamWebSocket {
         this.fail('CLB_ERR_INVALID_RESPONSE', 'the backend agreed an extension that was not offered');
         return;
       }
+      const protocol = field('sec-websocket-protocol');
+      if (protocol !== '' && !offersProtocol(this.requestHead, protocol)) {
+        // the client would fail the WebSocket itself (RFC 6455 §4.1): say why here instead
+        this.fail('CLB_ERR_INVALID_RESPONSE', 'the backend chose a subprotocol that was not offered');
+        return;
+      }
       this.head = null;
       this.opened = true;
       clearTimeout(this.timer!);
@@ -347,6 +357,26 @@ export class UpstreamWebSocket {
     this.socket.destroy();
     this.events.onRefused({ status: r.status, fields: r.fields, body });
   }
+}
+
+/**
+ * Is `protocol` one of the subprotocols that `head`'s Sec-WebSocket-Protocol lines offer (each a
+ * comma-separated list; compared exactly)? The head's field names are lower-case (uWS's).
+ */
+export function offersProtocol(head: string, protocol: string): boolean {
+  const NAME = '\r\nsec-websocket-protocol:';
+  for (let at = head.indexOf(NAME); at >= 0; at = head.indexOf(NAME, at + NAME.length)) {
+    const end = head.indexOf('\r\n', at + NAME.length);
+    const value = head.slice(at + NAME.length, end < 0 ? head.length : end);
+    let start = 0;
+    while (start <= value.length) {
+      let comma = value.indexOf(',', start);
+      if (comma < 0) comma = value.length;
+      if (trimOws(value.slice(start, comma)) === protocol) return true;
+      start = comma + 1;
+    }
+  }
+  return false;
 }
 
 /** The body of a complete chunked encoding in `buf`, or null when it is not complete yet. */

@@ -342,23 +342,44 @@ describe('WebSocket access log and failover', () => {
 });
 
 describe('WebSocket handshake answers that break the rules, and the idle timeout', () => {
-  it('answers 502 to a 101 with a wrong Sec-WebSocket-Accept, and to one agreeing an extension that was not offered, saying why', async () => {
+  it('answers 502 to a 101 with a wrong Sec-WebSocket-Accept, to one agreeing an extension that was not offered, and to one choosing a subprotocol that was not, saying why', async () => {
     const wrongAccept = await startWsBackend('wrong-accept', { accept: 'd3JvbmcgYWNjZXB0IGtleQ==' });
     const extension = await startWsBackend('extension', { fields: 'sec-websocket-extensions: permessage-deflate\r\n' });
+    const chooser = await startWsBackend('chooser', { fields: 'sec-websocket-protocol: chat.v2\r\n' });
     const port = await freePort();
-    const lb9 = await startCorelb(corelbConfig({ port, workers: 1, pools: { accept: [wrongAccept.url], ext: [extension.url] }, routes: [{ path_prefix: '/accept', pool: 'accept' }, { path_prefix: '/', pool: 'ext' }] }));
-    for (const [path, why, backend] of [
-      ['/accept', '101 answer without a valid Sec-WebSocket-Accept', wrongAccept],
-      ['/ext', 'the backend agreed an extension that was not offered', extension],
+    const lb9 = await startCorelb(
+      corelbConfig({
+        port,
+        workers: 1,
+        pools: { accept: [wrongAccept.url], ext: [extension.url], proto: [chooser.url] },
+        routes: [{ path_prefix: '/accept', pool: 'accept' }, { path_prefix: '/proto', pool: 'proto' }, { path_prefix: '/', pool: 'ext' }],
+      }),
+    );
+    for (const [path, why, backend, protocols] of [
+      ['/accept', '101 answer without a valid Sec-WebSocket-Accept', wrongAccept, undefined],
+      ['/ext', 'the backend agreed an extension that was not offered', extension, undefined],
+      ['/proto', 'the backend chose a subprotocol that was not offered', chooser, undefined],
+      ['/proto', 'the backend chose a subprotocol that was not offered', chooser, ['chat.v1', 'Chat.V2']],
     ] as const) {
-      const r = await wsConnect(port, { path });
-      expect(r instanceof WsClient ? 101 : r.status).toBe(502);
-      expect(backend.handshakes).toHaveLength(1); // answered, and not tried again
-      expect(await lb9.waitForLog((l) => l.msg === why)).toMatchObject({ code: 'CLB_ERR_INVALID_RESPONSE', backend: backend.url, websocket: true });
+      const from = lb9.logs().length;
+      const handshakes = backend.handshakes.length;
+      const r = await wsConnect(port, { path, protocols: protocols === undefined ? undefined : [...protocols] });
+      expect(r instanceof WsClient ? 101 : r.status, `${path} ${String(protocols)}`).toBe(502);
+      expect(backend.handshakes).toHaveLength(handshakes + 1); // answered, and not tried again
+      await eventually(() => expect(lb9.logs().slice(from).find((l) => l.msg === why)).toMatchObject({ code: 'CLB_ERR_INVALID_RESPONSE', backend: backend.url, websocket: true }));
+    }
+    // offered, on a second line of the field: the upgrade goes ahead with it
+    const ok = await wsConnect(port, { path: '/proto', protocols: ['chat.v1'], headers: { 'sec-websocket-protocol': 'x, chat.v2' } });
+    expect(ok).toBeInstanceOf(WsClient);
+    if (ok instanceof WsClient) {
+      expect(ok.protocol).toBe('chat.v2');
+      ok.close(1000);
+      await ok.closed;
     }
     await lb9.stop();
     await wrongAccept.close();
     await extension.close();
+    await chooser.close();
   }, T);
 
   it('refuses with 400 a handshake whose Connection field does not name upgrade (the backend not asked); "keep-alive, Upgrade" is one', async () => {
