@@ -68,6 +68,8 @@ export const ERRORS = Object.freeze({
   CLB_ERR_BODY_TOO_LARGE: spec(413, 'Content Too Large', 'downstream', 'never', -1, 'keep'),
   /** The request's framing was refused (Content-Length, Transfer-Encoding). */
   CLB_ERR_BAD_REQUEST: spec(400, 'Bad Request', 'downstream', 'never', -1, 'refuse'),
+  /** A WebSocket handshake of a version other than 13 (or none): RFC 6455 §4.4's 426, with the version corelb speaks. */
+  CLB_ERR_WEBSOCKET_VERSION: spec(426, 'Upgrade Required', 'downstream', 'never', -1, 'close'),
   /** A Transfer-Encoding other than chunked: 501, as nginx. */
   CLB_ERR_UNKNOWN_CODING: spec(501, 'Not Implemented', 'downstream', 'never', -1, 'refuse'),
   /** In flight when timeouts.drain ended: cut by corelb, not by the client. */

@@ -29,10 +29,11 @@ const PADDING = ' '.repeat(CORK_BUFFER + 1);
  * Connection field, so it is written here). `stopParsing`: nothing after this request may be
  * parsed (its framing was refused). `hsts`: the listener's Strict-Transport-Security, or null.
  */
-export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean, stopParsing: boolean, hsts: string | null): void {
+export function answerAndClose(res: HttpResponse, status: string, requestId: string, clientCloses: boolean, stopParsing: boolean, hsts: string | null, field: readonly [string, string] | null = null): void {
   res.cork(() => {
     res.writeStatus(status);
     if (hsts !== null) res.writeHeader('strict-transport-security', hsts);
+    if (field !== null) res.writeHeader(field[0], field[1]);
     res.writeHeader('content-type', 'text/plain; charset=utf-8');
     if (requestId.length > 0) res.writeHeader('x-request-id', requestId);
     if (clientCloses) res.writeHeader('connection', 'close');

@@ -426,9 +426,12 @@ class WebSocketRelay {
   }
 }
 
+/** RFC 6455 §4.4: a 426 names the versions this side speaks. */
+const VERSION_FIELD = ['sec-websocket-version', '13'] as const;
+
 function refuse(res: uWS.HttpResponse, err: ProxyError, requestId: string, facts: ListenerFacts, ctx: WorkerContext): void {
   ctx.log.warn({ reqId: requestId, code: err.code, websocket: true }, err.message);
-  answerAndClose(res, statusLine(err.code), requestId, false, false, facts.hsts);
+  answerAndClose(res, statusLine(err.code), requestId, false, false, facts.hsts, err.code === 'CLB_ERR_WEBSOCKET_VERSION' ? VERSION_FIELD : null);
 }
 
 /** The `app.ws` behaviour of one listener (made once per listener). */

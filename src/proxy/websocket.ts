@@ -49,6 +49,10 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
   let pool = -1;
   if (clientHead.framing !== FramingProblem.None || clientHead.contentLength > 0 || clientHead.chunked) {
     refusal = new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake with a body');
+  } else if (down.header('sec-websocket-version') !== '13') {
+    // uWS upgrades any version; corelb's framing, both sides, is RFC 6455's, version 13
+    const version = down.header('sec-websocket-version');
+    refusal = new ProxyError('CLB_ERR_WEBSOCKET_VERSION', version === '' ? 'a WebSocket handshake without Sec-WebSocket-Version' : `a WebSocket handshake of version ${version} (corelb speaks 13)`);
   } else if (listElements(down.header('connection'))?.includes('upgrade') !== true) {
     // RFC 6455 §4.2.1: the handshake's Connection names Upgrade. One that says `close` instead
     // also makes uWS close the WebSocket right after its upgrade (the cork bug in websocket.ts)

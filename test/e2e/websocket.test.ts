@@ -382,7 +382,7 @@ describe('WebSocket handshake answers that break the rules, and the idle timeout
     await chooser.close();
   }, T);
 
-  it('refuses with 400 a handshake whose Connection field does not name upgrade (the backend not asked); "keep-alive, Upgrade" is one', async () => {
+  it('refuses with 400 a handshake whose Connection field does not name upgrade, and with 426 one of a version other than 13 (the backend not asked); "keep-alive, Upgrade" is one', async () => {
     const port = await freePort();
     const lb13 = await startCorelb(corelbConfig({ port, workers: 1, pools: { echo: [b.url] } }));
     const before = b.handshakes.length;
@@ -394,6 +394,17 @@ describe('WebSocket handshake answers that break the rules, and the idle timeout
     }
     expect(b.handshakes.length).toBe(before);
     expect(await lb13.waitForLog((l) => l.msg === 'a WebSocket handshake whose Connection field does not name upgrade')).toMatchObject({ code: 'CLB_ERR_BAD_REQUEST', websocket: true });
+    // a version other than 13, or none: RFC 6455 §4.4's 426 naming 13, the backend not asked
+    for (const [version, why] of [
+      ['8', 'a WebSocket handshake of version 8 (corelb speaks 13)'],
+      [null, 'a WebSocket handshake without Sec-WebSocket-Version'],
+    ] as const) {
+      const r = await wsConnect(port, { version });
+      expect(r instanceof WsClient ? 101 : r.status, String(version)).toBe(426);
+      if (!(r instanceof WsClient)) expect(r.head).toMatch(/\r\nsec-websocket-version: 13(\r\n|$)/i);
+      expect(await lb13.waitForLog((l) => l.msg === why)).toMatchObject({ code: 'CLB_ERR_WEBSOCKET_VERSION', websocket: true });
+    }
+    expect(b.handshakes.length).toBe(before);
     const c = await wsOpen(port, { connection: 'keep-alive, Upgrade' }); // Firefox's
     c.send('hi');
     expect((await c.next()).data.toString()).toBe('hi');

@@ -135,6 +135,8 @@ export interface ConnectOptions {
   answerPings?: boolean;
   /** The Connection field's value (default `Upgrade`). */
   connection?: string;
+  /** The Sec-WebSocket-Version field's value (default `13`); null: no such field. */
+  version?: string | null;
 }
 
 /** Opens a WebSocket through port; resolves with the client, or with the HTTP answer when not 101. */
@@ -142,7 +144,8 @@ export async function wsConnect(port: number, opts: ConnectOptions = {}): Promis
   const socket = opts.tls === undefined ? net.connect(port, '127.0.0.1') : tls.connect({ port, host: '127.0.0.1', ca: opts.tls.ca, servername: opts.tls.servername });
   await once(socket, opts.tls === undefined ? 'connect' : 'secureConnect');
   const key = newKey();
-  let head = `GET ${opts.path ?? '/'} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nupgrade: websocket\r\nconnection: ${opts.connection ?? 'Upgrade'}\r\nsec-websocket-key: ${key}\r\nsec-websocket-version: 13\r\n`;
+  let head = `GET ${opts.path ?? '/'} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nupgrade: websocket\r\nconnection: ${opts.connection ?? 'Upgrade'}\r\nsec-websocket-key: ${key}\r\n`;
+  if (opts.version !== null) head += `sec-websocket-version: ${opts.version ?? '13'}\r\n`;
   head += 'sec-websocket-extensions: permessage-deflate; client_max_window_bits\r\n';
   if (opts.protocols !== undefined) head += `sec-websocket-protocol: ${opts.protocols.join(', ')}\r\n`;
   for (const [k, v] of Object.entries(opts.headers ?? {})) head += `${k}: ${v}\r\n`;
