@@ -212,6 +212,9 @@ export function isSendableCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
+/** RFC 6455 §8.1: a text message that is not UTF-8 fails the connection, with 1007. */
+const TEXT_NOT_UTF8 = 'text message that is not UTF-8';
+
 /** A close frame's payload: the code (none when undefined) and a reason of at most 123 bytes. */
 export function closePayload(code: number | undefined, reason: string | Uint8Array = ''): Buffer {
   if (code === undefined || code === 1005 || code === 1006) return Buffer.alloc(0);
@@ -229,7 +232,10 @@ export interface FrameHandler {
   onPong(data: Buffer): void;
   /** A close frame: its code (1005 when it had none) and reason. */
   onClose(code: number, reason: Buffer): void;
-  /** The peer broke the protocol (1002), sent text that is not UTF-8 (1007) or a message over the limit (1009): stop reading. */
+  /**
+   * The peer broke the protocol (1002), sent text or a close reason that is not UTF-8 (1007), or
+   * a message over the limit (1009): stop reading.
+   */
   onProtocolError(code: number, why: string): void;
 }
 
@@ -426,7 +432,7 @@ export class FrameReader {
     if (this.fin && this.fragmentOpcode === 0) {
       const binary = this.opcode === Opcode.Binary;
       if (!binary && !isUtf8(payload)) {
-        this.notUtf8();
+        this.fail(1007, TEXT_NOT_UTF8);
         return;
       }
       h.onMessage(inChunk && this.keepsMessages ? Buffer.from(payload) : payload, binary);
@@ -443,16 +449,10 @@ export class FrameReader {
     this.fragmentOpcode = 0;
     this.fragmentBytes = 0;
     if (!binary && !isUtf8(message)) {
-      this.notUtf8();
+      this.fail(1007, TEXT_NOT_UTF8);
       return;
     }
     h.onMessage(message, binary);
-  }
-
-  /** RFC 6455 §8.1: a text message that is not UTF-8 fails the connection, with 1007. */
-  private notUtf8(): void {
-    this.stopped = true;
-    this.handler.onProtocolError(1007, 'text message that is not UTF-8');
   }
 }
 

@@ -363,7 +363,7 @@ export class UpstreamWebSocket {
  * Is `protocol` one of the subprotocols that `head`'s Sec-WebSocket-Protocol lines offer (each a
  * comma-separated list; compared exactly)? The head's field names are lower-case (uWS's).
  */
-export function offersProtocol(head: string, protocol: string): boolean {
+function offersProtocol(head: string, protocol: string): boolean {
   const NAME = '\r\nsec-websocket-protocol:';
   for (let at = head.indexOf(NAME); at >= 0; at = head.indexOf(NAME, at + NAME.length)) {
     const end = head.indexOf('\r\n', at + NAME.length);
