@@ -10,6 +10,9 @@ import { FrontServer } from '../front/server.js';
 import { WorkerContext } from '../proxy/context.js';
 import { DefaultPhases, type ProxyPhases } from '../proxy/phases.js';
 
+/** How long a drain waits with no request begun before it closes the connections left open. */
+const DRAIN_QUIET_MS = 100;
+
 export interface ServeTask {
   readonly workerId: number;
   readonly config: Config;
@@ -117,7 +120,7 @@ export default async function serve(task: ServeTask): Promise<{ workerId: number
   server.stopAccepting();
   ctx.draining = true;
   ctx.closeIdleUpstreams();
-  await ctx.whenIdle(graceMs);
+  await ctx.whenDrained(graceMs, DRAIN_QUIET_MS);
   if (ctx.inflight > 0) {
     log.warn({ inflight: ctx.inflight }, 'drain time is over: closing requests still in flight');
     ctx.cutting = true;

@@ -2,13 +2,16 @@
 // inside a worker (the test-only CORELB_TEST_THROW_PATH) gets 500 with its request id logged and
 // costs no other request; SIGTERM under load lets every accepted request finish with 2xx, the
 // only client errors being refused connections once the listen socket is closed (and a new
-// connection still in a closing listen socket's queue, which the kernel resets), and exits 0.
+// connection still in a closing listen socket's queue, which the kernel resets), and exits 0; a
+// request sent on an idle keep-alive connection as the drain's last request is answered is
+// answered too (the drain waits for a quiet moment before it closes connections).
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { stopEverything } from '../helpers/cleanup.js';
 import { corelbConfig, startCorelb } from '../helpers/corelb.js';
 import { request } from '../helpers/http.js';
 import { describeLoad, sleep, startLoad, windowOf } from '../helpers/load.js';
 import { startOriginProcess, type OriginProcess } from '../helpers/origin-process.js';
+import { connect, header, readResponse, SocketReader } from '../helpers/raw.js';
 
 const T = 60_000;
 const THROW_PATH = '/__corelb_test/throw';
@@ -62,6 +65,37 @@ describe('an exception inside a worker', () => {
     expect(lb.proc.exitCode).toBeNull();
     const exit = await lb.stop('SIGTERM');
     expect(exit.code).toBe(0);
+  }, T);
+});
+
+describe('SIGTERM with a keep-alive connection idle', () => {
+  it('a request sent on it the moment the last request in flight is answered is answered too, with Connection: close', async () => {
+    const [origin] = await Promise.all([startOriginProcess({ id: 'slow', mode: 'delay', delayMs: 300 })]);
+    const lb = await startCorelb(corelbConfig({ workers: 1, timeouts: { connect: '2s', response: '30s', idle: '60s', drain: '5s' }, pools: { web: [origin!.url] } }));
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    // b: a keep-alive connection that has had its answer and sits idle at the stop
+    const b = await connect(lb.port);
+    const bReader = new SocketReader(b);
+    b.write(get('/b1'));
+    expect((await readResponse(bReader))?.status).toBe(200);
+    // a: the one request in flight during the drain
+    const a = await connect(lb.port);
+    const aReader = new SocketReader(a);
+    a.write(get('/a'));
+    await sleep(100);
+    const stopped = lb.stop('SIGTERM');
+    // b's next request leaves as a's answer arrives: when nothing is in flight any more
+    a.once('data', () => b.write(get('/b2')));
+    const aAnswer = await readResponse(aReader);
+    const bAnswer = await readResponse(bReader);
+    const exit = await stopped;
+    console.log(`SIGTERM with an idle keep-alive connection: a ${String(aAnswer?.status)}, b's next request ${String(bAnswer?.status)} (${bReader.error?.message ?? 'no socket error'}), exit ${JSON.stringify(exit)}`);
+    expect(aAnswer?.status).toBe(200);
+    expect(bAnswer?.status, bReader.error?.message ?? 'closed without an answer').toBe(200);
+    expect(header(bAnswer!, 'connection')?.toLowerCase()).toBe('close');
+    expect(exit.code).toBe(0);
+    a.destroy();
+    b.destroy();
   }, T);
 });
 
