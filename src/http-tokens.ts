@@ -32,15 +32,15 @@ export function trimOws(value: string): string {
   return a === 0 && b === value.length ? value : value.slice(a, b);
 }
 
-/** The non-empty elements of the list `value`, lower-cased, appended to `into` (made on first use). */
-export function listElements(value: string, into: string[] | null = null): string[] | null {
+/** The non-empty elements of the list `value`, lower-cased unless `keepCase`, appended to `into` (made on first use). */
+export function listElements(value: string, into: string[] | null = null, keepCase = false): string[] | null {
   const n = value.length;
   let start = 0;
   while (start <= n) {
     let end = value.indexOf(',', start);
     if (end < 0) end = n;
     const element = trimOws(value.slice(start, end));
-    if (element.length > 0) (into ??= []).push(element.toLowerCase());
+    if (element.length > 0) (into ??= []).push(keepCase ? element : element.toLowerCase());
     start = end + 1;
   }
   return into;

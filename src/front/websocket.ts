@@ -403,9 +403,9 @@ class WebSocketRelay {
     const ws = this.ws;
     if (this.clientGone || ws === null) return;
     this.clientGone = true;
-    // codes a close frame may not carry (1005, 1006, 1015) end without one
-    if (code === 1005 || code === 1006 || code === 1015) ws.end();
-    else ws.end(code, reason);
+    // a code no close frame may carry (1005: the backend's close had none) ends without one
+    if (isSendableCloseCode(code)) ws.end(code, reason);
+    else ws.end();
   }
 
   private clientAbortedBeforeOpen(): void {

@@ -183,7 +183,11 @@ export class WorkerContext {
 
   /** Resolves when no request is in flight, or after `ms`. */
   whenIdle(ms: number): Promise<void> {
-    if (this.inflight === 0) return Promise.resolve();
+    return this.inflight === 0 ? Promise.resolve() : this.idleOrAfter(ms);
+  }
+
+  /** Resolves after `ms`, or earlier: when the requests in flight drop to none, or at endDrain. */
+  private idleOrAfter(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.idleWaiters.push(() => {
@@ -207,13 +211,7 @@ export class WorkerContext {
       if (left <= 0) return;
       const begun = this.begun;
       // woken early by endDrain, or by a request that began and finished meanwhile
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(quietMs, left));
-        this.idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.idleOrAfter(Math.min(quietMs, left));
       if (this.begun === begun && this.inflight === 0) return;
       await this.whenIdle(Math.max(0, deadline - Date.now()));
     }

@@ -47,11 +47,11 @@ export function routeWebSocket(ctx: WorkerContext, down: Downstream): WebSocketR
   const requestId = clientHead.requestId;
   let refusal: ProxyError | null = null;
   let pool = -1;
+  const version = down.header('sec-websocket-version');
   if (clientHead.framing !== FramingProblem.None || clientHead.contentLength > 0 || clientHead.chunked) {
     refusal = new ProxyError('CLB_ERR_BAD_REQUEST', 'a WebSocket handshake with a body');
-  } else if (down.header('sec-websocket-version') !== '13') {
+  } else if (version !== '13') {
     // uWS upgrades any version; corelb's framing, both sides, is RFC 6455's, version 13
-    const version = down.header('sec-websocket-version');
     refusal = new ProxyError('CLB_ERR_WEBSOCKET_VERSION', version === '' ? 'a WebSocket handshake without Sec-WebSocket-Version' : `a WebSocket handshake of version ${version} (corelb speaks 13)`);
   } else if (listElements(down.header('connection'))?.includes('upgrade') !== true) {
     // RFC 6455 §4.2.1: the handshake's Connection names Upgrade. One that says `close` instead

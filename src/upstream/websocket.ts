@@ -12,7 +12,7 @@ import { acceptFor, closePayload, FrameReader, FrameWriter, newKey, Opcode, type
 import { READ_BUFFER } from './read-buffer.js';
 import type { UpstreamTls } from './tls.js';
 import type { ErrorCode } from '../errors.js';
-import { isTokenSpan, trimOws } from '../http-tokens.js';
+import { isTokenSpan, listElements, trimOws } from '../http-tokens.js';
 
 /** A handshake answer head (status line and fields) larger than this is an invalid response. */
 const MAX_HEAD = 64 * 1024;
@@ -361,22 +361,16 @@ export class UpstreamWebSocket {
 
 /**
  * Is `protocol` one of the subprotocols that `head`'s Sec-WebSocket-Protocol lines offer (each a
- * comma-separated list; compared exactly)? The head's field names are lower-case (uWS's).
+ * list; compared exactly)? The head's field names are lower-case (uWS's).
  */
 function offersProtocol(head: string, protocol: string): boolean {
   const NAME = '\r\nsec-websocket-protocol:';
+  let offered: string[] | null = null;
   for (let at = head.indexOf(NAME); at >= 0; at = head.indexOf(NAME, at + NAME.length)) {
     const end = head.indexOf('\r\n', at + NAME.length);
-    const value = head.slice(at + NAME.length, end < 0 ? head.length : end);
-    let start = 0;
-    while (start <= value.length) {
-      let comma = value.indexOf(',', start);
-      if (comma < 0) comma = value.length;
-      if (trimOws(value.slice(start, comma)) === protocol) return true;
-      start = comma + 1;
-    }
+    offered = listElements(head.slice(at + NAME.length, end < 0 ? head.length : end), offered, true);
   }
-  return false;
+  return offered !== null && offered.includes(protocol);
 }
 
 /** The body of a complete chunked encoding in `buf`, or null when it is not complete yet. */
