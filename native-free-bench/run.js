@@ -25,6 +25,9 @@
 //   --scenarios a,b       scenarios to run (default: all of DEFAULT_SCENARIOS); see run/scenarios.js
 //   --no-upstream-client  skip the upstream-client comparison at the end
 //   --no-peers            only direct and corelb targets
+//   --no-install          do not install what the run needs from Debian when it is missing (wrk,
+//                         nginx, HAProxy; by default installed with apt-get when run as root,
+//                         see debian-tools.js; otherwise the run goes on without them and says so)
 //   --dist DIR            the corelb build to run (default dist/)
 //   --access-log          instead of the usual targets: corelb workers=1 with log.access false, true
 //                         to log.file in its temp dir, and true to stdout (a pipe this runner
@@ -46,6 +49,7 @@
 
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { installMissing } from './debian-tools.js';
 import { clockTicks, openFilesLimit, startOrigin } from './lib.js';
 import { findNginx, startStaticOrigin } from './static-origin.js';
 import { findWrk } from './wrk.js';
@@ -56,12 +60,26 @@ import { render, report, writeResults } from './run/report.js';
 import { SCENARIOS, loadFor } from './run/scenarios.js';
 import { buildTargets } from './run/targets.js';
 
+/**
+ * The native tools this run would use: wrk and its C origin (nginx) for the scenarios wrk
+ * measures, unless --load autocannon; nginx and HAProxy as peers when the targets include them.
+ */
+function toolsNeeded(opts) {
+  const tools = [];
+  if (opts.load !== 'autocannon' && opts.scenarios.some((s) => loadFor(SCENARIOS[s], { ...opts, load: 'wrk' }) === 'wrk')) tools.push('wrk', 'nginx');
+  const wants = (name) => opts.peers && !opts.accessLog && (opts.only === null || opts.only.includes(name));
+  if (wants('nginx') || wants('nginx-w2')) tools.push('nginx');
+  if (wants('haproxy')) tools.push('haproxy');
+  return tools;
+}
+
 /** The signal that interrupted the run, or null. */
 let interrupted = null;
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.render) return render(opts.render, opts.out);
+  if (opts.install && !opts.dryRun) installMissing(toolsNeeded(opts));
   const allTargets = buildTargets(opts);
   const wanted = opts.only ? allTargets.filter((t) => opts.only.includes(t.name)) : allTargets;
   if (wanted.length === 0) throw new Error(`--only matched no target; known: ${allTargets.map((t) => t.name).join(', ')}`);

@@ -15,6 +15,8 @@
 //   --no-nginx          corelb only, no nginx control
 //   --dist DIR          the corelb build (default dist/)
 //   --dry-run           print the plan and its time estimate, measure nothing
+//   --no-install        do not install wrk and nginx from Debian when missing (by default: apt-get,
+//                       as root; see debian-tools.js)
 //   --out DIR           where scaling.md and scaling.json go (default native-free-bench/results)
 //   --help
 //
@@ -28,6 +30,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { installMissing } from './debian-tools.js';
 import { REPO_ROOT, eachFlag, fmt } from './lib.js';
 import { medianRound, measureRow, stopEverything } from './run/measure.js';
 import { RESULTS_DIR } from './run/report.js';
@@ -39,7 +42,7 @@ import { findWrk } from './wrk.js';
 
 function parseArgs(argv) {
   const cpus = os.availableParallelism();
-  const o = { max: cpus, workers: null, rounds: 3, duration: 5, warmup: 1, threads: Math.max(1, Math.floor(cpus / 4)), connections: null, originWorkers: Math.max(1, Math.floor(cpus / 4)), nginx: true, dist: path.join(REPO_ROOT, 'dist'), dryRun: false, out: RESULTS_DIR };
+  const o = { max: cpus, workers: null, rounds: 3, duration: 5, warmup: 1, threads: Math.max(1, Math.floor(cpus / 4)), connections: null, originWorkers: Math.max(1, Math.floor(cpus / 4)), nginx: true, dist: path.join(REPO_ROOT, 'dist'), dryRun: false, install: true, out: RESULTS_DIR };
   eachFlag(argv, (a, next, num) => {
     if (a === '--max') o.max = Math.floor(num());
     else if (a === '--workers') o.workers = next().split(',').map((s) => Math.floor(Number(s)));
@@ -52,11 +55,12 @@ function parseArgs(argv) {
     else if (a === '--no-nginx') o.nginx = false;
     else if (a === '--dist') o.dist = path.resolve(next());
     else if (a === '--dry-run') o.dryRun = true;
+    else if (a === '--no-install') o.install = false;
     else if (a === '--out') o.out = path.resolve(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: node native-free-bench/scaling.js [--max N | --workers 1,2,4] [--rounds N] [--duration N] [--warmup N]\n' +
-          '       [--threads T] [--connections C] [--origin-workers W] [--no-nginx] [--dist DIR] [--dry-run] [--out DIR]\n',
+          '       [--threads T] [--connections C] [--origin-workers W] [--no-nginx] [--dist DIR] [--dry-run] [--no-install] [--out DIR]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
@@ -115,6 +119,7 @@ async function main() {
       `${progress.total} rows planned, about ${clock(progress.leftSec())}\n`,
   );
   if (opts.dryRun) return;
+  if (opts.install) installMissing(['wrk', 'nginx']);
   const wrkBin = findWrk();
   const nginxBin = findNginx();
   if (!wrkBin || !nginxBin) throw new Error('scaling.js needs wrk and nginx (apt-get install wrk nginx)');

@@ -16,6 +16,7 @@ export function parseArgs(argv) {
     only: null,
     scenarios: DEFAULT_SCENARIOS,
     upstreamClient: true,
+    install: true,
     peers: true,
     quick: false,
     accessLog: false,
@@ -41,6 +42,7 @@ export function parseArgs(argv) {
       if (o.load !== 'wrk' && o.load !== 'autocannon') throw new Error('--load: wrk or autocannon');
     } else if (a === '--dry-run') o.dryRun = true;
     else if (a === '--no-upstream-client') o.upstreamClient = false;
+    else if (a === '--no-install') o.install = false;
     else if (a === '--no-peers') o.peers = false;
     else if (a === '--access-log') o.accessLog = true;
     else if (a === '--dist') o.dist = path.resolve(next());
@@ -52,7 +54,7 @@ export function parseArgs(argv) {
           '       [--dry-run (print the plan and its time estimate, measure nothing)] [--out DIR (default native-free-bench/results)]\n' +
           '       [--idle-connections N] [--only direct,corelb-w1,corelb-w2,nginx,nginx-w2,haproxy,node-http-proxy,fastify-proxy,corelb-alg-<algorithm>]\n' +
           '       [--scenarios ' + Object.keys(SCENARIOS).join(',') + ']\n' +
-          '       [--no-peers] [--no-upstream-client] [--dist DIR (default dist/)]\n' +
+          '       [--no-peers] [--no-upstream-client] [--no-install] [--dist DIR (default dist/)]\n' +
           '       node native-free-bench/run.js --access-log [--quick] [--scenarios ...]   (corelb workers=1, access log off / file / stdout -> results/access-log.md)\n' +
           '       node native-free-bench/run.js --render results/latest.json   (redo latest.md and latest.svg, no measuring)\n' +
           `default scenarios: ${DEFAULT_SCENARIOS.join(',')}\n`,

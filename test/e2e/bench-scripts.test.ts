@@ -72,6 +72,15 @@ describe('bench scripts', () => {
     expect(r.stdout).toMatch(/^\| 1 \| [\d.,]+ \| [\d.,]+ \| [\d.]+ \| 2,000 \| 2,000 \|$/m);
   }, 70_000);
 
+  it('debian-tools.js: a tool that cannot be installed here is named with its apt-get line and left out', () => {
+    // no PATH: wrk (in /usr/bin) is not found, and neither is apt-get, so nothing is installed
+    const module = new URL('../../native-free-bench/debian-tools.js', import.meta.url).href;
+    const code = `import { installMissing } from '${module}'; console.log(JSON.stringify(installMissing(['wrk'], (line) => console.log(line))));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', env: { PATH: '' }, timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('bench: missing wrk; `apt-get install wrk` as root adds it\n["wrk"]\n');
+  });
+
   it('run.js --dry-run: the plan of a default run and of --quick, nothing measured', () => {
     const r = bench('run.js', ['--dry-run']);
     expect(r.status, r.stderr).toBe(0);
