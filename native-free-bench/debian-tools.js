@@ -31,8 +31,15 @@ export function installMissing(tools, log = (line) => process.stderr.write(line 
   }
   log(`bench: installing ${packages.join(', ')} from Debian (apt-get; --no-install skips this) ...`);
   const started = Date.now();
-  const ownPolicy = !existsSync(POLICY);
-  if (ownPolicy) writeFileSync(POLICY, '#!/bin/sh\n# corelb bench: no service starts during its apt-get install\nexit 101\n', { mode: 0o755 });
+  let ownPolicy = false;
+  if (!existsSync(POLICY)) {
+    try {
+      writeFileSync(POLICY, '#!/bin/sh\n# corelb bench: no service starts during its apt-get install\nexit 101\n', { mode: 0o755 });
+      ownPolicy = true;
+    } catch (err) {
+      log(`bench: cannot write ${POLICY} (${err.message}): the packages' services may start`);
+    }
+  }
   let failure = null;
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
