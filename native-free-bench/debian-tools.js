@@ -10,26 +10,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { findExecutable } from './lib.js';
 
-/** The Debian package of each tool, by the executable's name. */
-const PACKAGES = { wrk: 'wrk', nginx: 'nginx', haproxy: 'haproxy' };
-
 /** Debian's hook for maintainer scripts: exit 101 forbids starting a service (invoke-rc.d). */
 const POLICY = '/usr/sbin/policy-rc.d';
 
 /**
- * Install those of `tools` (executable names, keys of PACKAGES) that are not on PATH or in the
- * sbin directories. Returns the names still missing afterwards. `log` gets one line per step.
+ * Install those of `tools` (wrk, nginx, haproxy: Debian names each package as its executable)
+ * that are not on PATH or in the sbin directories. Returns the names still missing afterwards;
+ * `log` gets one line per step.
  */
 export function installMissing(tools, log = (line) => process.stderr.write(line + '\n')) {
   const missing = [...new Set(tools)].filter((t) => findExecutable(t) === null);
   if (missing.length === 0) return [];
-  const packages = missing.map((t) => PACKAGES[t]);
   const apt = findExecutable('apt-get');
   if (apt === null || process.getuid?.() !== 0) {
-    log(`bench: missing ${missing.join(', ')}; \`apt-get install ${packages.join(' ')}\` as root adds ${missing.length > 1 ? 'them' : 'it'}`);
+    log(`bench: missing ${missing.join(', ')}; \`apt-get install ${missing.join(' ')}\` as root adds ${missing.length > 1 ? 'them' : 'it'}`);
     return missing;
   }
-  log(`bench: installing ${packages.join(', ')} from Debian (apt-get; --no-install skips this) ...`);
+  log(`bench: installing ${missing.join(', ')} from Debian (apt-get; --no-install skips this) ...`);
   const started = Date.now();
   let ownPolicy = false;
   if (!existsSync(POLICY)) {
@@ -43,7 +40,7 @@ export function installMissing(tools, log = (line) => process.stderr.write(line 
   let failure = null;
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
+    for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
       const r = spawnSync(apt, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 600_000 });
       if (r.status !== 0) {
         failure = `apt-get ${args[0]} failed: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').pop() || `status ${r.status}`}`;

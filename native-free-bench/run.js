@@ -66,7 +66,7 @@ import { buildTargets } from './run/targets.js';
  */
 function toolsNeeded(opts) {
   const tools = [];
-  if (opts.load !== 'autocannon' && opts.scenarios.some((s) => loadFor(SCENARIOS[s], { ...opts, load: 'wrk' }) === 'wrk')) tools.push('wrk', 'nginx');
+  if (opts.load !== 'autocannon' && opts.scenarios.some((s) => loadFor(SCENARIOS[s], { load: 'wrk' }) === 'wrk')) tools.push('wrk', 'nginx');
   const wants = (name) => opts.peers && !opts.accessLog && (opts.only === null || opts.only.includes(name));
   if (wants('nginx') || wants('nginx-w2')) tools.push('nginx');
   if (wants('haproxy')) tools.push('haproxy');

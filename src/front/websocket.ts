@@ -258,7 +258,7 @@ class WebSocketRelay {
   }
 
   private backendClosed(code: number, reason: Buffer): void {
-    this.upstream.close(code === 1005 ? undefined : code, reason); // the close handshake's answer
+    this.upstream.close(code, reason); // the close handshake's answer (1005: a close frame without a code)
     this.closing(code, 'backend');
     this.endClient(code, reason);
   }
@@ -363,8 +363,7 @@ class WebSocketRelay {
       // 1006: the client vanished (or timed out) without a close frame, or uWS found its close
       // frame invalid (uWS also reports codes 1012-3999 so); no other code a frame may not carry
       // reaches the backend either
-      if (code === 1005) this.upstream.close(undefined, new Uint8Array(reason.slice(0)));
-      else if (isSendableCloseCode(code)) this.upstream.close(code, new Uint8Array(reason.slice(0)));
+      if (code === 1005 || isSendableCloseCode(code)) this.upstream.close(code, new Uint8Array(reason.slice(0)));
       else this.upstream.close(1001, 'client went away');
     }
     if (open.delete(this)) this.counted().websocketClosed(this.countAt);

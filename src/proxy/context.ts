@@ -49,8 +49,6 @@ export class WorkerContext {
   private lastSweep: number;
   readonly newRequestId: () => string;
   private idleWaiters: (() => void)[] = [];
-  /** Requests begun in this worker (the drain's quiet check). */
-  private begun = 0;
   /** endDrain was called: the drain waits no longer. */
   private drainEnded = false;
   /** Upstream pools of the current generation's backends, by URL. */
@@ -162,7 +160,6 @@ export class WorkerContext {
   /** A request began in `gen`: counted here (drain) and in its buffer's worker line (metrics). */
   requestStarted(gen: Generation): void {
     this.inflight++;
-    this.begun++;
     gen.state.workerRequestStarted(this.workerId);
   }
   requestFinished(gen: Generation): void {
@@ -209,10 +206,13 @@ export class WorkerContext {
     while (!this.drainEnded) {
       const left = deadline - Date.now();
       if (left <= 0) return;
-      const begun = this.begun;
+      // the requests this worker began, as its line in the shared buffer counts them (a reload
+      // meanwhile, a new buffer, counts as a request begun)
+      const gen = this.current;
+      const begun = gen.state.workerRequests(this.workerId);
       // woken early by endDrain, or by a request that began and finished meanwhile
       await this.idleOrAfter(Math.min(quietMs, left));
-      if (this.begun === begun && this.inflight === 0) return;
+      if (this.current === gen && gen.state.workerRequests(this.workerId) === begun && this.inflight === 0) return;
       await this.whenIdle(Math.max(0, deadline - Date.now()));
     }
   }
